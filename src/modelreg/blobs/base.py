@@ -1,0 +1,105 @@
+"""The blob store interface: file contents by SHA-256, written atomically, verified on read.
+
+A digest is always written ``sha256:<64 lowercase hex>``. ``put`` streams its source in chunks (never
+a whole file in memory), hashes while writing to a temporary object, verifies against an expected
+digest when one is given, and only then makes the blob visible (local: fsync + rename). Storing
+content that is already there stores nothing new. Readers verify what they read: a mismatch raises
+``IntegrityError``, never returns corrupt bytes silently.
+
+Implementations: ``blobs.local.LocalBlobStore`` (a folder), ``blobs.memory.MemoryBlobStore`` (the fake);
+an S3 backend implements the same interface later. ``open_blob_store(url)`` picks one.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from modelreg.errors import InvalidInput
+from modelreg.types import Frozen
+
+CHUNK = 1024 * 1024
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+Progress = Callable[[int], None]  # called with the number of bytes just moved
+
+
+def check_digest(digest: str) -> str:
+    if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):  # not match: "$" allows a final "\n"
+        raise InvalidInput(f"{str(digest)[:80]!r} is not a digest",
+                           hint="a digest is 'sha256:' followed by 64 lowercase hex characters",
+                           digest=str(digest))
+    return digest
+
+
+class BlobInfo(Frozen):
+    digest: str
+    size: int
+    created: bool  # False when the content was already stored
+
+
+class BlobStore(ABC):
+    url: str
+
+    @abstractmethod
+    def put(self, source: BinaryIO, *, expected_digest: str | None = None,
+            progress: Progress | None = None) -> BlobInfo:
+        """Store a stream. With ``expected_digest``, a mismatch raises IntegrityError and keeps nothing."""
+
+    def put_file(self, path: Path, *, progress: Progress | None = None) -> BlobInfo:
+        with open(path, "rb") as f:
+            return self.put(f, progress=progress)
+
+    @abstractmethod
+    def exists(self, digest: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, digest: str) -> int | None:
+        """Stored size in bytes, or None if the blob is absent."""
+
+    @abstractmethod
+    def open(self, digest: str) -> BinaryIO:
+        """A reader that raises IntegrityError when the content read to the end does not match the digest.
+
+        Raises BlobNotFound when absent. The caller closes it.
+        """
+
+    @abstractmethod
+    def get_to_path(self, digest: str, dest: Path, *, progress: Progress | None = None) -> None:
+        """Write the blob to ``dest`` atomically (temp file beside it, verify, fsync, rename)."""
+
+    @abstractmethod
+    def delete(self, digest: str) -> None:
+        """Remove the blob; absent is not an error."""
+
+    @abstractmethod
+    def iter_digests(self) -> Iterator[tuple[str, int]]:
+        """Every stored blob as (digest, size)."""
+
+    @abstractmethod
+    def verify(self, digest: str) -> bool:
+        """Re-hash the stored content: True if it matches. Raises BlobNotFound when absent."""
+
+    @abstractmethod
+    def clean_temp(self, *, older_than_s: float, dry_run: bool) -> int:
+        """Remove (or, dry run, count) temporary files of interrupted writes older than the given age."""
+
+    def local_path(self, digest: str) -> Path | None:
+        """The blob's file on this machine when the backend has one (lets pull hard-link or copy fast)."""
+        return None
+
+
+def open_blob_store(url: str) -> BlobStore:
+    """``file:///path`` or a plain path: local folder; ``memory://``: the fake."""
+    if url.startswith("memory:"):
+        from modelreg.blobs.memory import MemoryBlobStore
+
+        return MemoryBlobStore()
+    if url.startswith("s3://"):
+        raise InvalidInput("S3 artifact storage arrives with the server release",
+                           hint="use a local folder for now: artifacts=/path/to/blobs", url=url)
+    from modelreg.blobs.local import LocalBlobStore
+
+    return LocalBlobStore(Path(url.removeprefix("file://")))

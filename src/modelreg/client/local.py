@@ -1,0 +1,52 @@
+"""``connect()``: open the embedded registry (SQLite + local blobs by default) or scale-out stores."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from modelreg.blobs.base import open_blob_store
+from modelreg.config import Settings
+from modelreg.errors import InvalidInput
+from modelreg.metadata.base import open_metadata_store
+from modelreg.service import Context, Service
+
+_DB_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:", "memory:")
+
+
+def connect(url: str | None = None, *, artifacts: str | None = None, token: str | None = None,
+            home: str | os.PathLike[str] | None = None, actor: str | None = None,
+            settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Service:
+    """Open a registry.
+
+    - ``connect()``: the embedded default under ``$MODELREG_HOME`` (``~/.modelreg``): SQLite + local files.
+    - ``connect("postgresql://…", artifacts="/srv/blobs")``: scale-out stores directly.
+    - ``connect(home="/tmp/reg")``: the embedded default somewhere else.
+    - ``connect("memory://")``: an in-memory registry (tests, notebooks).
+
+    Settings come from ``settings`` or the environment (``MODELREG_*``, ``MODEL_ENVIRONMENT``).
+    """
+    base = settings or Settings.from_env(os.environ if environ is None else environ)
+    if url and url.startswith(("http://", "https://")):
+        raise InvalidInput("connecting to a modelreg server over HTTP arrives with the server release",
+                           hint="use the embedded registry: modelreg.connect() or a database URL", url=url)
+    if url and not url.startswith(_DB_SCHEMES):
+        raise InvalidInput(f"cannot connect to {url!r}",
+                           hint="use sqlite:///path.db, postgresql://user@host/db or memory://", url=url)
+    changes: dict[str, object] = {"database_url": url, "artifacts": artifacts, "actor": actor}
+    if home is not None:
+        changes["home"] = Path(home).expanduser()
+    resolved = base.with_overrides(**changes)
+    if url and url.startswith("memory:") and artifacts is None:
+        resolved = resolved.with_overrides(artifacts="memory://")
+    if resolved.database_url is None:
+        resolved.home.mkdir(parents=True, exist_ok=True)
+    meta = open_metadata_store(resolved.resolved_database_url)
+    try:
+        blobs = open_blob_store(resolved.resolved_artifacts)
+    except BaseException:
+        meta.close()
+        raise
+    del token  # tokens authenticate against a server; the embedded registry acts as the local user
+    return Service(Context(meta=meta, blobs=blobs, settings=resolved))

@@ -1,0 +1,73 @@
+"""Settings: one typed object, built at the entry points (``connect``, the CLI) and passed down.
+
+Library code never reads ``os.environ``; ``Settings.from_env`` is called by the edges only.
+
+| variable              | setting          | default                                   |
+|-----------------------|------------------|-------------------------------------------|
+| MODELREG_HOME         | home             | ~/.modelreg                               |
+| MODELREG_DATABASE_URL | database_url     | sqlite:///$MODELREG_HOME/registry.db       |
+| MODELREG_ARTIFACTS    | artifacts        | $MODELREG_HOME/blobs                      |
+| MODELREG_CACHE        | cache_dir        | $MODELREG_HOME/cache                      |
+| MODELREG_ACTOR        | actor            | the login name of the user                |
+| MODEL_ENVIRONMENT     | model_environment| production                                |
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+SETTINGS_ENV: dict[str, str] = {
+    "home": "MODELREG_HOME",
+    "database_url": "MODELREG_DATABASE_URL",
+    "artifacts": "MODELREG_ARTIFACTS",
+    "cache_dir": "MODELREG_CACHE",
+    "actor": "MODELREG_ACTOR",
+    "model_environment": "MODEL_ENVIRONMENT",
+}
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the registry keeps its data and who is acting."""
+
+    home: Path = field(default_factory=lambda: Path("~/.modelreg").expanduser())
+    database_url: str | None = None
+    artifacts: str | None = None
+    cache_dir: Path | None = None
+    actor: str = field(default_factory=_default_actor)
+    model_environment: str = "production"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'registry.db'}"
+
+    @property
+    def resolved_artifacts(self) -> str:
+        return self.artifacts or str(self.home / "blobs")
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.home / "cache"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from an environment mapping (the edges pass ``os.environ``)."""
+        values: dict[str, object] = {}
+        for name, var in SETTINGS_ENV.items():
+            raw = environ.get(var)
+            if raw:
+                values[name] = Path(raw).expanduser() if name in ("home", "cache_dir") else raw
+        return cls(**values)  # type: ignore[arg-type]

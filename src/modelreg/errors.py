@@ -1,0 +1,180 @@
+"""The whole error tree of modelreg.
+
+Every error carries a stable ``code`` (used on the wire and in the CLI), the
+HTTP status that fits it, a message that says what to do next, and the
+structured facts (``details``) a program can act on.
+
+    ModelregError                       500 internal
+    ├── InvalidInput                    422 invalid_input
+    │   ├── InvalidName                 422 invalid_name
+    │   ├── InvalidReference            422 invalid_reference
+    │   ├── InvalidArtifactPath         422 invalid_artifact_path
+    │   ├── InvalidMetadata             422 invalid_metadata
+    │   └── InvalidFilter               422 invalid_filter
+    ├── NotFound                        404 not_found
+    │   ├── ProjectNotFound             404 project_not_found
+    │   ├── ModelNotFound               404 model_not_found
+    │   ├── VersionNotFound             404 version_not_found
+    │   ├── AliasNotFound               404 alias_not_found
+    │   ├── ArtifactNotFound            404 artifact_not_found
+    │   └── BlobNotFound                404 blob_not_found
+    ├── Conflict                        409 conflict
+    │   ├── AlreadyExists               409 already_exists
+    │   ├── VersionInUse                409 version_in_use
+    │   ├── InvalidState                409 invalid_state
+    │   ├── NothingToRollBack           409 nothing_to_roll_back
+    │   └── GateFailed                  409 gate_failed
+    ├── PermissionDenied                403 permission_denied
+    ├── Unauthenticated                 401 unauthenticated
+    ├── IntegrityError                  500 integrity_error   (a blob does not match its digest)
+    └── StorageError                    503 storage_error     (a store could not be reached or written)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ModelregError(Exception):
+    """Base of every error modelreg raises on purpose."""
+
+    code: ClassVar[str] = "internal"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, hint: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details: dict[str, Any] = {k: v for k, v in details.items() if v is not None}
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error envelope body: ``{"code", "message", "details"}``."""
+        details = dict(self.details)
+        if self.hint:
+            details["hint"] = self.hint
+        return {"code": self.code, "message": self.message, "details": details}
+
+
+class InvalidInput(ModelregError):
+    code = "invalid_input"
+    http_status = 422
+
+
+class InvalidName(InvalidInput):
+    code = "invalid_name"
+
+
+class InvalidReference(InvalidInput):
+    code = "invalid_reference"
+
+
+class InvalidArtifactPath(InvalidInput):
+    code = "invalid_artifact_path"
+
+
+class InvalidMetadata(InvalidInput):
+    code = "invalid_metadata"
+
+
+class InvalidFilter(InvalidInput):
+    code = "invalid_filter"
+
+
+class NotFound(ModelregError):
+    code = "not_found"
+    http_status = 404
+
+
+class ProjectNotFound(NotFound):
+    code = "project_not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+
+class AliasNotFound(NotFound):
+    code = "alias_not_found"
+
+
+class ArtifactNotFound(NotFound):
+    code = "artifact_not_found"
+
+
+class BlobNotFound(NotFound):
+    code = "blob_not_found"
+
+
+class Conflict(ModelregError):
+    code = "conflict"
+    http_status = 409
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class VersionInUse(Conflict):
+    """A version that an alias points to, or that is pinned, cannot be deleted."""
+
+    code = "version_in_use"
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+
+
+class NothingToRollBack(Conflict):
+    code = "nothing_to_roll_back"
+
+
+class GateFailed(Conflict):
+    code = "gate_failed"
+
+
+class PermissionDenied(ModelregError):
+    code = "permission_denied"
+    http_status = 403
+
+
+class Unauthenticated(ModelregError):
+    code = "unauthenticated"
+    http_status = 401
+
+
+class IntegrityError(ModelregError):
+    code = "integrity_error"
+    http_status = 500
+
+
+class StorageError(ModelregError):
+    code = "storage_error"
+    http_status = 503
+
+
+def _all_error_classes() -> dict[str, type[ModelregError]]:
+    found: dict[str, type[ModelregError]] = {}
+    stack: list[type[ModelregError]] = [ModelregError]
+    while stack:
+        cls = stack.pop()
+        found[cls.code] = cls
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+ERRORS_BY_CODE: dict[str, type[ModelregError]] = _all_error_classes()
+
+
+def error_from_dict(body: dict[str, Any]) -> ModelregError:
+    """Rebuild the error class from an envelope body (used by the HTTP client)."""
+    cls = ERRORS_BY_CODE.get(str(body.get("code", "")), ModelregError)
+    details = dict(body.get("details") or {})
+    hint = details.pop("hint", None)
+    return cls(str(body.get("message", "unknown error")), hint=hint, **details)

@@ -1,0 +1,426 @@
+"""The filter language for search and promotion gates: parsed once into a small AST.
+
+Grammar (keywords are case-insensitive)::
+
+    expr       := and_expr ("or" and_expr)*
+    and_expr   := not_expr ("and" not_expr)*
+    not_expr   := "not" not_expr | primary
+    primary    := "(" expr ")" | field op value | field "contains" string | field
+    op         := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
+    field      := name ("." name)*            e.g. status, pinned, metrics.map50, tags.team
+    value      := number | 'string' | "string" | true | false
+
+A bare field (``pinned``) means ``pinned = true``. Stores compile the AST to parameterized SQL
+(``metadata/sql/filters.py``) or evaluate it in Python (``evaluate``); nothing is ever built by
+pasting text into SQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from modelreg.errors import InvalidFilter
+
+Op = Literal["=", "!=", "<", "<=", ">", ">=", "contains"]
+Scalar = str | float | bool
+
+
+@dataclass(frozen=True)
+class Field:
+    """A resolved field: ``kind`` is 'column', 'metric' or 'tag'; ``name`` the column, metric or tag key."""
+
+    kind: str
+    name: str
+    type: Literal["str", "num", "bool", "status", "time"] = "str"
+
+    def __str__(self) -> str:
+        return {"metric": f"metrics.{self.name}", "tag": f"tags.{self.name}"}.get(self.kind, self.name)
+
+
+@dataclass(frozen=True)
+class Compare:
+    field: Field
+    op: Op
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+Node = Compare | And | Or | Not
+
+# Fields that search understands; anything else is an error that lists these.
+VERSION_COLUMNS: dict[str, Field] = {
+    "number": Field("column", "number", "num"),
+    "version": Field("column", "number", "num"),
+    "status": Field("column", "status", "status"),
+    "pinned": Field("column", "pinned", "bool"),
+    "archived": Field("column", "archived", "bool"),
+    "created_at": Field("column", "created_at", "time"),
+    "created_by": Field("column", "created_by", "str"),
+    "description": Field("column", "description", "str"),
+    "notes": Field("column", "notes", "str"),
+    "name": Field("column", "model", "str"),
+    "model": Field("column", "model", "str"),
+    "project": Field("column", "project", "str"),
+}
+MODEL_COLUMNS: dict[str, Field] = {
+    "name": Field("column", "name", "str"),
+    "description": Field("column", "description", "str"),
+    "task": Field("column", "task", "str"),
+    "baseline": Field("column", "baseline", "str"),
+    "pinned": Field("column", "pinned", "bool"),
+    "project": Field("column", "project", "str"),
+    "created_at": Field("column", "created_at", "time"),
+    "updated_at": Field("column", "updated_at", "time"),
+}
+
+FieldResolver = Callable[[str], Field]
+
+
+def resolver(columns: Mapping[str, Field], *, metrics: bool, free: bool = False) -> FieldResolver:
+    """Build a field resolver: known columns, ``tags.<key>``, ``metrics.<name>`` when ``metrics``.
+
+    ``free`` accepts any dotted name as a numeric field (promotion gates: ``delta.class_ap.min``).
+    """
+
+    def resolve(name: str) -> Field:
+        if name in columns:
+            return columns[name]
+        head, _, rest = name.partition(".")
+        if head == "tags" and rest:
+            return Field("tag", rest, "str")
+        if head == "metrics" and rest and metrics:
+            return Field("metric", rest, "num")
+        if free:
+            return Field("path", name, "num")
+        known = sorted(columns) + ["tags.<key>"] + (["metrics.<name>"] if metrics else [])
+        raise InvalidFilter(f"unknown field {name!r}", hint="known fields: " + ", ".join(known), field=name)
+
+    return resolve
+
+
+version_fields = resolver(VERSION_COLUMNS, metrics=True)
+model_fields = resolver(MODEL_COLUMNS, metrics=False)
+gate_fields = resolver({}, metrics=True, free=True)
+
+_TOKEN_RE = re.compile(
+    r"""\s*(?:
+        (?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+      | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      | (?P<op>==|!=|<=|>=|=|<|>)
+      | (?P<paren>[()])
+      | (?P<word>[A-Za-z_][A-Za-z0-9_.\-]*)
+    )""",
+    re.VERBOSE,
+)
+_KEYWORDS = {"and", "or", "not", "contains", "true", "false"}
+MAX_FILTER_LENGTH = 4000
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN_RE.match(text, pos)
+        if not m or m.end() == pos:
+            snippet = text[pos:pos + 20].strip()
+            raise InvalidFilter(f"unexpected character at position {pos}: {snippet!r}",
+                                hint="strings go in quotes: name contains 'yolo'", position=pos)
+        kind = m.lastgroup or ""
+        tok_text = m.group(kind)
+        start = m.start(kind)
+        if kind == "word" and tok_text.lower() in _KEYWORDS:
+            kind, tok_text = "kw", tok_text.lower()
+        toks.append(_Tok(kind, tok_text, start))
+        pos = m.end()
+    return toks
+
+
+class _Parser:
+    def __init__(self, text: str, resolve: FieldResolver) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+        self.resolve = resolve
+
+    def peek(self) -> _Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self) -> _Tok:
+        tok = self.peek()
+        if tok is None:
+            raise InvalidFilter("the filter ends too early", hint="check for a missing value or ')'",
+                                position=len(self.text))
+        self.i += 1
+        return tok
+
+    def error(self, tok: _Tok, expected: str) -> InvalidFilter:
+        return InvalidFilter(f"expected {expected} at position {tok.pos}, found {tok.text!r}",
+                             hint="example: metrics.map50 >= 0.8 and not pinned", position=tok.pos)
+
+    def parse(self) -> Node:
+        node = self.parse_or()
+        tok = self.peek()
+        if tok is not None:
+            raise self.error(tok, "'and', 'or' or the end")
+        return node
+
+    def parse_or(self) -> Node:
+        items = [self.parse_and()]
+        while (tok := self.peek()) and tok.kind == "kw" and tok.text == "or":
+            self.i += 1
+            items.append(self.parse_and())
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def parse_and(self) -> Node:
+        items = [self.parse_not()]
+        while (tok := self.peek()) and tok.kind == "kw" and tok.text == "and":
+            self.i += 1
+            items.append(self.parse_not())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def parse_not(self) -> Node:
+        tok = self.peek()
+        if tok and tok.kind == "kw" and tok.text == "not":
+            self.i += 1
+            return Not(self.parse_not())
+        return self.parse_primary()
+
+    def parse_primary(self) -> Node:
+        tok = self.take()
+        if tok.kind == "paren" and tok.text == "(":
+            node = self.parse_or()
+            close = self.take()
+            if close.text != ")":
+                raise self.error(close, "')'")
+            return node
+        if tok.kind != "word":
+            raise self.error(tok, "a field name")
+        field = self.resolve(tok.text)
+        nxt = self.peek()
+        if nxt is None or (nxt.kind == "kw" and nxt.text in ("and", "or")) or nxt.text == ")":
+            if field.type != "bool":
+                raise InvalidFilter(f"field {tok.text!r} needs a comparison, e.g. {tok.text} = ...",
+                                    position=tok.pos)
+            return Compare(field, "=", True)
+        op_tok = self.take()
+        if op_tok.kind == "kw" and op_tok.text == "contains":
+            value = self.take()
+            if value.kind != "str":
+                raise self.error(value, "a quoted string after 'contains'")
+            if field.type not in ("str", "status"):
+                raise InvalidFilter(f"'contains' works on text fields, not {tok.text!r}", position=op_tok.pos)
+            return Compare(field, "contains", _unquote(value.text))
+        if op_tok.kind != "op":
+            raise self.error(op_tok, "a comparison (=, !=, <, <=, >, >=) or 'contains'")
+        op: Op = "=" if op_tok.text == "==" else op_tok.text  # type: ignore[assignment]
+        return Compare(field, op, self.parse_value(field, op))
+
+    def parse_value(self, field: Field, op: Op) -> Scalar:
+        tok = self.take()
+        if tok.kind == "num":
+            number = float(tok.text)
+            if not math.isfinite(number):
+                raise InvalidFilter(f"{tok.text} is not a finite number", position=tok.pos)
+            value: Scalar = number
+        elif tok.kind == "str":
+            value = _unquote(tok.text)
+        elif tok.kind == "kw" and tok.text in ("true", "false"):
+            value = tok.text == "true"
+        else:
+            raise self.error(tok, "a value: a number, a quoted string, true or false")
+        return _check_value(field, op, value, tok.pos)
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
+
+
+def _check_value(field: Field, op: Op, value: Scalar, pos: int) -> Scalar:
+    name = str(field)
+    if field.type == "num" and (isinstance(value, bool) or not isinstance(value, float)):
+        raise InvalidFilter(f"{name} is a number; {value!r} is not", position=pos)
+    if field.type == "bool":
+        if not isinstance(value, bool) or op not in ("=", "!="):
+            raise InvalidFilter(f"{name} is true or false; compare it with = true or = false", position=pos)
+    if field.type in ("str", "status", "time") and not isinstance(value, str):
+        raise InvalidFilter(f"{name} is text; put the value in quotes", position=pos)
+    if field.type == "status" and op != "contains":
+        from modelreg.types import STATUSES
+
+        if value not in STATUSES:
+            raise InvalidFilter(f"status {value!r} does not exist", hint="statuses: " + ", ".join(STATUSES),
+                                position=pos)
+    return value
+
+
+def parse_filter(text: str | None, resolve: FieldResolver = version_fields) -> Node | None:
+    """Parse a filter expression; ``None`` or blank means no filter. Raises InvalidFilter."""
+    if text is None or not text.strip():
+        return None
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidFilter(f"the filter is {len(text)} characters; the limit is {MAX_FILTER_LENGTH}")
+    return _Parser(text, resolve).parse()
+
+
+# ---------------------------------------------------------------- structured must/not form (seed 001)
+
+_STRUCTURED_KEYS = ("name_contains", "description_contains", "is_pinned", "is_archived", "is_trained",
+                    "status", "task", "baseline", "tags", "metrics_min", "metrics_max")
+
+
+def structured_filter(spec: Mapping[str, Any], resolve: FieldResolver = version_fields) -> Node | None:
+    """Turn ``{"must": {...}, "not": {...}}`` (seed 001's ModelsFilter) into the same AST.
+
+    Options: name_contains, description_contains, is_pinned, is_archived, is_trained (status ready),
+    status, task, baseline, tags {key: value}, metrics_min {name: low}, metrics_max {name: high}.
+    """
+    unknown = set(spec) - {"must", "not", "must_filter", "not_filter"}
+    if unknown:
+        raise InvalidFilter(f"unknown filter section(s) {sorted(unknown)}", hint="use 'must' and 'not'")
+    parts: list[Node] = []
+    for section in ("must", "must_filter"):
+        if spec.get(section):
+            parts.extend(_options(spec[section], resolve))
+    for section in ("not", "not_filter"):
+        if spec.get(section):
+            opts = _options(spec[section], resolve)
+            parts.extend(Not(o) for o in opts)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _options(opts: Any, resolve: FieldResolver) -> list[Node]:
+    if not isinstance(opts, Mapping):
+        raise InvalidFilter("each filter section is an object of options", hint=", ".join(_STRUCTURED_KEYS))
+    out: list[Node] = []
+    for key, value in opts.items():
+        if value is None:
+            continue
+        if key in ("name_contains", "description_contains"):
+            out.append(Compare(resolve(key.removesuffix("_contains")), "contains", str(value)))
+        elif key in ("is_pinned", "is_archived"):
+            out.append(Compare(resolve(key.removeprefix("is_")), "=", bool(value)))
+        elif key == "is_trained":
+            node = Compare(resolve("status"), "=", "ready")
+            out.append(node if value else Not(node))
+        elif key in ("status", "task", "baseline"):
+            field = resolve(key)
+            out.append(Compare(field, "=", _check_value(field, "=", str(value), 0)))
+        elif key == "tags" and isinstance(value, Mapping):
+            out.extend(Compare(resolve(f"tags.{k}"), "=", str(v)) for k, v in value.items())
+        elif key in ("metrics_min", "metrics_max") and isinstance(value, Mapping):
+            op: Op = ">=" if key == "metrics_min" else "<="
+            for k, v in value.items():
+                field = resolve(f"metrics.{k}")
+                out.append(Compare(field, op, _check_value(field, op, float(v), 0)))
+        else:
+            raise InvalidFilter(f"unknown filter option {key!r}", hint="options: " + ", ".join(_STRUCTURED_KEYS))
+    return out
+
+
+# ---------------------------------------------------------------- evaluation in Python
+
+Getter = Callable[[Field], Any]
+
+
+def evaluate(node: Node | None, get: Getter) -> bool:
+    """Evaluate the AST against one record; ``get(field)`` returns its value or None when absent."""
+    if node is None:
+        return True
+    if isinstance(node, And):
+        return all(evaluate(n, get) for n in node.items)
+    if isinstance(node, Or):
+        return any(evaluate(n, get) for n in node.items)
+    if isinstance(node, Not):
+        return not evaluate(node.item, get)
+    return compare(get(node.field), node.op, node.value)
+
+
+def compare(actual: Any, op: Op, value: Scalar) -> bool:
+    """One comparison with SQL's semantics: an absent value matches nothing (not even !=)."""
+    if actual is None:
+        return False
+    if op == "contains":
+        return str(value).lower() in str(actual).lower()
+    if hasattr(actual, "isoformat"):
+        actual = actual.isoformat()
+    try:
+        if op == "=":
+            return bool(actual == value)
+        if op == "!=":
+            return bool(actual != value)
+        if op == "<":
+            return bool(actual < value)
+        if op == "<=":
+            return bool(actual <= value)
+        if op == ">":
+            return bool(actual > value)
+        return bool(actual >= value)
+    except TypeError:
+        return False
+
+
+# ---------------------------------------------------------------- sorting and cursors
+
+
+@dataclass(frozen=True)
+class Sort:
+    field: Field
+    descending: bool
+
+
+def parse_sort(text: str | None, resolve: FieldResolver, default: str) -> Sort:
+    """``"-metrics.map50"`` sorts by map50 descending; ``"created_at"`` ascending."""
+    text = (text or default).strip()
+    descending = text.startswith("-")
+    field = resolve(text.lstrip("-+"))
+    return Sort(field, descending)
+
+
+def encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps(values, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> list[Any] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidFilter("the cursor is not valid", hint="pass back next_cursor exactly as it was returned",
+                            cursor=cursor[:40]) from exc
+    if not isinstance(values, list):
+        raise InvalidFilter("the cursor is not valid", hint="pass back next_cursor exactly as it was returned")
+    return values

@@ -1,0 +1,299 @@
+"""The metadata store interface: everything the registry knows except the bytes of files.
+
+The service holds the rules; a store holds rows and makes a group of changes atomic. The service
+opens ``store.transaction()`` (a write transaction: serialized with every other writer on the rows it
+touches, committed on a clean exit, rolled back on an exception) or ``store.read()`` and calls the
+keyword-only methods of the ``MetadataTx`` it gets. Stores return domain types only (``modelreg.types``);
+their rows never leave them. Lookups that find nothing return ``None``; the service turns that into
+the right ``NotFound`` error. Inserting a duplicate name raises ``AlreadyExists``.
+
+Implementations: ``metadata.memory.MemoryMetadataStore`` (the in-package fake) and
+``metadata.sql.SqlMetadataStore`` (SQLite and PostgreSQL). ``open_metadata_store(url)`` picks one.
+
+Blob rows and gc. Artifacts reference blobs by digest. Each stored blob has a row with a ``state``:
+``live`` or ``deleting``. A registration, inside its transaction, calls ``claim_blobs``: it creates or
+locks each row and returns the digests whose row is ``deleting`` (then the service rolls back, waits
+and stores the blob again). gc deletes a blob only after ``mark_blob_deleting`` committed (which
+succeeds only while nothing references it), so a registration racing gc can never commit a reference
+to a blob that gc is about to delete, and gc never deletes a blob a committed artifact references.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from modelreg.filters import Node, Sort
+from modelreg.types import (
+    AliasInfo,
+    AliasMove,
+    Artifact,
+    ClassMetric,
+    DatasetRef,
+    Epoch,
+    Event,
+    Frozen,
+    Model,
+    Page,
+    Policies,
+    Project,
+    Signature,
+    SourceInfo,
+    Task,
+    TrainingInfo,
+    Version,
+    VersionKey,
+    VersionStatus,
+)
+
+BlobState = Literal["live", "deleting"]
+
+
+class VersionDraft(Frozen):
+    """What the service hands the store to insert a version (the store assigns ``id``)."""
+
+    model_id: int
+    number: int
+    status: VersionStatus
+    created_at: datetime
+    created_by: str = ""
+    description: str = ""
+    notes: str = ""
+    changelog: list[str] = Field(default_factory=list)
+    limitations: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    class_metrics: list[ClassMetric] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    dataset: DatasetRef | None = None
+    training: TrainingInfo | None = None
+    source: SourceInfo | None = None
+    signature: Signature | None = None
+    parent_id: int | None = None
+    error: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+    archived: bool = False
+    pinned: bool = False
+
+
+# Fields of a version that ``update_version`` may change (values are the domain types above).
+VERSION_UPDATABLE = frozenset({
+    "status", "archived", "pinned", "description", "notes", "changelog", "limitations", "tags",
+    "metrics", "class_metrics", "params", "dataset", "training", "source", "signature", "error",
+    "extra", "parent_id",
+})
+# Fields of a model that ``update_model`` may change.
+MODEL_UPDATABLE = frozenset({
+    "name", "description", "task", "baseline", "tags", "pinned", "policies", "marked_best",
+})
+
+
+class MetadataTx(ABC):
+    """One transaction. Every method is keyword-only so calls read as sentences."""
+
+    # ---- projects
+    @abstractmethod
+    def create_project(self, *, name: str, description: str = "", labels: list[str] | None = None,
+                       now: datetime) -> Project: ...
+
+    @abstractmethod
+    def get_project(self, *, name: str) -> Project | None: ...
+
+    @abstractmethod
+    def list_projects(self) -> list[Project]: ...
+
+    @abstractmethod
+    def update_project(self, *, project_id: int, description: str | None = None,
+                       labels: list[str] | None = None) -> Project: ...
+
+    @abstractmethod
+    def delete_project(self, *, project_id: int) -> None:
+        """Delete a project that has no models (the service checks)."""
+
+    @abstractmethod
+    def count_models(self, *, project_id: int) -> int: ...
+
+    # ---- models
+    @abstractmethod
+    def create_model(self, *, project_id: int, name: str, description: str = "", task: Task = "other",
+                     baseline: str | None = None, tags: Mapping[str, str] | None = None,
+                     policies: Policies | None = None, now: datetime) -> Model: ...
+
+    @abstractmethod
+    def get_model(self, *, project: str, name: str, lock: bool = False) -> Model | None:
+        """``lock=True`` takes the model's row lock until the transaction ends (PostgreSQL: FOR UPDATE)."""
+
+    @abstractmethod
+    def get_model_by_id(self, *, model_id: int) -> Model | None: ...
+
+    @abstractmethod
+    def update_model(self, *, model_id: int, changes: Mapping[str, Any], now: datetime) -> Model:
+        """Apply ``changes`` (keys from MODEL_UPDATABLE). A rename to a taken name raises AlreadyExists."""
+
+    @abstractmethod
+    def delete_model(self, *, model_id: int) -> None:
+        """Delete the model with its versions, artifacts rows, aliases, alias moves and epochs."""
+
+    @abstractmethod
+    def search_models(self, *, project: str | None, where: Node | None, sort: Sort, cursor: list[Any] | None,
+                      limit: int) -> Page[Model]:
+        """Keyset page of models; ``total`` counts every match; ``next_cursor`` encodes the last row."""
+
+    @abstractmethod
+    def allocate_number(self, *, model_id: int) -> int:
+        """Atomically increment and return the model's ``latest_number``; numbers are never reused."""
+
+    # ---- versions
+    @abstractmethod
+    def insert_version(self, *, draft: VersionDraft) -> Version: ...
+
+    @abstractmethod
+    def get_version(self, *, model_id: int, number: int) -> Version | None:
+        """The version with its ``artifacts`` (sorted by path) and ``aliases`` (sorted) filled."""
+
+    @abstractmethod
+    def get_version_by_id(self, *, version_id: int) -> Version | None: ...
+
+    @abstractmethod
+    def update_version(self, *, version_id: int, changes: Mapping[str, Any], now: datetime) -> Version:
+        """Apply ``changes`` (keys from VERSION_UPDATABLE; ``parent_id`` sets the parent)."""
+
+    @abstractmethod
+    def delete_version(self, *, version_id: int) -> list[str]:
+        """Delete the version, its artifacts rows, epochs, tags and metrics; return the digests it referenced."""
+
+    @abstractmethod
+    def search_versions(self, *, model_id: int | None, project: str | None, where: Node | None, sort: Sort,
+                        cursor: list[Any] | None, limit: int) -> Page[Version]:
+        """Keyset page of versions (model_id and project narrow the scope when given).
+
+        Sorting by a metric puts versions without it last in either direction; ties break on id.
+        ``next_cursor`` is ``None`` on the last page. Versions in the page carry artifacts and aliases.
+        """
+
+    @abstractmethod
+    def children(self, *, version_id: int) -> list[VersionKey]:
+        """Versions whose parent is this one, ordered by id."""
+
+    @abstractmethod
+    def version_key(self, *, version_id: int) -> VersionKey | None: ...
+
+    # ---- artifacts and blob rows
+    @abstractmethod
+    def add_artifacts(self, *, version_id: int, artifacts: list[Artifact]) -> None: ...
+
+    @abstractmethod
+    def claim_blobs(self, *, blobs: Mapping[str, int]) -> list[str]:
+        """Create or lock the row of each digest (value: size) as ``live``; return digests found ``deleting``."""
+
+    @abstractmethod
+    def mark_blob_deleting(self, *, digest: str, size: int) -> bool:
+        """Mark the blob ``deleting`` if nothing references it (inserting the row if it has none).
+
+        Returns False, changing nothing, if an artifact references it or another gc marked it already.
+        Must lock the row and count references in a later statement (PostgreSQL READ COMMITTED).
+        """
+
+    @abstractmethod
+    def delete_blob_row(self, *, digest: str) -> None: ...
+
+    @abstractmethod
+    def blob_rows(self) -> dict[str, tuple[int, BlobState]]:
+        """Every blob row: digest -> (size, state)."""
+
+    @abstractmethod
+    def unreferenced_blobs(self) -> dict[str, int]:
+        """Digest -> size of blob rows that no artifact references."""
+
+    @abstractmethod
+    def referenced_digests(self) -> dict[str, int]:
+        """Digest -> size of every blob an artifact references."""
+
+    # ---- aliases
+    @abstractmethod
+    def set_alias(self, *, model_id: int, alias: str, version_id: int, now: datetime) -> None: ...
+
+    @abstractmethod
+    def get_alias(self, *, model_id: int, alias: str) -> AliasInfo | None: ...
+
+    @abstractmethod
+    def delete_alias(self, *, model_id: int, alias: str) -> None: ...
+
+    @abstractmethod
+    def list_aliases(self, *, model_id: int) -> list[AliasInfo]: ...
+
+    @abstractmethod
+    def record_alias_move(self, *, model_id: int, alias: str, from_number: int | None, to_number: int | None,
+                          kind: Literal["set", "rollback", "delete"], actor: str, now: datetime) -> AliasMove: ...
+
+    @abstractmethod
+    def alias_moves(self, *, model_id: int, alias: str) -> list[AliasMove]:
+        """Every move of the alias, newest first."""
+
+    @abstractmethod
+    def mark_move_reverted(self, *, move_id: int) -> None: ...
+
+    # ---- training history
+    @abstractmethod
+    def add_epochs(self, *, version_id: int, epochs: list[Epoch]) -> None:
+        """Add epoch rows; an epoch number already present is replaced."""
+
+    @abstractmethod
+    def list_epochs(self, *, version_id: int) -> list[Epoch]: ...
+
+    # ---- events
+    @abstractmethod
+    def append_event(self, *, actor: str, action: str, now: datetime, project: str | None = None,
+                     model: str | None = None, version: int | None = None, alias: str | None = None,
+                     before: Any = None, after: Any = None) -> Event: ...
+
+    @abstractmethod
+    def list_events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
+                    action: str | None = None, cursor: list[Any] | None = None, limit: int = 50) -> Page[Event]:
+        """Newest first, keyset on id."""
+
+
+class MetadataStore(ABC):
+    """A metadata backend. Safe to share between threads; each transaction is used by one thread."""
+
+    url: str
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[MetadataTx]:
+        """A write transaction, serialized against conflicting writers; retried by the caller on StorageError."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[MetadataTx]:
+        """A read-only transaction (a consistent snapshot where the database offers one)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def change_token(self) -> object | None:
+        """A cheap value that changes whenever any writer (any process) commits; None if not offered.
+
+        Lets ``resolve`` reuse an alias lookup in microseconds while nothing has changed.
+        """
+        return None
+
+
+def open_metadata_store(url: str) -> MetadataStore:
+    """Open the store a URL names: ``memory://``, ``sqlite:///path/to/db``, ``postgresql://...``."""
+    from modelreg.errors import InvalidInput
+
+    if url.startswith("memory:"):
+        from modelreg.metadata.memory import MemoryMetadataStore
+
+        return MemoryMetadataStore()
+    if url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+        from modelreg.metadata.sql.store import SqlMetadataStore
+
+        return SqlMetadataStore(url)
+    raise InvalidInput(f"unsupported database URL {url.split(':', 1)[0]!r}",
+                       hint="use sqlite:///path/registry.db or postgresql://user@host/db", url=url)
+

@@ -1,0 +1,44 @@
+"""The registry's rules, over the two store interfaces. Split by concern; ``Service`` joins them."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+from modelreg.service.aliases import AliasesMixin
+from modelreg.service.context import Context
+from modelreg.service.files import FilesMixin
+from modelreg.service.importing import ImportMixin
+from modelreg.service.insights import InsightsMixin
+from modelreg.service.maintenance import MaintenanceMixin
+from modelreg.service.projects import ProjectsMixin
+from modelreg.service.runs import Run, RunsMixin
+
+
+class Service(RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, FilesMixin, MaintenanceMixin, ImportMixin):
+    """Every operation of the SDK (DESIGN.md §3), in-process. ``modelreg.connect()`` returns one."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._resolved = {}
+        self._resolved_lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return self.ctx.meta.url
+
+    def close(self) -> None:
+        self.ctx.meta.close()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<modelreg registry {self.ctx.meta.url} artifacts={self.ctx.blobs.url}>"
+
+
+__all__ = ["Context", "Run", "Service"]

@@ -1,0 +1,150 @@
+"""Lookups every part of the service needs: references to models and versions, best version."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from modelreg.errors import (
+    AliasNotFound,
+    InvalidReference,
+    ModelNotFound,
+    ProjectNotFound,
+    VersionNotFound,
+)
+from modelreg.filters import And, Compare, Field, Sort
+from modelreg.metadata.base import MetadataTx
+from modelreg.refs import Ref, parse_ref, validate_name
+from modelreg.service.context import DEFAULT_PROJECT, Context
+from modelreg.types import Model, Project, Version
+
+READY = Compare(Field("column", "status", "status"), "=", "ready")
+NOT_ARCHIVED = Compare(Field("column", "archived", "bool"), "=", False)
+BY_NUMBER_DESC = Sort(Field("column", "number", "num"), descending=True)
+
+
+def as_ref(ref: str | Ref) -> Ref:
+    return ref if isinstance(ref, Ref) else parse_ref(ref)
+
+
+class ServiceBase:
+    """Shared state and lookups; the concern mixins build on it."""
+
+    ctx: Context
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # ---- projects and models
+    def _project(self, tx: MetadataTx, name: str | None) -> Project:
+        name = validate_name(name or DEFAULT_PROJECT, kind="project name")
+        project = tx.get_project(name=name)
+        if project is None:
+            raise ProjectNotFound(f"project {name!r} does not exist",
+                                  hint=f"create it: modelreg projects create {name}", project=name)
+        return project
+
+    def _model(self, tx: MetadataTx, ref: str | Ref, *, lock: bool = False) -> Model:
+        r = as_ref(ref)
+        project = r.project or DEFAULT_PROJECT
+        model = tx.get_model(project=project, name=r.model, lock=lock)
+        if model is None:
+            if r.project is not None and tx.get_project(name=project) is None:
+                raise ProjectNotFound(f"project {project!r} does not exist",
+                                      hint="list projects: modelreg projects list", project=project)
+            raise ModelNotFound(f"model {r.model!r} does not exist in project {project!r}",
+                                hint="list models: modelreg models list", project=project, model=r.model)
+        return model
+
+    # ---- versions
+    def _version_selector(self, r: Ref) -> Ref:
+        """A reference that names no version gets the MODEL_ENVIRONMENT alias (or selector) of the settings."""
+        if r.names_version:
+            return r
+        env = self.ctx.settings.model_environment.strip() or "production"
+        if env in ("latest", "best"):
+            return Ref(model=r.model, project=r.project, selector=env)  # type: ignore[arg-type]
+        m = re.fullmatch(r"[vV]?(\d+)", env)
+        if m:
+            return Ref(model=r.model, project=r.project, number=int(m.group(1)))
+        try:
+            return Ref(model=r.model, project=r.project, alias=validate_name(env, kind="alias"))
+        except Exception as exc:
+            raise InvalidReference(f"MODEL_ENVIRONMENT={env!r} is neither an alias nor a version",
+                                   hint="set it to an alias such as production or staging, or to v3") from exc
+
+    def _version(self, tx: MetadataTx, ref: str | Ref, *, lock_model: bool = False) -> tuple[Model, Version]:
+        r = self._version_selector(as_ref(ref))
+        model = self._model(tx, r, lock=lock_model)
+        version: Version | None
+        if r.number is not None:
+            version = tx.get_version(model_id=model.id, number=r.number)
+            if version is None:
+                raise VersionNotFound(
+                    f"{model.project}/{model.name} has no version v{r.number}",
+                    hint=f"its newest is v{model.latest_number}; list them: modelreg versions {model.name}"
+                    if model.latest_number else "it has no versions yet; register one: modelreg register",
+                    project=model.project, model=model.name, version=r.number)
+        elif r.alias is not None:
+            info = tx.get_alias(model_id=model.id, alias=r.alias)
+            if info is None:
+                names = [a.alias for a in tx.list_aliases(model_id=model.id)]
+                raise AliasNotFound(
+                    f"{model.project}/{model.name} has no alias {r.alias!r}",
+                    hint=("its aliases: " + ", ".join(names)) if names else
+                    f"set one: modelreg alias set {model.name}:<version> {r.alias}",
+                    project=model.project, model=model.name, alias=r.alias)
+            version = tx.get_version(model_id=model.id, number=info.number)
+        elif r.selector == "best":
+            version = self._best(tx, model)
+            if version is None:
+                raise VersionNotFound(f"{model.project}/{model.name} has no best version",
+                                      hint="set a best_metric policy (modelreg models update --best-metric map50) "
+                                           "or mark one: modelreg mark-best MODEL:VERSION",
+                                      project=model.project, model=model.name)
+        else:
+            page = tx.search_versions(model_id=model.id, project=None, where=READY, sort=BY_NUMBER_DESC,
+                                      cursor=None, limit=1)
+            version = page.items[0] if page.items else None
+            if version is None:
+                raise VersionNotFound(f"{model.project}/{model.name} has no ready version",
+                                      hint="register one: modelreg register", project=model.project,
+                                      model=model.name)
+        assert version is not None
+        return model, self._decorate(tx, model, version)
+
+    def get_version(self, ref: str | Ref) -> Version:
+        """The version a reference names (a bare model name means its MODEL_ENVIRONMENT alias)."""
+        return self.ctx.read(lambda tx: self._version(tx, ref)[1])
+
+    def _best(self, tx: MetadataTx, model: Model) -> Version | None:
+        if model.marked_best is not None:
+            marked = tx.get_version(model_id=model.id, number=model.marked_best)
+            if marked is not None:
+                return marked
+        metric = model.policies.best_metric
+        if not metric:
+            return None
+        has_metric = Compare(Field("metric", metric, "num"), ">=", -1e308)
+        page = tx.search_versions(
+            model_id=model.id, project=None, where=And((READY, has_metric)),
+            sort=Sort(Field("metric", metric, "num"), descending=model.policies.best_mode == "max"),
+            cursor=None, limit=1)
+        return page.items[0] if page.items else None
+
+    def _best_number(self, tx: MetadataTx, model: Model) -> int | None:
+        best = self._best(tx, model)
+        return best.number if best else None
+
+    def _decorate(self, tx: MetadataTx, model: Model, version: Version,
+                  best_number: int | bool | None = False) -> Version:
+        """Fill the computed ``is_best`` flag (pass ``best_number`` when already known)."""
+        best = self._best_number(tx, model) if best_number is False else best_number
+        return version.model_copy(update={"is_best": best == version.number})
+
+    def _event(self, tx: MetadataTx, action: str, *, model: Model | None = None, project: str | None = None,
+               version: int | None = None, alias: str | None = None, before: Any = None,
+               after: Any = None) -> None:
+        tx.append_event(actor=self.ctx.actor, action=action, now=self.ctx.now(),
+                        project=model.project if model else project, model=model.name if model else None,
+                        version=version, alias=alias, before=before, after=after)

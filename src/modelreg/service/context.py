@@ -1,0 +1,70 @@
+"""What every part of the service shares: the two stores, the settings, the clock, who is acting."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, TypeVar
+
+from modelreg.blobs.base import BlobStore
+from modelreg.config import Settings
+from modelreg.errors import PermissionDenied, StorageError
+from modelreg.metadata.base import MetadataStore, MetadataTx
+
+log = logging.getLogger("modelreg.service")
+
+Role = Literal["viewer", "editor", "maintainer", "admin"]
+ROLE_ORDER: dict[str, int] = {"viewer": 0, "editor": 1, "maintainer": 2, "admin": 3}
+DEFAULT_PROJECT = "default"
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    """The service's dependencies. ``role`` is what the acting principal may do (local use: admin)."""
+
+    meta: MetadataStore
+    blobs: BlobStore
+    settings: Settings
+    actor: str = ""
+    role: Role = "admin"
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def __post_init__(self) -> None:
+        if not self.actor:
+            self.actor = self.settings.actor
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def require(self, role: Role, action: str) -> None:
+        """Raise PermissionDenied unless the acting principal has ``role`` or above."""
+        if ROLE_ORDER[self.role] < ROLE_ORDER[role]:
+            raise PermissionDenied(f"{action} needs the {role} role; {self.actor or 'you'} have {self.role}",
+                                   hint=f"ask an admin for a token with the {role} role", role=role)
+
+    def write(self, fn: Callable[[MetadataTx], T], *, attempts: int = 6) -> T:
+        """Run ``fn`` in a write transaction, retrying when the store reports a retryable conflict."""
+        delay = 0.01
+        for attempt in range(attempts):
+            try:
+                with self.meta.transaction() as tx:
+                    return fn(tx)
+            except StorageError as exc:
+                if not exc.details.get("retryable") or attempt == attempts - 1:
+                    raise
+                log.debug("retrying a write transaction after %s", exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def read(self, fn: Callable[[MetadataTx], T]) -> T:
+        with self.meta.read() as tx:
+            return fn(tx)

@@ -1,0 +1,25 @@
+"""Importing the folder layouts users already have (seed 000 and seed 002); see ``modelreg.importers``."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from modelreg.service.base import ServiceBase
+from modelreg.types import ImportReport
+
+Layout = Literal["auto", "versions", "environments"]
+
+
+class ImportMixin(ServiceBase):
+    def import_folder(self, path: str | os.PathLike[str], model: str, *, layout: Layout = "auto",
+                      strict: bool = False, dry_run: bool = False) -> ImportReport:
+        """Import ``models/versions/vN/`` (seed 000) or ``models/{production,staging,archive/*}/`` (seed 002).
+
+        A corrupt metadata.json is reported with its path and the others go on (``strict`` stops at
+        the first); each version lands whole or not at all.
+        """
+        from modelreg.importers import import_folder
+
+        report: ImportReport = import_folder(self, path, model, layout=layout, strict=strict, dry_run=dry_run)
+        return report

@@ -1,0 +1,174 @@
+"""Reading across versions: training history, lineage, comparison, reports."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from modelreg.errors import InvalidInput
+from modelreg.filters import decode_cursor
+from modelreg.metadata.base import MetadataTx
+from modelreg.refs import Ref, validate_name
+from modelreg.service.base import ServiceBase, as_ref
+from modelreg.service.context import DEFAULT_PROJECT
+from modelreg.service.projects import check_limit
+from modelreg.types import (
+    ClassApDiff,
+    Comparison,
+    Epoch,
+    Event,
+    Lineage,
+    MetricDiff,
+    Page,
+    ParamDiff,
+    Version,
+    VersionKey,
+)
+
+ReportFormat = Literal["json", "markdown"]
+MAX_COMPARE = 20
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _deltas(values: list[float | None]) -> list[float | None]:
+    first = values[0]
+    return [None if v is None or first is None else v - first for v in values]
+
+
+class InsightsMixin(ServiceBase):
+    def _key_version(self, tx: MetadataTx, key: VersionKey) -> Version | None:
+        model = tx.get_model(project=key.project, name=key.model)
+        return tx.get_version(model_id=model.id, number=key.number) if model else None
+
+    def history(self, ref: str) -> list[Epoch]:
+        """The version's training history, one row per epoch."""
+        def run(tx: MetadataTx) -> list[Epoch]:
+            _, version = self._version(tx, as_ref(ref))
+            return tx.list_epochs(version_id=version.id)
+
+        return self.ctx.read(run)
+
+    def lineage(self, ref: str) -> Lineage:
+        """Ancestors (parent first) and descendants (breadth first) of a version, across models."""
+        def run(tx: MetadataTx) -> Lineage:
+            _, version = self._version(tx, as_ref(ref))
+            ancestors: list[VersionKey] = []
+            seen = {version.id}
+            current = version
+            while current.parent is not None:
+                parent = self._key_version(tx, current.parent)
+                if parent is None or parent.id in seen:
+                    break
+                ancestors.append(current.parent)
+                seen.add(parent.id)
+                current = parent
+            descendants: list[VersionKey] = []
+            queue = deque([version.id])
+            visited = {version.id}
+            while queue:
+                for child in tx.children(version_id=queue.popleft()):
+                    child_version = self._key_version(tx, child)
+                    if child_version is None or child_version.id in visited:
+                        continue
+                    visited.add(child_version.id)
+                    descendants.append(child)
+                    queue.append(child_version.id)
+            return Lineage(version=version.ref, ancestors=ancestors, descendants=descendants)
+
+        return self.ctx.read(run)
+
+    def compare(self, refs: Sequence[str]) -> Comparison:
+        """Metrics with differences from the first version, per-class AP deltas, params diff, curves."""
+        if isinstance(refs, str) or len(refs) < 2:
+            raise InvalidInput("compare needs two or more versions", hint="e.g. compare fire-detector:4 "
+                               "fire-detector:5")
+        if len(refs) > MAX_COMPARE:
+            raise InvalidInput(f"compare takes at most {MAX_COMPARE} versions", field="refs")
+
+        def run(tx: MetadataTx) -> Comparison:
+            versions = [self._version(tx, as_ref(r))[1] for r in refs]
+            curves = {v.ref: self._curves(tx.list_epochs(version_id=v.id)) for v in versions}
+            return build_comparison(versions, curves)
+
+        return self.ctx.read(run)
+
+    @staticmethod
+    def _curves(epochs: list[Epoch]) -> dict[str, list[tuple[int, float]]]:
+        curves: dict[str, list[tuple[int, float]]] = {}
+        for e in epochs:
+            for name, value in e.metrics.items():
+                curves.setdefault(name, []).append((e.epoch, value))
+        return curves
+
+    def report(self, ref: str, fmt: ReportFormat = "json") -> str:
+        """A full report of a version: metadata, files, aliases, training history, lineage, events."""
+        if fmt not in ("json", "markdown", "md"):
+            raise InvalidInput(f"report format {fmt!r} is not json or markdown", field="fmt")
+        r = as_ref(ref)
+        version = self.get_version(r)
+        pinned_ref = str(Ref(model=version.model, project=version.project, number=version.number))
+        history = self.history(pinned_ref)
+        lineage = self.lineage(pinned_ref)
+        events = self.events(model=f"{version.project}/{version.model}", version=version.number, limit=100).items
+        data = {
+            "version": version.model_dump(mode="json"),
+            "history": [e.model_dump(mode="json") for e in history],
+            "lineage": lineage.model_dump(mode="json"),
+            "events": [e.model_dump(mode="json") for e in events],
+        }
+        if fmt == "json":
+            return json.dumps(data, indent=2, sort_keys=True)
+        from modelreg.service.report_markdown import render_markdown
+
+        return render_markdown(version, history, lineage, events)
+
+    def events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
+               action: str | None = None, limit: int = 50, cursor: str | None = None) -> Page[Event]:
+        """The audit log, newest first: who did what, when, before -> after."""
+        check_limit(limit)
+        decoded = decode_cursor(cursor)
+        model_name: str | None = None
+        if model is not None:
+            r = as_ref(model)
+            project = r.project or project or DEFAULT_PROJECT
+            model_name = r.model
+        if project is not None:
+            validate_name(project, kind="project name")
+        return self.ctx.read(lambda tx: tx.list_events(project=project, model=model_name, version=version,
+                                                       action=action, cursor=decoded, limit=limit))
+
+
+def build_comparison(versions: list[Version], curves: dict[str, dict[str, list[tuple[int, float]]]]) -> Comparison:
+    metric_names = sorted({m for v in versions for m in v.metrics})
+    metrics = []
+    for name in metric_names:
+        values: list[float | None] = [v.metrics.get(name) for v in versions]
+        metrics.append(MetricDiff(name=name, values=values, deltas=_deltas(values)))
+    class_names: list[str] = []
+    for v in versions:
+        for c in v.class_metrics:
+            if c.class_name not in class_names:
+                class_names.append(c.class_name)
+    class_ap = []
+    for cname in class_names:
+        aps: list[float | None] = [next((c.ap for c in v.class_metrics if c.class_name == cname), None)
+                                   for v in versions]
+        class_ap.append(ClassApDiff(class_name=cname, values=aps, deltas=_deltas(aps)))
+    flat = [_flatten(v.params) for v in versions]
+    params = []
+    for key in sorted({k for f in flat for k in f}):
+        vals = [f.get(key) for f in flat]
+        params.append(ParamDiff(name=key, values=vals, identical=all(x == vals[0] for x in vals)))
+    return Comparison(versions=[v.ref for v in versions], metrics=metrics, class_ap=class_ap, params=params,
+                      curves=curves)

@@ -1,0 +1,89 @@
+"""Keeping storage honest: ``gc`` removes blobs nothing references, ``fsck`` re-hashes and reports."""
+
+from __future__ import annotations
+
+import time
+
+from modelreg.errors import BlobNotFound
+from modelreg.service.base import ServiceBase
+from modelreg.service.blobs import collect_blobs
+from modelreg.types import FsckProblem, FsckReport, GcReport
+
+# A stored blob with no row yet may belong to a registration in flight; gc leaves it alone this long.
+ORPHAN_GRACE_S = 3600.0
+TEMP_GRACE_S = 3600.0
+
+
+class MaintenanceMixin(ServiceBase):
+    def gc(self, *, dry_run: bool = True, grace_s: float = ORPHAN_GRACE_S) -> GcReport:
+        """Remove blobs that no version references (``dry_run``: only report what and how many bytes).
+
+        Blobs stored in the last ``grace_s`` seconds that no row knows yet are left for a registration
+        that may still be committing them; temporary files of interrupted writes are removed too.
+        """
+        self.ctx.require("maintainer", "gc")
+        rows = self.ctx.read(lambda tx: tx.blob_rows())
+        unreferenced = self.ctx.read(lambda tx: tx.unreferenced_blobs())
+        candidates = dict(unreferenced)
+        stale_rows = {d: size for d, (size, state) in rows.items() if state == "deleting"}
+        candidates.update(stale_rows)
+        for digest, size in self.ctx.blobs.iter_digests():
+            if digest not in rows and self._older_than(digest, grace_s):
+                candidates[digest] = size
+        temp = self.ctx.blobs.clean_temp(older_than_s=TEMP_GRACE_S, dry_run=dry_run)
+        if dry_run:
+            return GcReport(dry_run=True, blobs=len(candidates), bytes=sum(candidates.values()),
+                            digests=sorted(candidates), temp_files=temp)
+        for digest in stale_rows:  # a gc that died between its steps: finish its work
+            self.ctx.blobs.delete(digest)
+            self.ctx.write(lambda tx, d=digest: tx.delete_blob_row(digest=d))  # type: ignore[misc]
+        count, freed = collect_blobs(self.ctx, [d for d in candidates if d not in stale_rows])
+        deleted = count + len(stale_rows)
+        if deleted:
+            self.ctx.write(lambda tx: tx.append_event(actor=self.ctx.actor, action="gc.deleted",
+                                                      now=self.ctx.now(),
+                                                      after={"blobs": deleted, "bytes": freed}))
+        return GcReport(dry_run=False, blobs=deleted, bytes=freed + sum(stale_rows.values()),
+                        digests=sorted(candidates), temp_files=temp)
+
+    def _older_than(self, digest: str, grace_s: float) -> bool:
+        local = self.ctx.blobs.local_path(digest)
+        if local is None or grace_s <= 0:
+            return True
+        try:
+            return time.time() - local.stat().st_mtime > grace_s
+        except FileNotFoundError:
+            return False
+
+    def fsck(self, *, verify: bool = True) -> FsckReport:
+        """Check every referenced blob exists, has its size and (``verify``) its SHA-256; report problems."""
+        referenced = self.ctx.read(lambda tx: tx.referenced_digests())
+        rows = self.ctx.read(lambda tx: tx.blob_rows())
+        stored = dict(self.ctx.blobs.iter_digests())
+        problems: list[FsckProblem] = []
+        checked = total = 0
+        for digest, size in sorted(referenced.items()):
+            checked += 1
+            if digest not in rows or rows[digest][1] != "live":
+                problems.append(FsckProblem(kind="dangling", digest=digest,
+                                            detail="an artifact references a blob the registry has no live "
+                                                   "record of"))
+            if digest not in stored:
+                problems.append(FsckProblem(kind="missing", digest=digest, detail="the blob is not in the store"))
+                continue
+            if stored[digest] != size:
+                problems.append(FsckProblem(kind="corrupt", digest=digest,
+                                            detail=f"stored size {stored[digest]} != recorded size {size}"))
+                continue
+            total += size
+            if verify:
+                try:
+                    ok = self.ctx.blobs.verify(digest)
+                except BlobNotFound:
+                    problems.append(FsckProblem(kind="missing", digest=digest, detail="vanished while checking"))
+                    continue
+                if not ok:
+                    problems.append(FsckProblem(kind="corrupt", digest=digest,
+                                                detail="the content does not hash to its digest"))
+        unreferenced = len([d for d in stored if d not in referenced])
+        return FsckReport(checked=checked, bytes=total, problems=problems, unreferenced=unreferenced)

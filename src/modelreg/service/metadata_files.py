@@ -1,0 +1,205 @@
+"""Reading the metadata files users already have: metadata.json, metrics.json, YAML configs.
+
+``version_fields_from_metadata`` maps the layouts of the seed documents onto a version's fields:
+every known field lands where it belongs, and every unknown field is kept under ``extra``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelreg.errors import InvalidMetadata
+
+MAX_METADATA_BYTES = 10 * 1024 * 1024
+CONFIG_NAMES = ("config.yaml", "config.yml", "args.yaml", "hyp.yaml", "params.yaml")
+
+
+def _read_text(path: Path) -> str:
+    size = path.stat().st_size
+    if size > MAX_METADATA_BYTES:
+        raise InvalidMetadata(f"{path} is {size / 1e6:.1f} MB; metadata files are limited to "
+                              f"{MAX_METADATA_BYTES // (1024 * 1024)} MiB",
+                              hint="keep large data in artifacts, not in metadata", path=str(path))
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMetadata(f"{path} is not UTF-8 text", hint="save it as UTF-8 JSON", path=str(path)) from exc
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from a file, or InvalidMetadata naming the file, line and column."""
+    text = _read_text(path)
+    try:
+        data = json.loads(text, parse_constant=lambda c: float(c))
+    except json.JSONDecodeError as exc:
+        raise InvalidMetadata(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                              hint="fix the file (python -m json.tool shows where)", path=str(path)) from exc
+    if not isinstance(data, dict):
+        raise InvalidMetadata(f"{path} holds a JSON {type(data).__name__}, not an object", path=str(path))
+    return data
+
+
+def read_yaml_object(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidMetadata(f"{path} is not valid YAML: {exc}", path=str(path)) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidMetadata(f"{path} holds a YAML {type(data).__name__}, not a mapping", path=str(path))
+    normalized: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    return normalized
+
+
+def flatten_metrics(data: dict[str, Any], prefix: str = "") -> tuple[dict[str, float], dict[str, Any]]:
+    """Numbers (nested objects flattened with '.') and the rest, which is kept, not dropped."""
+    numbers: dict[str, float] = {}
+    rest: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            n, r = flatten_metrics(value, f"{name}.")
+            numbers.update(n)
+            rest.update(r)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(float(value)):
+                raise InvalidMetadata(f"metric {name} is {value}; NaN and infinite values are not stored",
+                                      hint="remove it or replace it with the real value", field=f"metrics.{name}")
+            numbers[name] = float(value)
+        else:
+            rest[name] = value
+    return numbers, rest
+
+
+def _pop(d: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if key in d:
+            return d.pop(key)
+    return None
+
+
+def version_fields_from_metadata(raw: dict[str, Any]) -> dict[str, Any]:
+    """Map a metadata.json (modelreg's own, or seeds 000, 002, 003) onto register_version's keywords.
+
+    Returns keywords (metrics, params, dataset, training, description, …); unknown fields go to ``extra``.
+    """
+    d = dict(raw)
+    out: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    metrics: dict[str, float] = {}
+    params: dict[str, Any] = {}
+
+    for key in ("metrics", "performance_metrics"):
+        if isinstance(d.get(key), dict):
+            numbers, rest = flatten_metrics(d.pop(key))
+            metrics.update(numbers)
+            if rest:
+                extra.setdefault("metrics_other", {}).update(rest)
+    if "best_accuracy" in d and isinstance(d["best_accuracy"], (int, float)):
+        metrics.setdefault("best_accuracy", float(d.pop("best_accuracy")))
+        if not math.isfinite(metrics["best_accuracy"]):
+            raise InvalidMetadata("best_accuracy is not a finite number", field="best_accuracy")
+
+    for key in ("params", "training_config", "hyperparameters"):
+        if isinstance(d.get(key), dict):
+            params.update(d.pop(key))
+    for key in ("epochs", "batch_size", "image_size", "imgsz", "learning_rate", "lr", "optimizer",
+                "pretrained_model", "model_architecture"):
+        if key in d:
+            params[key] = d.pop(key)
+
+    dataset: dict[str, Any] = {}
+    for key in ("dataset", "dataset_stats"):
+        if isinstance(d.get(key), dict):
+            dataset.update(d.pop(key))
+    renames = {"train_images": "train_count", "val_images": "val_count", "test_images": "test_count",
+               "train_samples": "train_count", "val_samples": "val_count", "test_samples": "test_count",
+               "train": "train_count", "val": "val_count", "test": "test_count"}
+    dataset = {renames.get(k, k): v for k, v in dataset.items()}
+
+    training: dict[str, Any] = dict(d.pop("training")) if isinstance(d.get("training"), dict) else {}
+    hours = _pop(d, "training_time_hours")
+    if isinstance(hours, (int, float)):
+        training.setdefault("duration_s", float(hours) * 3600.0)
+    seconds = _pop(d, "training_duration_seconds", "duration_s")
+    if isinstance(seconds, (int, float)):
+        training.setdefault("duration_s", float(seconds))
+
+    for key in ("description", "notes", "limitations"):
+        if isinstance(d.get(key), str):
+            out[key] = d.pop(key)
+    if isinstance(d.get("changelog"), list):
+        out["changelog"] = [str(x) for x in d.pop("changelog")]
+    if isinstance(d.get("tags"), dict):
+        out["tags"] = {str(k): str(v) for k, v in d.pop("tags").items()}
+    for key in ("class_metrics", "training_classes"):
+        if isinstance(d.get(key), list):
+            out["class_metrics"] = [_class_metric(c) for c in d.pop(key)]
+    for key in ("source", "signature"):
+        if isinstance(d.get(key), dict):
+            out[key] = d.pop(key)
+    for key in ("version", "version_id"):
+        if key in d:
+            extra["original_version"] = d.pop(key)
+    for key in ("parent_version", "parent"):
+        if key in d:
+            extra["original_parent"] = d.pop(key)
+    extra.update(d)  # everything not understood is kept as it was
+    if metrics:
+        out["metrics"] = metrics
+    if params:
+        out["params"] = params
+    if dataset:
+        out["dataset"] = dataset
+    if training:
+        out["training"] = training
+    if extra:
+        out["extra"] = extra
+    return out
+
+
+def _class_metric(c: Any) -> dict[str, Any]:
+    if not isinstance(c, dict):
+        raise InvalidMetadata(f"a class metric must be an object, not {type(c).__name__}", field="class_metrics")
+    row: dict[str, Any] = dict(c)
+    c = row
+    if "class" in c and "class_name" not in c:
+        c["class_name"] = c.pop("class")
+    if "training_annotations_count" in c:
+        c["training_count"] = c.pop("training_annotations_count")
+    if "validation_annotations_count" in c:
+        c["validation_count"] = c.pop("validation_annotations_count")
+    return row
+
+
+def find_config(folder: Path) -> Path | None:
+    """The experiment config of a run folder: a known name, or the only top-level YAML file."""
+    for name in CONFIG_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    yamls = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    return yamls[0] if len(yamls) == 1 else None
+
+
+def fields_from_folder(folder: Path) -> dict[str, Any]:
+    """Metadata found in a folder being registered: metadata.json, metrics.json and a YAML config."""
+    fields: dict[str, Any] = {}
+    if (folder / "metadata.json").is_file():
+        fields = version_fields_from_metadata(read_json_object(folder / "metadata.json"))
+    if (folder / "metrics.json").is_file():
+        numbers, rest = flatten_metrics(read_json_object(folder / "metrics.json"))
+        fields["metrics"] = {**fields.get("metrics", {}), **numbers}
+        if rest:
+            fields.setdefault("extra", {}).setdefault("metrics_other", {}).update(rest)
+    config = find_config(folder)
+    if config is not None:
+        fields["params"] = {**read_yaml_object(config), **fields.get("params", {})}
+        fields.setdefault("extra", {})["config_file"] = config.name
+    return fields

@@ -1,0 +1,173 @@
+"""Training runs: ``with reg.start_run(model) as run:`` — a ready version on success, failed on error."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from modelreg.errors import InvalidInput, InvalidState
+from modelreg.metadata.base import MetadataTx, VersionDraft
+from modelreg.refs import parse_ref, validate_artifact_path
+from modelreg.service.blobs import Source, claim, collect_sources, register_with_retry, store_sources
+from modelreg.service.versions import VersionsMixin, epochs_of, metadata_changes
+from modelreg.types import Artifact, TrainingInfo, Version, check_metrics
+
+
+class Run:
+    """A training run in progress. Its version exists with status ``training`` from the start, so
+    everyone sees it; its epochs are recorded as they are logged; its files are committed on success."""
+
+    def __init__(self, service: RunsMixin, version: Version) -> None:
+        self._service = service
+        self.version = version
+        self._sources: list[Source] = []
+        self._metrics: dict[str, float] = {}
+        self._changes: dict[str, Any] = {}
+        self._started = time.monotonic()
+        self._started_at = service.ctx.now()
+        self._done = False
+
+    @property
+    def ref(self) -> str:
+        return self.version.ref
+
+    @property
+    def number(self) -> int:
+        return self.version.number
+
+    def log_epoch(self, epoch: int | None = None, **metrics: float) -> None:
+        """Record one epoch's metrics (train_loss, val_loss, map50, …) now."""
+        self._check_open()
+        rows = epochs_of([{"epoch": epoch if epoch is not None else self._next_epoch(), **metrics}],
+                         self._service.ctx.now())
+        self._service.ctx.write(lambda tx: tx.add_epochs(version_id=self.version.id, epochs=rows))
+
+    def _next_epoch(self) -> int:
+        epochs = self._service.ctx.read(lambda tx: tx.list_epochs(version_id=self.version.id))
+        return (epochs[-1].epoch + 1) if epochs else 1
+
+    def log_metrics(self, **metrics: float) -> None:
+        """Final metrics of the version (merged; committed with the version)."""
+        self._check_open()
+        self._metrics.update(check_metrics(metrics))
+
+    def log_file(self, path: str | os.PathLike[str], name: str | None = None) -> None:
+        """Add a file (or a whole folder) to the version; it is stored when the run succeeds."""
+        self._check_open()
+        local = Path(path)
+        if name is not None:
+            validate_artifact_path(name)
+        sources = collect_sources({name or local.name: local} if local.is_file() else local)
+        if name is not None and local.is_dir():
+            sources = [Source(f"{name}/{s.path}", s.open, s.origin) for s in sources]
+        taken = {s.path for s in self._sources}
+        for s in sources:
+            if s.path in taken:
+                raise InvalidInput(f"the run already has a file at {s.path!r}", path=s.path)
+        self._sources.extend(sources)
+
+    def set(self, **metadata: Any) -> None:
+        """Set other metadata of the version (class_metrics, dataset, notes, signature, …)."""
+        self._check_open()
+        self._changes.update(metadata_changes(**metadata))
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise InvalidState(f"the run of {self.ref} has ended", version=self.number)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._done = True
+        if exc is None:
+            self.version = self._service._finish_run(self, self._sources, self._metrics, self._changes)
+        else:
+            message = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+            self.version = self._service._fail_run(self, message[:4000])
+
+
+class RunsMixin(VersionsMixin):
+    def start_run(self, model: str, *, params: Mapping[str, Any] | None = None,
+                  parent: str | None = None, description: str | None = None,
+                  tags: Mapping[str, str] | None = None, dataset: Mapping[str, Any] | None = None,
+                  source: Mapping[str, Any] | None = None) -> Run:
+        """Start a training run: a new version with status ``training`` until the ``with`` block ends."""
+        self.ctx.require("editor", "starting a run")
+        ref = parse_ref(model)
+        if ref.names_version:
+            raise InvalidInput(f"start a run in a model, not a version: {model!r}", model=model)
+        fields = metadata_changes(params=params, description=description, tags=tags, dataset=dataset,
+                                  source=source)
+        self._ensure_model(ref)
+        now = self.ctx.now()
+
+        def run(tx: MetadataTx) -> Version:
+            mdl = self._model(tx, ref, lock=True)
+            parent_id = self._parent_id(tx, parent)
+            number = tx.allocate_number(model_id=mdl.id)
+            version = tx.insert_version(draft=VersionDraft(
+                model_id=mdl.id, number=number, status="training", created_at=now, created_by=self.ctx.actor,
+                parent_id=parent_id, training=TrainingInfo(started_at=now), **fields))
+            self._event(tx, "run.started", model=mdl, version=number, after={"status": "training"})
+            return version
+
+        return Run(self, self.ctx.write(run))
+
+    def _training_info(self, run: Run, changes: dict[str, Any]) -> dict[str, Any]:
+        finished: datetime = self.ctx.now()
+        base = changes.get("training")
+        info = base.model_dump(exclude_none=True) if base is not None else {}
+        info.setdefault("started_at", run._started_at)
+        info.setdefault("finished_at", finished)
+        info.setdefault("duration_s", round(time.monotonic() - run._started, 3))
+        return info
+
+    def _finish_run(self, run: Run, sources: Sequence[Source], metrics: dict[str, float],
+                    changes: dict[str, Any]) -> Version:
+        try:
+            artifacts = store_sources(self.ctx, sources)
+        except BaseException as exc:
+            self._fail_run(run, f"storing the run's files failed: {exc}")
+            raise
+        updates = {**changes, "status": "ready",
+                   "training": metadata_changes(training=self._training_info(run, changes))["training"]}
+        if metrics:
+            updates["metrics"] = {**run.version.metrics, **metrics}
+
+        def commit(arts: list[Artifact]) -> Version:
+            def tx_run(tx: MetadataTx) -> Version:
+                model, version = self._version(tx, run.version.ref, lock_model=True)
+                claim(self.ctx, tx, arts)
+                tx.add_artifacts(version_id=version.id, artifacts=arts)
+                updated = tx.update_version(version_id=version.id, changes=updates, now=self.ctx.now())
+                self._event(tx, "run.finished", model=model, version=version.number,
+                            before={"status": "training"},
+                            after={"status": "ready", "metrics": updated.metrics,
+                                   "artifacts": [a.model_dump() for a in arts]})
+                self._auto_activate(tx, model, version.number)
+                return self._reload(tx, model, version.number)
+
+            return self.ctx.write(tx_run)
+
+        result: Version = register_with_retry(self.ctx, sources, artifacts, commit)
+        return result
+
+    def _fail_run(self, run: Run, message: str) -> Version:
+        def tx_run(tx: MetadataTx) -> Version:
+            model, version = self._version(tx, run.version.ref, lock_model=True)
+            training = metadata_changes(training=self._training_info(run, {}))["training"]
+            updated = tx.update_version(version_id=version.id, now=self.ctx.now(),
+                                        changes={"status": "failed", "error": message, "training": training})
+            self._event(tx, "run.failed", model=model, version=version.number, before={"status": "training"},
+                        after={"status": "failed", "error": message})
+            return updated
+
+        return self.ctx.write(tx_run)

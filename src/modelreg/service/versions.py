@@ -1,0 +1,470 @@
+"""Versions: register (files, folders, metadata files), read, search, amend, pin, archive, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from modelreg.blobs.base import Progress
+from modelreg.errors import InvalidInput, InvalidMetadata, VersionInUse
+from modelreg.filters import decode_cursor, parse_sort, version_fields
+from modelreg.metadata.base import MetadataTx, VersionDraft
+from modelreg.refs import Ref, parse_ref
+from modelreg.service.base import ServiceBase, as_ref
+from modelreg.service.blobs import (
+    FilesArg,
+    Source,
+    claim,
+    collect_blobs,
+    collect_sources,
+    register_with_retry,
+    store_sources,
+)
+from modelreg.service.context import DEFAULT_PROJECT
+from modelreg.service.metadata_files import fields_from_folder
+from modelreg.service.projects import check_limit, check_tags, where_of
+from modelreg.types import (
+    Artifact,
+    ClassMetric,
+    DatasetRef,
+    Epoch,
+    Model,
+    Page,
+    Signature,
+    SourceInfo,
+    TrainingInfo,
+    Version,
+    check_metrics,
+)
+
+M = TypeVar("M", bound=BaseModel)
+MAX_TEXT = 100_000
+
+
+def validated(cls: type[M], value: Any, field: str) -> M | None:
+    """Build a metadata type from a dict (or keep an instance); InvalidMetadata names the bad field."""
+    if value is None or isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidMetadata(f"{field} must be an object, not {type(value).__name__}", field=field)
+    try:
+        return cls.model_validate(dict(value))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidMetadata(f"{field}.{where}: {first['msg']}", field=f"{field}.{where}") from exc
+
+
+def check_class_metrics(items: Any) -> list[ClassMetric]:
+    if items is None:
+        return []
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
+        raise InvalidMetadata("class_metrics must be a list of objects", field="class_metrics")
+    out = [validated(ClassMetric, c, f"class_metrics[{i}]") for i, c in enumerate(items)]
+    names = [c.class_name for c in out if c]
+    if len(set(names)) != len(names):
+        raise InvalidMetadata("class_metrics name a class twice", hint="one row per class", field="class_metrics")
+    return [c for c in out if c]
+
+
+def check_text(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidMetadata(f"{field} must be text", field=field)
+    if len(value) > MAX_TEXT:
+        raise InvalidMetadata(f"{field} is {len(value)} characters; the limit is {MAX_TEXT}", field=field)
+    return value
+
+
+def check_json(value: Any, field: str) -> dict[str, Any]:
+    import json
+    import math
+
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidMetadata(f"{field} must be an object", field=field)
+
+    def finite(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            raise InvalidMetadata(f"{field} holds {x}; NaN and infinite values are not stored", field=field)
+        if isinstance(x, Mapping):
+            return {str(k): finite(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [finite(v) for v in x]
+        return x
+
+    try:
+        json.dumps(value, default=str)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadata(f"{field} cannot be stored as JSON: {exc}", field=field) from exc
+    return dict(json.loads(json.dumps(finite(value), default=str)))
+
+
+def metadata_changes(*, metrics: Any = None, class_metrics: Any = None, params: Any = None, dataset: Any = None,
+                     training: Any = None, source: Any = None, signature: Any = None,
+                     description: Any = None, notes: Any = None, changelog: Any = None, limitations: Any = None,
+                     tags: Any = None, extra: Any = None) -> dict[str, Any]:
+    """Validate whatever metadata is given (None = not given) and return it as store values."""
+    out: dict[str, Any] = {}
+    if metrics is not None:
+        out["metrics"] = check_metrics(metrics)
+    if class_metrics is not None:
+        out["class_metrics"] = check_class_metrics(class_metrics)
+    if params is not None:
+        out["params"] = check_json(params, "params")
+    if extra is not None:
+        out["extra"] = check_json(extra, "extra")
+    for key, cls in (("dataset", DatasetRef), ("training", TrainingInfo), ("source", SourceInfo),
+                     ("signature", Signature)):
+        value = locals()[key]
+        if value is not None:
+            out[key] = validated(cls, value, key)
+    for key in ("description", "notes", "limitations"):
+        value = locals()[key]
+        if value is not None:
+            out[key] = check_text(value, key)
+    if changelog is not None:
+        if isinstance(changelog, str) or not all(isinstance(c, str) for c in changelog):
+            raise InvalidMetadata("changelog must be a list of text entries", field="changelog")
+        out["changelog"] = list(changelog)
+    if tags is not None:
+        out["tags"] = check_tags(tags)
+    return out
+
+
+def epochs_of(items: Any, now: Any) -> list[Epoch]:
+    out = []
+    for i, item in enumerate(items or []):
+        if isinstance(item, Epoch):
+            out.append(item)
+            continue
+        if not isinstance(item, Mapping):
+            raise InvalidMetadata(f"epochs[{i}] must be an object with 'epoch' and metrics", field="epochs")
+        row = dict(item)
+        epoch = row.pop("epoch", i + 1)
+        stamp = row.pop("timestamp", None) or now
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise InvalidMetadata(f"epochs[{i}].epoch must be a whole number >= 0", field="epochs")
+        out.append(Epoch(epoch=epoch, metrics=check_metrics(row, where=f"epochs[{i}]"), timestamp=stamp))
+    return out
+
+
+class VersionsMixin(ServiceBase):
+    def register_version(self, model: str, files: FilesArg = None, *, metrics: Mapping[str, float] | None = None,
+                         class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
+                         dataset: Mapping[str, Any] | DatasetRef | None = None,
+                         training: Mapping[str, Any] | TrainingInfo | None = None,
+                         source: Mapping[str, Any] | SourceInfo | None = None,
+                         signature: Mapping[str, Any] | Signature | None = None, description: str | None = None,
+                         notes: str | None = None, changelog: Sequence[str] | None = None,
+                         limitations: str | None = None, tags: Mapping[str, str] | None = None,
+                         parent: str | None = None, extra: Mapping[str, Any] | None = None,
+                         epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
+                         progress: Progress | None = None) -> Version:
+        """Register a new ready version of ``model`` (``project/model``; both are created on first use).
+
+        ``files``: a folder (every file in it; its metadata.json, metrics.json and YAML config are read
+        unless ``read_metadata=False``), a list of paths, or {artifact path: path | bytes | stream}.
+        Keywords override what the folder's metadata files say. Nothing is visible until every file
+        is stored and verified and the version row is committed.
+        """
+        self.ctx.require("editor", "registering a version")
+        ref = parse_ref(model)
+        if ref.names_version:
+            raise InvalidInput(f"register into a model, not a version: {model!r}", hint="e.g. fire-detector",
+                               model=model)
+        found: dict[str, Any] = {}
+        if read_metadata and isinstance(files, (str, Path)) and Path(files).is_dir():
+            found = fields_from_folder(Path(files))
+        given: dict[str, Any] = {k: v for k, v in {
+            "metrics": metrics, "class_metrics": class_metrics, "params": params, "dataset": dataset,
+            "training": training, "source": source, "signature": signature, "description": description,
+            "notes": notes, "changelog": changelog, "limitations": limitations, "tags": tags,
+            "extra": extra}.items() if v is not None}
+        for key in ("metrics", "params", "extra", "tags"):
+            if key in found and key in given and isinstance(given[key], Mapping):
+                given[key] = {**found[key], **given[key]}
+        fields = metadata_changes(**{**found, **given})
+        sources = collect_sources(files)
+        now = self.ctx.now()
+        history = epochs_of(epochs, now)
+        self._ensure_model(ref)
+        artifacts = store_sources(self.ctx, sources, progress)
+
+        def commit(arts: list[Artifact]) -> Version:
+            def run(tx: MetadataTx) -> Version:
+                mdl = self._model(tx, ref, lock=True)
+                parent_id = self._parent_id(tx, parent)
+                claim(self.ctx, tx, arts)
+                number = tx.allocate_number(model_id=mdl.id)
+                version = tx.insert_version(draft=VersionDraft(
+                    model_id=mdl.id, number=number, status="ready", created_at=now,
+                    created_by=self.ctx.actor, parent_id=parent_id, **fields))
+                tx.add_artifacts(version_id=version.id, artifacts=arts)
+                if history:
+                    tx.add_epochs(version_id=version.id, epochs=history)
+                self._event(tx, "version.registered", model=mdl, version=number,
+                            after={"artifacts": [a.model_dump() for a in arts], **_jsonable(fields)})
+                self._auto_activate(tx, mdl, number)
+                return self._reload(tx, mdl, number)
+
+            return self.ctx.write(run)
+
+        result: Version = register_with_retry(self.ctx, sources, artifacts, commit)
+        return result
+
+    def _ensure_model(self, ref: Ref) -> Model:
+        def run(tx: MetadataTx) -> Model:
+            project = ref.project or DEFAULT_PROJECT
+            model = tx.get_model(project=project, name=ref.model)
+            if model is not None:
+                return model
+            proj = tx.get_project(name=project)
+            if proj is None:
+                proj = tx.create_project(name=project, now=self.ctx.now())
+                self._event(tx, "project.created", project=project, after={"labels": []})
+            model = tx.create_model(project_id=proj.id, name=ref.model, now=self.ctx.now())
+            self._event(tx, "model.created", model=model, after=model.model_dump(mode="json"))
+            return model
+
+        return self.ctx.write(run)
+
+    def _parent_id(self, tx: MetadataTx, parent: str | None) -> int | None:
+        if parent is None:
+            return None
+        r = as_ref(parent)
+        if not r.names_version:
+            raise InvalidInput(f"parent {parent!r} must name a version, e.g. {r}:3", field="parent")
+        return self._version(tx, r)[1].id
+
+    def _auto_activate(self, tx: MetadataTx, model: Model, number: int) -> None:
+        """The first ready version becomes production when the model's policy says so (seed 000)."""
+        if not model.policies.auto_activate_first:
+            return
+        alias = "production"
+        if tx.get_alias(model_id=model.id, alias=alias) is not None or tx.alias_moves(model_id=model.id,
+                                                                                      alias=alias):
+            return
+        version = tx.get_version(model_id=model.id, number=number)
+        assert version is not None
+        tx.set_alias(model_id=model.id, alias=alias, version_id=version.id, now=self.ctx.now())
+        tx.record_alias_move(model_id=model.id, alias=alias, from_number=None, to_number=number, kind="set",
+                             actor=self.ctx.actor, now=self.ctx.now())
+        self._event(tx, "alias.set", model=model, version=number, alias=alias,
+                    before=None, after={"version": number, "reason": "auto_activate_first"})
+
+    def _reload(self, tx: MetadataTx, model: Model, number: int) -> Version:
+        version = tx.get_version(model_id=model.id, number=number)
+        assert version is not None
+        return self._decorate(tx, model, version)
+
+    # ---- reading
+    def list_versions(self, model: str, *, limit: int = 50, cursor: str | None = None,
+                      include_archived: bool = True) -> Page[Version]:
+        """A model's versions, newest first."""
+        query = None if include_archived else "not archived"
+        return self.search_versions(query, model=model, limit=limit, cursor=cursor)
+
+    def search_versions(self, query: str | None = None, *, model: str | None = None, project: str | None = None,
+                        filter: Mapping[str, Any] | None = None, sort: str | None = None, limit: int = 50,
+                        cursor: str | None = None) -> Page[Version]:
+        """Versions matching a filter expression (``metrics.map50 >= 0.8 and not pinned``), keyset paged.
+
+        ``sort`` is a field, ``-`` for descending (``-metrics.map50``); default newest first.
+        """
+        where = where_of(query, filter, version_fields)
+        order = parse_sort(sort, version_fields, "-number" if model else "-created_at")
+        check_limit(limit)
+        decoded = decode_cursor(cursor)
+
+        def run(tx: MetadataTx) -> Page[Version]:
+            model_id: int | None = None
+            mdl: Model | None = None
+            if model is not None:
+                mdl = self._model(tx, model)
+                model_id = mdl.id
+            elif project is not None:
+                self._project(tx, project)
+            page = tx.search_versions(model_id=model_id, project=project, where=where, sort=order,
+                                      cursor=decoded, limit=limit)
+            best = self._best_number(tx, mdl) if mdl else None
+            if mdl is not None:
+                items = [v.model_copy(update={"is_best": v.number == best}) for v in page.items]
+                return Page[Version](items=items, next_cursor=page.next_cursor, total=page.total)
+            return page
+
+        return self.ctx.read(run)
+
+    def iter_versions(self, query: str | None = None, **kwargs: Any) -> Iterator[Version]:
+        """Every version matching, walking all pages."""
+        cursor: str | None = None
+        while True:
+            page = self.search_versions(query, cursor=cursor, **kwargs)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    # ---- amending
+    def update_version(self, ref: str, *, metrics: Mapping[str, float] | None = None,
+                       class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
+                       dataset: Mapping[str, Any] | None = None, training: Mapping[str, Any] | None = None,
+                       source: Mapping[str, Any] | None = None, signature: Mapping[str, Any] | None = None,
+                       description: str | None = None, notes: str | None = None,
+                       changelog: Sequence[str] | None = None, limitations: str | None = None,
+                       tags: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
+                       parent: str | None = None) -> Version:
+        """Amend a version's metadata (files never change). ``metrics`` and ``tags`` merge (a None tag
+        value removes it); the other fields replace. Each call is one event with before and after."""
+        self.ctx.require("editor", "changing a version")
+        raw_tags = dict(tags) if tags is not None else None
+        changes = metadata_changes(metrics=metrics, class_metrics=class_metrics, params=params, dataset=dataset,
+                                   training=training, source=source, signature=signature,
+                                   description=description, notes=notes, changelog=changelog,
+                                   limitations=limitations, extra=extra,
+                                   tags={k: v for k, v in raw_tags.items() if v is not None} if raw_tags else None)
+
+        def run(tx: MetadataTx) -> Version:
+            model, version = self._version(tx, as_ref(ref), lock_model=True)
+            if "metrics" in changes:
+                changes["metrics"] = {**version.metrics, **changes["metrics"]}
+            if raw_tags is not None:
+                merged = dict(version.tags)
+                for key, value in raw_tags.items():
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = str(value)
+                changes["tags"] = merged
+            if parent is not None:
+                parent_id = self._parent_id(tx, parent)
+                if parent_id == version.id or self._is_descendant(tx, parent_id, version.id):
+                    raise InvalidInput(f"{parent} cannot be the parent of {version.ref}: that makes a cycle",
+                                       field="parent")
+                changes["parent_id"] = parent_id
+            before = version.model_dump(mode="json")
+            updated = tx.update_version(version_id=version.id, changes=changes, now=self.ctx.now())
+            after = updated.model_dump(mode="json")
+            diff_keys = [k for k in after if before.get(k) != after[k] and k != "updated_at"]
+            if diff_keys:
+                self._event(tx, "version.updated", model=model, version=version.number,
+                            before={k: before.get(k) for k in diff_keys}, after={k: after[k] for k in diff_keys})
+            return self._decorate(tx, model, updated)
+
+        return self.ctx.write(run)
+
+    def _is_descendant(self, tx: MetadataTx, candidate_id: int | None, root_id: int) -> bool:
+        seen: set[int] = set()
+        current = candidate_id
+        while current is not None and current not in seen:
+            if current == root_id:
+                return True
+            seen.add(current)
+            version = tx.get_version_by_id(version_id=current)
+            if version is None or version.parent is None:
+                return False
+            pm = tx.get_model(project=version.parent.project, name=version.parent.model)
+            pv = tx.get_version(model_id=pm.id, number=version.parent.number) if pm else None
+            current = pv.id if pv else None
+        return False
+
+    def _set_flag(self, ref: str, flag: str, value: bool, action: str) -> Version:
+        self.ctx.require("editor", f"{action.split('.')[-1]} a version")
+
+        def run(tx: MetadataTx) -> Version:
+            model, version = self._version(tx, as_ref(ref), lock_model=True)
+            if getattr(version, flag) == value:
+                return version
+            if flag == "archived" and value and version.aliases:
+                raise VersionInUse(f"{version.ref} is {', '.join(version.aliases)}; it cannot be archived",
+                                   hint="move the alias to another version first", aliases=version.aliases)
+            updated = tx.update_version(version_id=version.id, changes={flag: value}, now=self.ctx.now())
+            self._event(tx, action, model=model, version=version.number, before={flag: not value},
+                        after={flag: value})
+            return self._decorate(tx, model, updated)
+
+        return self.ctx.write(run)
+
+    def pin(self, ref: str) -> Version:
+        """Pin a version: it cannot be deleted while pinned."""
+        return self._set_flag(ref, "pinned", True, "version.pinned")
+
+    def unpin(self, ref: str) -> Version:
+        return self._set_flag(ref, "pinned", False, "version.unpinned")
+
+    def archive(self, ref: str) -> Version:
+        """Archive a version: hidden from default listings, kept, still resolvable."""
+        return self._set_flag(ref, "archived", True, "version.archived")
+
+    def unarchive(self, ref: str) -> Version:
+        return self._set_flag(ref, "archived", False, "version.unarchived")
+
+    def mark_best(self, ref: str) -> Version:
+        """Mark a version best, overriding the model's best_metric policy."""
+        self.ctx.require("editor", "marking the best version")
+
+        def run(tx: MetadataTx) -> Version:
+            model, version = self._version(tx, as_ref(ref), lock_model=True)
+            if version.status != "ready":
+                raise InvalidInput(f"{version.ref} is {version.status}; only a ready version can be best")
+            tx.update_model(model_id=model.id, changes={"marked_best": version.number}, now=self.ctx.now())
+            self._event(tx, "version.marked_best", model=model, version=version.number,
+                        before={"marked_best": model.marked_best}, after={"marked_best": version.number})
+            return version.model_copy(update={"is_best": True})
+
+        return self.ctx.write(run)
+
+    def best_version(self, model: str) -> Version:
+        """The version marked best, or the best by the model's best_metric policy."""
+        r = as_ref(model)
+        return self.get_version(Ref(model=r.model, project=r.project, selector="best"))
+
+    # ---- deleting
+    def delete_version(self, ref: str) -> None:
+        """Delete a version and every blob nothing else references.
+
+        Refused while an alias points to it or it is pinned; the error says which and what to do.
+        """
+        self.ctx.require("maintainer", "deleting a version")
+        r = as_ref(ref)
+        if not r.number:
+            raise InvalidInput(f"delete needs an explicit version number, e.g. {r.model}:3",
+                               hint="aliases and selectors move; a number does not", ref=str(ref))
+
+        def run(tx: MetadataTx) -> list[str]:
+            model, version = self._version(tx, r, lock_model=True)
+            if version.aliases:
+                names = ", ".join(version.aliases)
+                other = f"{model.name}:<another version>"
+                raise VersionInUse(
+                    f"{version.ref} is {names}; a version an alias points to cannot be deleted",
+                    hint=f"move the alias first (modelreg activate {other}, or modelreg alias rm "
+                         f"{model.name} {version.aliases[0]})",
+                    model=model.name, version=version.number, aliases=version.aliases)
+            if version.pinned:
+                raise VersionInUse(f"{version.ref} is pinned; a pinned version cannot be deleted",
+                                   hint=f"unpin it first: modelreg unpin {model.name}:{version.number}",
+                                   model=model.name, version=version.number, pinned=True)
+            if model.marked_best == version.number:
+                tx.update_model(model_id=model.id, changes={"marked_best": None}, now=self.ctx.now())
+            digests = tx.delete_version(version_id=version.id)
+            self._event(tx, "version.deleted", model=model, version=version.number,
+                        before=version.model_dump(mode="json", include={"number", "status", "artifacts",
+                                                                        "metrics", "created_at"}))
+            return digests
+
+        collect_blobs(self.ctx, self.ctx.write(run))
+
+
+def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.model_dump(mode="json") if isinstance(v, BaseModel) else
+                [x.model_dump(mode="json") if isinstance(x, BaseModel) else x for x in v] if isinstance(v, list)
+                else v) for k, v in fields.items()}
+
+
+__all__ = ["Source", "VersionsMixin"]

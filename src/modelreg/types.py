@@ -1,0 +1,345 @@
+"""Domain types: what the service, the stores and every face exchange. Frozen pydantic models."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from modelreg.errors import InvalidMetadata
+
+Task = Literal["detection", "segmentation", "classification", "regression", "other"]
+VersionStatus = Literal["pending", "training", "ready", "failed"]
+BestMode = Literal["max", "min"]
+STATUSES: tuple[str, ...] = ("pending", "training", "ready", "failed")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Open(BaseModel):
+    """A frozen type that keeps fields it does not know (users' metadata is never dropped)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+def check_metrics(metrics: dict[str, Any] | None, *, where: str = "metrics") -> dict[str, float]:
+    """Return metrics as name -> finite float; raise InvalidMetadata naming the bad entry."""
+    out: dict[str, float] = {}
+    for name, value in (metrics or {}).items():
+        if not isinstance(name, str) or not name or len(name) > 128:
+            raise InvalidMetadata(f"{where}: metric name {name!r} must be a string of 1..128 characters",
+                                  field=where)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InvalidMetadata(f"{where}.{name} is {value!r}; metrics are numbers",
+                                  hint="put text under notes, tags or params instead", field=f"{where}.{name}")
+        f = float(value)
+        if not math.isfinite(f):
+            raise InvalidMetadata(f"{where}.{name} is {value}; NaN and infinite values are not stored",
+                                  hint="leave the metric out, or log the real value once training is fixed",
+                                  field=f"{where}.{name}")
+        out[name] = f
+    return out
+
+
+def _unit_interval(value: float | None, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidMetadata(f"class_metrics: {field} is {value!r}; it must be a finite number", field=field)
+    if not 0.0 <= value <= 1.0:
+        raise InvalidMetadata(f"class_metrics: {field} is {value}; it must be between 0 and 1",
+                              hint="AP, precision and recall are fractions (0.85, not 85)", field=field)
+    return float(value)
+
+
+class ClassMetric(Open):
+    """Per-class results (seed 001's ModelTrainClass)."""
+
+    class_name: str
+    annotation_type: str | None = None
+    ap: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    training_count: int | None = None
+    validation_count: int | None = None
+
+    @field_validator("ap", "precision", "recall", mode="before")
+    @classmethod
+    def _fraction(cls, v: Any, info: Any) -> float | None:
+        return _unit_interval(v, info.field_name)
+
+    @field_validator("training_count", "validation_count", mode="before")
+    @classmethod
+    def _count(cls, v: Any, info: Any) -> int | None:
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InvalidMetadata(f"class_metrics: {info.field_name} is {v!r}; it must be a count >= 0",
+                                  field=info.field_name)
+        return v
+
+
+class DatasetRef(Open):
+    name: str | None = None
+    version: str | None = None
+    uri: str | None = None
+    digest: str | None = None
+    train_count: int | None = None
+    val_count: int | None = None
+    test_count: int | None = None
+    classes: list[str] | None = None
+
+
+class TrainingInfo(Open):
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    hardware: str | dict[str, Any] | None = None
+
+
+class SourceInfo(Open):
+    git_commit: str | None = None
+    code_version: str | None = None
+    framework_versions: dict[str, str] | None = None
+
+
+class TensorSpec(Frozen):
+    name: str
+    dtype: str = "float32"
+    shape: list[int] = Field(default_factory=list)
+
+
+class Signature(Frozen):
+    inputs: list[TensorSpec] = Field(default_factory=list)
+    outputs: list[TensorSpec] = Field(default_factory=list)
+
+
+class Policies(Frozen):
+    best_metric: str | None = None
+    best_mode: BestMode = "max"
+    auto_activate_first: bool = True
+    protected_aliases: list[str] = Field(default_factory=lambda: ["production"])
+    promotion_gate: str | None = None
+
+
+class Project(Frozen):
+    id: int
+    name: str
+    description: str = ""
+    labels: list[str] = Field(default_factory=list)
+    created_at: datetime
+
+
+class Model(Frozen):
+    id: int
+    project: str
+    name: str
+    description: str = ""
+    task: Task = "other"
+    baseline: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    pinned: bool = False
+    policies: Policies = Field(default_factory=Policies)
+    marked_best: int | None = None
+    latest_number: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class Artifact(Frozen):
+    path: str
+    digest: str
+    size: int
+    media_type: str = "application/octet-stream"
+
+
+class VersionKey(Frozen):
+    project: str
+    model: str
+    number: int
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.model}:v{self.number}"
+
+
+class Version(Frozen):
+    id: int
+    project: str
+    model: str
+    number: int
+    status: VersionStatus = "ready"
+    archived: bool = False
+    pinned: bool = False
+    created_at: datetime
+    created_by: str = ""
+    updated_at: datetime
+    description: str = ""
+    notes: str = ""
+    changelog: list[str] = Field(default_factory=list)
+    limitations: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    class_metrics: list[ClassMetric] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    dataset: DatasetRef | None = None
+    training: TrainingInfo | None = None
+    source: SourceInfo | None = None
+    signature: Signature | None = None
+    parent: VersionKey | None = None
+    error: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+    artifacts: list[Artifact] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)
+    is_best: bool = False
+
+    @property
+    def key(self) -> VersionKey:
+        return VersionKey(project=self.project, model=self.model, number=self.number)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project}/{self.model}:v{self.number}"
+
+    @property
+    def size(self) -> int:
+        return sum(a.size for a in self.artifacts)
+
+
+class Epoch(Frozen):
+    epoch: int
+    metrics: dict[str, float] = Field(default_factory=dict)
+    timestamp: datetime
+
+
+class AliasInfo(Frozen):
+    alias: str
+    number: int
+    protected: bool = False
+    updated_at: datetime
+
+
+class AliasMove(Frozen):
+    id: int
+    alias: str
+    from_number: int | None
+    to_number: int | None
+    kind: Literal["set", "rollback", "delete"] = "set"
+    reverted: bool = False
+    at: datetime
+    actor: str = ""
+
+
+class Event(Frozen):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    project: str | None = None
+    model: str | None = None
+    version: int | None = None
+    alias: str | None = None
+    before: Any = None
+    after: Any = None
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[T]
+    next_cursor: str | None = None
+    total: int
+
+
+class MetricDiff(Frozen):
+    name: str
+    values: list[float | None]
+    deltas: list[float | None]  # each value minus the first version's
+
+
+class ClassApDiff(Frozen):
+    class_name: str
+    values: list[float | None]
+    deltas: list[float | None]
+
+
+class ParamDiff(Frozen):
+    name: str
+    values: list[Any]
+    identical: bool
+
+
+class Comparison(Frozen):
+    versions: list[str]
+    metrics: list[MetricDiff]
+    class_ap: list[ClassApDiff]
+    params: list[ParamDiff]
+    curves: dict[str, dict[str, list[tuple[int, float]]]]  # version ref -> metric -> [(epoch, value)]
+
+
+class GateTerm(Frozen):
+    term: str
+    passed: bool
+    detail: str
+
+
+class PromotionPlan(Frozen):
+    model: str
+    alias: str
+    from_number: int | None
+    to_number: int
+    archive_number: int | None
+    gate: str | None
+    gate_passed: bool
+    gate_terms: list[GateTerm] = Field(default_factory=list)
+    forced: bool = False
+    applied: bool = False
+
+
+class Lineage(Frozen):
+    version: str
+    ancestors: list[VersionKey]  # parent first, root last
+    descendants: list[VersionKey]  # breadth first
+
+
+class GcReport(Frozen):
+    dry_run: bool
+    blobs: int
+    bytes: int
+    digests: list[str] = Field(default_factory=list)
+    temp_files: int = 0
+
+
+class FsckProblem(Frozen):
+    kind: Literal["missing", "corrupt", "dangling"]
+    digest: str
+    detail: str
+
+
+class FsckReport(Frozen):
+    checked: int
+    bytes: int
+    problems: list[FsckProblem] = Field(default_factory=list)
+    unreferenced: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class ImportItem(Frozen):
+    source: str
+    version: str | None = None
+    error: str | None = None
+
+
+class ImportReport(Frozen):
+    imported: list[ImportItem] = Field(default_factory=list)
+    failed: list[ImportItem] = Field(default_factory=list)
+    aliases: dict[str, int] = Field(default_factory=dict)
