@@ -39,7 +39,7 @@ def validate_name(name: object, *, kind: str = "name") -> str:
         raise InvalidName(f"{kind} {name!r} contains the non-ASCII character {bad!r} (U+{ord(bad):04X})",
                           hint="names are ASCII so that look-alike characters cannot make two names "
                                "that look the same", name=name, kind=kind)
-    if not _NAME_RE.match(name) or ".." in name:
+    if not _NAME_RE.fullmatch(name) or ".." in name:
         raise InvalidName(f"{kind} {name!r} is not a valid name",
                           hint="use letters, digits, '.', '_' or '-', start with a letter or digit, "
                                "no '/', spaces or '..'", name=name, kind=kind)
@@ -110,7 +110,7 @@ def parse_ref(text: object) -> Ref:
             m = re.fullmatch(r"[vV]?(\d{1,12})", ver)
             if not m or int(m.group(1)) < 1:
                 raise InvalidReference(f"reference {text!r}: {ver!r} is not a version",
-                                       hint="a version is a positive number (3 or v3), 'latest' or 'best'",
+                                       hint="a version is a positive number (model:3 or model:v3), model:latest or model:best",
                                        ref=text)
             number = int(m.group(1))
     try:

@@ -341,5 +341,7 @@ class ImportItem(Frozen):
 
 class ImportReport(Frozen):
     imported: list[ImportItem] = Field(default_factory=list)
+    skipped: list[ImportItem] = Field(default_factory=list)  # already imported; version = the existing ref
     failed: list[ImportItem] = Field(default_factory=list)
     aliases: dict[str, int] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)

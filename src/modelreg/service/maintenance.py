@@ -30,7 +30,7 @@ class MaintenanceMixin(ServiceBase):
         for digest, size in self.ctx.blobs.iter_digests():
             if digest not in rows and self._older_than(digest, grace_s):
                 candidates[digest] = size
-        temp = self.ctx.blobs.clean_temp(older_than_s=TEMP_GRACE_S, dry_run=dry_run)
+        temp = self.ctx.blobs.clean_temp(older_than_s=min(grace_s, TEMP_GRACE_S), dry_run=dry_run)
         if dry_run:
             return GcReport(dry_run=True, blobs=len(candidates), bytes=sum(candidates.values()),
                             digests=sorted(candidates), temp_files=temp)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,11 @@ CONFIG_NAMES = ("config.yaml", "config.yml", "args.yaml", "hyp.yaml", "params.ya
 def _read_text(path: Path) -> str:
     size = path.stat().st_size
     if size > MAX_METADATA_BYTES:
-        raise InvalidMetadata(f"{path} is {size / 1e6:.1f} MB; metadata files are limited to "
+        raise InvalidMetadata(f"{path} is {size / (1024 * 1024):.1f} MiB; metadata files are limited to "
                               f"{MAX_METADATA_BYTES // (1024 * 1024)} MiB",
                               hint="keep large data in artifacts, not in metadata", path=str(path))
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidMetadata(f"{path} is not UTF-8 text", hint="save it as UTF-8 JSON", path=str(path)) from exc
 
@@ -122,7 +123,8 @@ def version_fields_from_metadata(raw: dict[str, Any]) -> dict[str, Any]:
     renames = {"train_images": "train_count", "val_images": "val_count", "test_images": "test_count",
                "train_samples": "train_count", "val_samples": "val_count", "test_samples": "test_count",
                "train": "train_count", "val": "val_count", "test": "test_count"}
-    dataset = {renames.get(k, k): v for k, v in dataset.items()}
+    dataset = {(renames.get(k, k) if isinstance(v, int) and not isinstance(v, bool) else k): v
+               for k, v in dataset.items()}
 
     training: dict[str, Any] = dict(d.pop("training")) if isinstance(d.get("training"), dict) else {}
     hours = _pop(d, "training_time_hours")
@@ -145,9 +147,18 @@ def version_fields_from_metadata(raw: dict[str, Any]) -> dict[str, Any]:
     for key in ("source", "signature"):
         if isinstance(d.get(key), dict):
             out[key] = d.pop(key)
-    for key in ("version", "version_id"):
-        if key in d:
-            extra["original_version"] = d.pop(key)
+    if "version" in d:
+        extra["original_version"] = d.pop("version")
+    if "version_id" in d:
+        extra["original_version" if "original_version" not in extra else "original_version_id"] = d.pop("version_id")
+    created = d.get("created_at")
+    if isinstance(created, str) and "finished_at" not in training:
+        try:
+            stamp = datetime.fromisoformat(created)
+        except ValueError:
+            stamp = None
+        if stamp is not None:
+            training["finished_at"] = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
     for key in ("parent_version", "parent"):
         if key in d:
             extra["original_parent"] = d.pop(key)

@@ -1,0 +1,102 @@
+"""Importing the folder layouts users already have into a model of the registry.
+
+Two layouts, from the seed documents:
+
+- ``versions`` (seed 000): ``models/current_best.pt`` and ``models/versions/v<N>/`` holding metadata.json
+  and ``weights/best.pt``, ``weights/last.pt``. See ``importers.seed000``.
+- ``environments`` (seed 002): ``models/{production,staging,archive/<name>}/`` holding model.pth,
+  encoders.pkl and metadata.json. See ``importers.seed002``.
+
+What an import guarantees:
+
+- Every file of a version folder except metadata.json becomes an artifact at its relative path;
+  metadata.json is parsed (not stored as a file: ``pull`` writes its own) and every field lands in its
+  place or under ``extra``. ``extra.original_version`` keeps the folder's label (``v3``),
+  ``extra.original_folder`` where it sat (``versions/v3``), ``extra.import_source`` the marker that
+  recognises it again. The registry's numbers are its own; the report maps each folder to one.
+- A folder that cannot be imported (corrupt metadata.json, no files, …) is reported in ``failed`` with
+  its path and the others go on; ``strict`` raises the first problem before anything is written.
+  Each version lands whole or not at all.
+- ``production`` and ``staging`` end where the folder says; when it names no production, the automatic
+  production alias of a new model's first version is removed again.
+- Importing the same folder twice brings nothing in twice: a folder whose files and metadata.json
+  (SHA-256) match a version an earlier import made is reported as already imported, and the aliases and
+  archive flags are brought in line with the folder again.
+- ``dry_run`` reads, hashes and validates everything and reports what would happen, writing nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelreg.errors import InvalidInput
+from modelreg.importers import seed000, seed002
+from modelreg.importers.common import LayoutName, Plan, carry_out
+from modelreg.refs import parse_ref
+from modelreg.service.importing import Layout
+from modelreg.types import ImportReport
+
+if TYPE_CHECKING:
+    from modelreg.service import Service
+
+LAYOUT_HINT = f"modelreg imports two layouts: {seed000.DESCRIPTION}; or {seed002.DESCRIPTION}"
+
+
+def import_folder(
+    service: Service,
+    path: str | os.PathLike[str],
+    model: str,
+    *,
+    layout: Layout = "auto",
+    strict: bool = False,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Import a seed 000 (``versions``) or seed 002 (``environments``) folder into ``model``.
+
+    ``path`` is the ``models/`` folder or the folder holding it. Returns what was imported (folder ->
+    version), what failed (with the path and the reason), what was already there, and the aliases set.
+    """
+    target = parse_ref(model)
+    if target.names_version:
+        raise InvalidInput(f"import into a model, not a version: {model!r}", hint="e.g. fire-detector", model=model)
+    found, root = detect_layout(path, layout)
+    plan: Plan = seed000.plan(root) if found == "versions" else seed002.plan(root)
+    return carry_out(service, model, plan, strict=strict, dry_run=dry_run)
+
+
+def detect_layout(path: str | os.PathLike[str], layout: Layout = "auto") -> tuple[LayoutName, Path]:
+    """The layout of the folder and its ``models/`` root; InvalidInput describing both when unknown."""
+    folder = Path(path).expanduser().absolute()
+    if not folder.is_dir():
+        raise InvalidInput(f"{folder} is not a folder", hint="pass the models/ folder to import", path=str(folder))
+    roots: dict[LayoutName, Path | None] = {
+        "versions": seed000.find_root(folder),
+        "environments": seed002.find_root(folder),
+    }
+    if layout == "auto":
+        hits = [(name, root) for name, root in roots.items() if root is not None]
+        if len(hits) == 1:
+            return hits[0]
+        if hits:
+            raise InvalidInput(
+                f"{folder} holds both a versions/ folder and production/staging/archive folders",
+                hint="say which to import: layout='versions' or layout='environments' (--layout on the command line)",
+                path=str(folder),
+            )
+        raise InvalidInput(f"{folder} holds no folder layout modelreg can import", hint=LAYOUT_HINT, path=str(folder))
+    if layout not in roots:
+        raise InvalidInput(
+            f"unknown layout {layout!r}; use 'auto', 'versions' or 'environments'", hint=LAYOUT_HINT, field="layout"
+        )
+    root = roots[layout]
+    if root is None:
+        description = seed000.DESCRIPTION if layout == "versions" else seed002.DESCRIPTION
+        raise InvalidInput(
+            f"{folder} does not hold the {layout} layout", hint=f"expected {description}", path=str(folder)
+        )
+    return layout, root
+
+
+__all__ = ["LAYOUT_HINT", "detect_layout", "import_folder"]
