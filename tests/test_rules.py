@@ -5,6 +5,7 @@ Slow: CI runs them (``.ci/run`` runs the whole suite); ``-m 'not slow'`` skips t
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -98,9 +99,10 @@ def test_sigkill_while_registering_leaves_nothing_visible(metadata_url: str, tmp
         pytest.fail("the writer never got going")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
     assert [v.number for v in reg.list_versions("big").items] == [1]
     assert reg.fsck().ok
-    assert reg.gc(dry_run=False, grace_s=0).temp_files >= 1
+    assert reg.gc(dry_run=False, grace_s=0, temp_grace_s=0).temp_files >= 1
     assert not list((blobs / "tmp").glob("*"))
     assert reg.register_version("big", files={"weights/best.pt": b"v2"}).number == 2
     reg.close()
@@ -116,17 +118,22 @@ KILL_LOOP = textwrap.dedent("""
         i += 1
         reg.register_version("loop", files={"a": os.urandom(200_000), "b": f"{os.getpid()}-{i}".encode()},
                              metrics={"i": i})
+        print(i, flush=True)
 """)
 
 
 def test_kill_at_random_moments_leaves_whole_versions_only(metadata_url: str, tmp_path: Path) -> None:
     url = _disk_url(metadata_url)
     blobs = str(tmp_path / "blobs")
-    for delay in (0.3, 0.55, 0.8, 1.1, 1.45):
-        proc = subprocess.Popen([sys.executable, "-c", KILL_LOOP, url, blobs])
-        time.sleep(delay + 1.0)  # interpreter start-up, then some registrations
+    for delay in (0.0, 0.003, 0.007, 0.011, 0.017, 0.023):
+        proc = subprocess.Popen([sys.executable, "-c", KILL_LOOP, url, blobs], stdout=subprocess.PIPE)
+        assert proc.stdout is not None
+        for _ in range(3):  # let a few registrations finish, then kill in the middle of the next ones
+            assert proc.stdout.readline()
+        time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
     reg = modelreg.connect(url, artifacts=blobs, settings=Settings(home=tmp_path))
     versions = list(reg.iter_versions(model="loop"))
     assert versions, "no registration finished at all"
@@ -194,7 +201,7 @@ def test_two_threads_moving_an_alias_lose_no_update(reg: Service) -> None:
     events = reg.events(model="m", action="alias.set", limit=1000).items
     assert len(moves) == len(events)  # every move has its event
     chain = list(reversed(moves))
-    for earlier, later in zip(chain, chain[1:], strict=False):
+    for earlier, later in itertools.pairwise(chain):
         assert later.from_number == earlier.to_number  # no move was lost in between
     assert reg.get_version("m@production").number == moves[0].to_number
 

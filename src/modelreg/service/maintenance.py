@@ -15,11 +15,13 @@ TEMP_GRACE_S = 3600.0
 
 
 class MaintenanceMixin(ServiceBase):
-    def gc(self, *, dry_run: bool = True, grace_s: float = ORPHAN_GRACE_S) -> GcReport:
+    def gc(self, *, dry_run: bool = True, grace_s: float = ORPHAN_GRACE_S,
+           temp_grace_s: float = TEMP_GRACE_S) -> GcReport:
         """Remove blobs that no version references (``dry_run``: only report what and how many bytes).
 
         Blobs stored in the last ``grace_s`` seconds that no row knows yet are left for a registration
-        that may still be committing them; temporary files of interrupted writes are removed too.
+        that may still be committing them; temporary files of interrupted writes older than
+        ``temp_grace_s`` are removed too (a live writer touches its file at every chunk).
         """
         self.ctx.require("maintainer", "gc")
         rows = self.ctx.read(lambda tx: tx.blob_rows())
@@ -30,7 +32,7 @@ class MaintenanceMixin(ServiceBase):
         for digest, size in self.ctx.blobs.iter_digests():
             if digest not in rows and self._older_than(digest, grace_s):
                 candidates[digest] = size
-        temp = self.ctx.blobs.clean_temp(older_than_s=min(grace_s, TEMP_GRACE_S), dry_run=dry_run)
+        temp = self.ctx.blobs.clean_temp(older_than_s=temp_grace_s, dry_run=dry_run)
         if dry_run:
             return GcReport(dry_run=True, blobs=len(candidates), bytes=sum(candidates.values()),
                             digests=sorted(candidates), temp_files=temp)
