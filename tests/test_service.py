@@ -191,7 +191,7 @@ def test_bad_metadata_files_are_refused(reg: Service, tmp_path: Path) -> None:
     (run / "metadata.json").write_text('{"pad": "' + "x" * (50 * 1024 * 1024) + '"}')
     with pytest.raises(InvalidMetadata) as err:
         reg.register_version("m", files=run)
-    assert "MB" in err.value.message
+    assert "MiB" in err.value.message
     assert reg.search_versions().total == 0
     assert list(reg.ctx.blobs.iter_digests()) == []
 

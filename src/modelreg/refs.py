@@ -110,7 +110,8 @@ def parse_ref(text: object) -> Ref:
             m = re.fullmatch(r"[vV]?(\d{1,12})", ver)
             if not m or int(m.group(1)) < 1:
                 raise InvalidReference(f"reference {text!r}: {ver!r} is not a version",
-                                       hint="a version is a positive number (model:3 or model:v3), model:latest or model:best",
+                                       hint="a version is a positive number (model:3 or model:v3), "
+                                            "model:latest or model:best",
                                        ref=text)
             number = int(m.group(1))
     try:

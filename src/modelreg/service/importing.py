@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from modelreg.service.base import ServiceBase
 from modelreg.types import ImportReport
+
+if TYPE_CHECKING:
+    from modelreg.service import Service
 
 Layout = Literal["auto", "versions", "environments"]
 
@@ -21,5 +24,6 @@ class ImportMixin(ServiceBase):
         """
         from modelreg.importers import import_folder
 
-        report: ImportReport = import_folder(self, path, model, layout=layout, strict=strict, dry_run=dry_run)
+        service = cast("Service", self)  # the mixin is only ever used as part of Service
+        report: ImportReport = import_folder(service, path, model, layout=layout, strict=strict, dry_run=dry_run)
         return report

@@ -1,0 +1,160 @@
+"""Keeping storage honest and seeing what happened: ``gc``, ``fsck``, ``events``.
+
+``gc`` is a dry run unless ``--yes``: by default it only shows what it would remove and how many bytes;
+``modelreg gc --yes`` removes it. ``fsck`` exits 7 when it finds a missing, corrupt or dangling blob.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from modelreg.cli.common import CursorOpt, JsonOpt, LimitOpt, state
+from modelreg.cli.errors import CliError, ExitCode
+from modelreg.cli.output import emit_json, human_size, short_ref, when
+from modelreg.types import Event
+
+app = typer.Typer()
+
+
+@app.command("gc")
+def gc(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Really delete. Without it gc is a dry run that shows what and how many bytes.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would go (the default).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove unreferenced files (dry run unless --yes).
+
+    Files stored in the last hour that no version knows yet are left alone: they may belong to a
+    registration still in progress.
+
+    \b
+    Example: modelreg gc            (shows what would go)
+             modelreg gc --yes      (deletes it)
+    """
+    if yes and dry_run:
+        raise CliError("--yes and --dry-run contradict each other", hint="pass one of them",
+                       exit_code=ExitCode.USAGE)
+    st = state(ctx)
+    result = st.registry().gc(dry_run=not yes)
+    if as_json:
+        emit_json(result)
+        return
+    temp = f" and {result.temp_files} leftover temporary file(s)" if result.temp_files else ""
+    if result.dry_run:
+        st.out.print(Text.assemble(("dry run: ", "bold yellow"),
+                                   f"would remove {result.blobs} unreferenced blob(s), {human_size(result.bytes)}"
+                                   f"{temp}"), soft_wrap=True)
+        for digest in result.digests[:20]:
+            st.out.print(f"  {digest}", soft_wrap=True)
+        if len(result.digests) > 20:
+            st.out.print(f"  … and {len(result.digests) - 20} more (--json lists them all)")
+        if result.blobs or result.temp_files:
+            st.out.print("run `modelreg gc --yes` to delete them")
+    else:
+        st.out.print(f"removed {result.blobs} blob(s), freed {human_size(result.bytes)}{temp}", soft_wrap=True)
+
+
+@app.command("fsck")
+def fsck(
+    ctx: typer.Context,
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Check presence and sizes only; do not re-hash the contents.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the stored files (exit 7 on problems).
+
+    Every referenced file: present, right size, right SHA-256.
+
+    Exits 0 when all is well and 7 when problems are found (each listed with its digest).
+
+    \b
+    Example: modelreg fsck --quick
+    """
+    st = state(ctx)
+    result = st.registry().fsck(verify=not quick)
+    if as_json:
+        emit_json({**result.model_dump(mode="json"), "ok": result.ok})
+    else:
+        how = "sizes checked" if quick else "re-hashed"
+        st.out.print(f"{result.checked} blob(s), {human_size(result.bytes)} {how}; "
+                     f"{len(result.problems)} problem(s); {result.unreferenced} unreferenced (modelreg gc)",
+                     soft_wrap=True)
+        if result.problems:
+            table = Table(box=None, pad_edge=False, header_style="bold")
+            for column in ("problem", "digest", "detail"):
+                table.add_column(column)
+            for p in result.problems:
+                table.add_row(Text(p.kind, style="red"), p.digest, p.detail)
+            st.out.print(table)
+    if result.problems:
+        raise CliError(f"fsck found {len(result.problems)} problem(s) in the stored files",
+                       hint="re-register the affected versions from their original files, or restore the blobs "
+                            "from a backup", exit_code=ExitCode.INTEGRITY)
+
+
+def _change(before: Any, after: Any) -> str:
+    def compact(x: Any) -> str:
+        text = json.dumps(x, ensure_ascii=False, default=str, separators=(",", ":"))
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    if before is None and after is None:
+        return ""
+    if before is None:
+        return compact(after)
+    return f"{compact(before)} -> {compact(after)}"
+
+
+def _target(e: Event) -> str:
+    text = short_ref(f"{e.project}/{e.model}") if e.model else (e.project or "")
+    if e.version is not None:
+        text += f":v{e.version}"
+    if e.alias:
+        text += f"@{e.alias}"
+    return text
+
+
+@app.command("events")
+def events(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option("--model", help="Only this model's events.")] = None,
+    project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project's events.")] = None,
+    version: Annotated[int | None, typer.Option("--version", min=1, help="Only this version's (with --model).")
+                       ] = None,
+    action: Annotated[str | None, typer.Option(
+        "--action", help="Only this action, e.g. alias.set, version.deleted.")] = None,
+    limit: LimitOpt = 50,
+    cursor: CursorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the audit log, newest first.
+
+    Who did what, when, before -> after.
+
+    \b
+    Example: modelreg events --model fire-detector --limit 20
+    """
+    st = state(ctx)
+    page = st.registry().events(project=project, model=model, version=version, action=action, limit=limit,
+                                cursor=cursor)
+    if as_json:
+        emit_json(page)
+        return
+    if not page.items:
+        st.out.print("no events")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("when", "by", "action", "what", "change"):
+        table.add_column(column, overflow="fold")
+    for e in page.items:
+        table.add_row(when(e.at), e.actor, e.action, _target(e), _change(e.before, e.after))
+    st.out.print(table)
+    if page.next_cursor:
+        st.err.print(Text(f"{len(page.items)} of {page.total}; next page: --cursor {page.next_cursor}", style="dim"),
+                     soft_wrap=True)

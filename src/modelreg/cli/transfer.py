@@ -1,0 +1,143 @@
+"""Files in and out: ``pull`` (with a progress bar), ``resolve`` (a local path for scripts), ``import``,
+``export`` (not available yet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from modelreg.cli.common import DryRunOpt, JsonOpt, ModelArg, RefArg, state
+from modelreg.cli.errors import CliError, ExitCode, not_available
+from modelreg.cli.output import emit_json, human_size, short_ref, transfer, working
+
+app = typer.Typer()
+
+
+@app.command("pull")
+def pull(
+    ctx: typer.Context,
+    ref: RefArg,
+    to: Annotated[Path | None, typer.Option(
+        "--to", file_okay=False, help="The folder to write into (default: ./MODEL-vN).")] = None,
+    no_metadata: Annotated[bool, typer.Option("--no-metadata", help="Do not write metadata.json.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Download a version's files into a folder.
+
+    Each file is verified against its SHA-256; metadata.json is written beside them.
+
+    \b
+    Example: modelreg pull fire-detector@production --to models/production
+    """
+    st = state(ctx)
+    reg = st.registry()
+    version = reg.get_version(ref)
+    exact = f"{version.project}/{version.model}:{version.number}"  # the same version even if an alias moves
+    dest = to if to is not None else Path(f"{version.model}-v{version.number}")
+    with transfer(st.err, total=version.size, label=f"pulling {short_ref(version.ref)}",
+                  enabled=st.progress_enabled(as_json)) as progress:
+        folder = reg.pull(exact, dest, progress=progress, metadata=not no_metadata)
+    if as_json:
+        emit_json({"version": version.ref, "path": str(folder.resolve()),
+                   "files": [a.path for a in version.artifacts], "bytes": version.size})
+        return
+    st.out.print(f"pulled {short_ref(version.ref)} into {folder} ({len(version.artifacts)} files, "
+                 f"{human_size(version.size)})", soft_wrap=True)
+
+
+@app.command("resolve")
+def resolve(
+    ctx: typer.Context,
+    ref: RefArg,
+    path: Annotated[str | None, typer.Argument(
+        metavar="[PATH]", help="One file of the version, e.g. weights/best.pt (default: the folder).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a version's local path (for scripts).
+
+    The folder, or one file in it, fetched once into the cache.
+
+    Made for scripts: nothing but the path is printed. A bare model name follows MODEL_ENVIRONMENT.
+    Cached files are read-only; copy them to change them.
+
+    \b
+    Example: yolo predict model=$(modelreg resolve fire-detector weights/best.pt) source=cam.mp4
+    """
+    result = state(ctx).registry().resolve(ref, path)
+    if as_json:
+        emit_json({"path": str(result)})
+        return
+    typer.echo(str(result))
+
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command("export", context_settings=_PASS_THROUGH)
+def export() -> None:
+    """Export a version to ONNX, TorchScript, CoreML or TFLite (a later release).
+
+    For now this says so and exits with code 2. Until then: modelreg pull REF, then your
+    framework's exporter (yolo export model=... format=onnx).
+
+    \b
+    Example: modelreg export fire-detector@production --format onnx
+    """
+    raise not_available("exporting versions (modelreg export)", release="a later release",
+                        hint="pull the files (modelreg pull REF) and run your framework's exporter, "
+                             "e.g. yolo export model=weights/best.pt format=onnx")
+
+
+Layout = Literal["auto", "versions", "environments"]
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(
+        metavar="PATH", exists=True, file_okay=False, help="The models/ folder to import.")],
+    model: ModelArg,
+    layout: Annotated[Layout, typer.Option(
+        "--layout", help="versions: models/versions/vN/ (seed 000); environments: models/{production,staging,"
+                         "archive/*}/ (seed 002); auto: detect.")] = "auto",
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first folder that cannot be read.")] = False,
+    dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import existing model folders as versions.
+
+    A folder that cannot be read is reported and the others go on (exit code 5 at the end); each version
+    lands whole or not at all. The active one (current_best.pt or production/) becomes production.
+
+    \b
+    Example: modelreg import models/ fire-detector --layout versions --dry-run
+    """
+    st = state(ctx)
+    reg = st.registry()
+    with working(st.err, f"importing {path}", enabled=st.progress_enabled(as_json)):
+        result = reg.import_folder(path, model, layout=layout, strict=strict, dry_run=dry_run)
+    if as_json:
+        emit_json(result)
+    else:
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("folder", "version", "problem"):
+            table.add_column(column)
+        for item in result.imported:
+            table.add_row(item.source, short_ref(item.version or "") or ("(dry run)" if dry_run else "-"), "")
+        for item in result.failed:
+            table.add_row(item.source, "-", Text(item.error or "failed", style="red"))
+        if table.row_count:
+            st.out.print(table)
+        verb = "would import" if dry_run else "imported"
+        summary = f"{verb} {len(result.imported)} version(s) into {short_ref(model)}"
+        if result.aliases:
+            summary += "; aliases " + ", ".join(f"{a} -> v{n}" for a, n in sorted(result.aliases.items()))
+        st.out.print(Text.assemble(("dry run: ", "bold yellow") if dry_run else "", summary), soft_wrap=True)
+    if result.failed:
+        raise CliError(f"{len(result.failed)} folder(s) could not be imported",
+                       hint="fix the files listed above and import again; --strict stops at the first problem",
+                       exit_code=ExitCode.INVALID_INPUT)
