@@ -20,11 +20,12 @@ import contextlib
 import errno
 import hashlib
 import io
-import itertools
 import logging
 import os
+import queue
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -130,33 +131,92 @@ def reader_of(source: BinaryIO | _RawReader) -> ReadInto:
     return read_into
 
 
+def size_hint(source: object) -> int | None:
+    """How many bytes a source still holds, when that is cheap to know (files, BytesIO)."""
+    try:
+        if isinstance(source, io.BytesIO):
+            return len(source.getbuffer()) - source.tell()
+        fileno = getattr(source, "fileno", None)
+        if fileno is not None:
+            st = os.fstat(fileno())
+            if stat.S_ISREG(st.st_mode):
+                position: int = source.tell()  # type: ignore[attr-defined]
+                return max(0, st.st_size - position)
+    except (OSError, ValueError, io.UnsupportedOperation, AttributeError):
+        return None
+    return None
+
+
 def pump(
-    read_into: ReadInto, sink: Sink | None, *, progress: Progress | None = None, chunk_size: int = COPY_CHUNK
+    read_into: ReadInto, sink: Sink | None, *, progress: Progress | None = None, chunk_size: int = COPY_CHUNK,
+    expected_size: int | None = None,
 ) -> tuple[str, int]:
     """Move a stream to ``sink`` chunk by chunk, hashing every byte; return (hex digest, size).
 
-    Two buffers alternate: while chunk *i* is hashed on the helper thread, it is written by this
-    thread and chunk *i+1* is read. Memory use is two chunks.
+    Small sources (``expected_size`` under one chunk) take one right-sized buffer on this thread. Large
+    ones run a three-stage pipeline over three buffers: a reader thread fills the next chunk while this
+    thread writes chunk *i* and the hash thread hashes it (all three release the GIL), so reading,
+    hashing and writing overlap. Memory use is three chunks, whatever the size.
     """
-    buffers = (memoryview(bytearray(chunk_size)), memoryview(bytearray(chunk_size)))
+    if expected_size is not None and expected_size < chunk_size:
+        return _pump_small(read_into, sink, progress, max(expected_size + 1, 4096))
+    free: queue.Queue[memoryview | None] = queue.Queue()
+    for _ in range(3):
+        free.put(memoryview(bytearray(chunk_size)))
+    filled: queue.Queue[tuple[memoryview, int] | BaseException] = queue.Queue()
+
+    def read_ahead() -> None:
+        try:
+            while (view := free.get()) is not None:
+                n = _fill(read_into, view)
+                filled.put((view, n))
+                if n == 0:
+                    return
+        except BaseException as exc:  # handed to the consuming thread, which raises it
+            filled.put(exc)
+
+    reader = threading.Thread(target=read_ahead, name="modelreg-read", daemon=True)
+    reader.start()
     hasher = _BackgroundHash()
     total = 0
+    previous: memoryview | None = None
     try:
-        for i in itertools.count():
-            view = buffers[i & 1]
-            n = _fill(read_into, view)  # the hash of the other buffer may still be running
+        while True:
+            item = filled.get()
+            if isinstance(item, BaseException):
+                raise item
+            view, n = item
             if n == 0:
                 break
             data = view[:n]
-            hasher.update(data)
+            hasher.update(data)  # waits for the previous chunk's hash: its buffer is free again
+            if previous is not None:
+                free.put(previous)
             if sink is not None:
                 sink(data)
+            previous = view
             total += n
             if progress is not None:
                 progress(n)
         return hasher.hexdigest(), total
     finally:
+        free.put(None)  # stops the reader once it is done with the chunk in hand
         hasher.close()
+
+
+def _pump_small(read_into: ReadInto, sink: Sink | None, progress: Progress | None, size: int) -> tuple[str, int]:
+    view = memoryview(bytearray(size))
+    digest = hashlib.sha256()
+    total = 0
+    while n := _fill(read_into, view):
+        data = view[:n]
+        digest.update(data)
+        if sink is not None:
+            sink(data)
+        total += n
+        if progress is not None:
+            progress(n)
+    return digest.hexdigest(), total
 
 
 # --- the reader ``open`` returns -------------------------------------------------------------------
@@ -330,7 +390,8 @@ def copy_verified_to_path(
                 _write_all(fd, data)
 
         try:
-            hexdigest, total = pump(reader_of(source), sink, progress=progress, chunk_size=chunk_size)
+            hexdigest, total = pump(reader_of(source), sink, progress=progress, chunk_size=chunk_size,
+                                    expected_size=size)
             actual = f"sha256:{hexdigest}"
             if actual != digest or total != size:
                 raise IntegrityError(
@@ -393,7 +454,8 @@ class LocalBlobStore(BlobStore):
                     _write_all(fd, data)
 
             try:
-                hexdigest, size = pump(reader_of(source), sink, progress=progress, chunk_size=self.chunk_size)
+                hexdigest, size = pump(reader_of(source), sink, progress=progress, chunk_size=self.chunk_size,
+                                       expected_size=size_hint(source))
                 digest = f"sha256:{hexdigest}"
                 if expected_digest is not None and digest != expected_digest:
                     raise IntegrityError(
@@ -497,7 +559,7 @@ class LocalBlobStore(BlobStore):
     def verify(self, digest: str) -> bool:
         raw, size = self._open_raw(digest)
         with raw:
-            hexdigest, total = pump(raw.readinto, None, chunk_size=self.chunk_size)
+            hexdigest, total = pump(raw.readinto, None, chunk_size=self.chunk_size, expected_size=size)
         ok = f"sha256:{hexdigest}" == digest and total == size
         if not ok:
             log.warning("blob %s does not match its digest (%d bytes hash to sha256:%s)", digest, total, hexdigest)
