@@ -9,6 +9,7 @@ import pytest
 
 import modelreg
 from modelreg.config import Settings
+from modelreg.metadata.base import MetadataStore, open_metadata_store
 from modelreg.service import Service
 
 # ---- registry fixtures
@@ -25,3 +26,82 @@ def reg(metadata_url: str, tmp_path: Path) -> Iterator[Service]:
         yield registry
     finally:
         registry.close()
+
+
+# ---- metadata store fixtures
+# ``metadata_url`` runs a test on each metadata backend: memory, SQLite (in tmp_path) and PostgreSQL
+# (127.0.0.1:5432, trust auth). PostgreSQL tests use one fresh database per session, emptied before each
+# test; they are skipped with the reason when the server cannot be reached, unless CI is set (then they fail).
+
+PG_HOST = "127.0.0.1:5432"
+
+
+def _pg_admin_dsn() -> tuple[str | None, str]:
+    """A DSN for the maintenance database, or None and why not."""
+    import psycopg
+
+    errors = []
+    for user in ("postgres", "root"):
+        dsn = f"postgresql://{user}@{PG_HOST}/test"
+        try:
+            with psycopg.connect(dsn, connect_timeout=3):
+                return dsn, ""
+        except psycopg.Error as exc:
+            errors.append(f"{user}: {str(exc).strip().splitlines()[0]}")
+    return None, "; ".join(errors)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of a fresh, uniquely named PostgreSQL database for this session (dropped at the end)."""
+    import os
+    import secrets
+
+    import psycopg
+
+    admin, why = _pg_admin_dsn()
+    if admin is None:
+        message = f"PostgreSQL at {PG_HOST} is not reachable ({why})"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI requires it")
+        pytest.skip(message)
+    name = f"modelreg_t_{secrets.token_hex(6)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate_postgres(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A metadata store URL per backend, each test on an empty store."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta' / 'registry.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture
+def metadata_store(metadata_url: str) -> Iterator[MetadataStore]:
+    """The store for ``metadata_url``, closed after the test."""
+    store = open_metadata_store(metadata_url)
+    try:
+        yield store
+    finally:
+        store.close()

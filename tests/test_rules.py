@@ -146,15 +146,20 @@ def test_kill_at_random_moments_leaves_whole_versions_only(metadata_url: str, tm
 
 
 def test_gc_racing_registrations_of_the_same_content_never_loses_a_referenced_blob(reg: Service) -> None:
+    """A version of content X is deleted (X becomes garbage) and X is registered again while gc runs."""
     content = b"popular base weights" * 1000
+    reg.register_version("race", files={"keep.pt": b"v1 holds other content"})
     stop = threading.Event()
     errors: list[BaseException] = []
+    kept: list[str] = []
 
     def churn() -> None:
         try:
-            for _ in range(40):
+            for i in range(40):
                 v = reg.register_version("race", files={"w.pt": content})
-                if v.number > 1:
+                if i % 4 == 3:
+                    kept.append(v.ref)  # some survive: they must stay whole
+                else:
                     reg.delete_version(v.ref)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
@@ -164,7 +169,7 @@ def test_gc_racing_registrations_of_the_same_content_never_loses_a_referenced_bl
     def collect() -> None:
         try:
             while not stop.is_set():
-                reg.gc(dry_run=False, grace_s=0)
+                reg.gc(dry_run=False, grace_s=60)  # the default grace is an hour; rows race without one
         except BaseException as exc:
             errors.append(exc)
 
@@ -174,9 +179,12 @@ def test_gc_racing_registrations_of_the_same_content_never_loses_a_referenced_bl
     for t in threads:
         t.join(timeout=300)
     assert not errors, errors
+    assert len(kept) == 10
     reg.gc(dry_run=False, grace_s=0)
     assert reg.fsck().ok
-    assert reg.pull("race:1", reg.ctx.settings.home / "out").joinpath("w.pt").read_bytes() == content
+    for ref in kept:
+        assert reg.pull(ref, reg.ctx.settings.home / "out" / ref.replace("/", "_")).joinpath("w.pt").read_bytes() \
+            == content
 
 
 def test_two_threads_moving_an_alias_lose_no_update(reg: Service) -> None:

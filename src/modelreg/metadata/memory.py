@@ -1,0 +1,868 @@
+"""The in-package fake metadata store: the whole interface over plain dicts, for tests and experiments.
+
+It follows the same rules as the SQL store so that one contract test suite covers both:
+
+* One ``threading.RLock``: a write transaction holds it from start to end, a read transaction too (a
+  consistent snapshot). Rows are immutable; every change goes through an undo log, so an exception
+  inside ``transaction()`` rolls back exactly what the transaction did, without copying the state.
+* JSON-ish fields are stored as JSON text and parsed on every read, as a database would: callers get
+  fresh objects and the same JSON round-trip (tuples become lists, NaN is refused).
+* Search evaluates the filter with ``modelreg.filters.evaluate``; sorting and keyset cursors follow
+  the SQL store exactly: sort value then id (same direction), rows lacking the value last.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Literal, Protocol, TypeVar
+
+from pydantic_core import to_jsonable_python
+
+from modelreg.errors import (
+    AlreadyExists,
+    InvalidFilter,
+    InvalidInput,
+    InvalidMetadata,
+    InvalidState,
+    ModelNotFound,
+    ProjectNotFound,
+    VersionInUse,
+    VersionNotFound,
+)
+from modelreg.filters import And, Compare, Field, Node, Not, Or, Sort, encode_cursor, evaluate
+from modelreg.metadata.base import (
+    MODEL_UPDATABLE,
+    VERSION_UPDATABLE,
+    BlobState,
+    MetadataStore,
+    MetadataTx,
+    VersionDraft,
+)
+from modelreg.types import (
+    AliasInfo,
+    AliasMove,
+    Artifact,
+    Epoch,
+    Event,
+    Model,
+    Page,
+    Policies,
+    Project,
+    Task,
+    Version,
+    VersionKey,
+    VersionStatus,
+)
+
+K = TypeVar("K")
+V = TypeVar("V")
+R = TypeVar("R", bound="_HasId")
+_MISSING: Any = object()
+_JSON_VERSION_FIELDS = ("changelog", "class_metrics", "params", "dataset", "training", "source", "signature",
+                        "extra")
+
+
+# ---------------------------------------------------------------- value rules, shared with metadata/sql
+# (one definition of JSON values, filter times and cursors keeps both stores answering alike)
+
+
+def _jsonable_fallback(value: Any) -> Any:
+    item = getattr(value, "item", None)  # numpy scalars
+    return item() if callable(item) else str(value)
+
+
+def to_json_value(value: Any, *, field_name: str) -> Any:
+    """A metadata value as plain JSON data; NaN/inf anywhere inside raise InvalidMetadata naming the field."""
+    data = to_jsonable_python(value, fallback=_jsonable_fallback)
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise InvalidMetadata(f"{field_name} contains {item}, which cannot be stored",
+                                  hint="replace it with null or leave it out", field=field_name)
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return data
+
+
+def dump_json(value: Any, *, field_name: str) -> str | None:
+    """JSON text of a metadata value (``None`` stays ``None``, as SQL NULL)."""
+    if value is None:
+        return None
+    return json.dumps(to_json_value(value, field_name=field_name), separators=(",", ":"))
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def parse_time_value(value: Any) -> datetime:
+    """An ISO time from a filter or cursor as an aware UTC datetime (naive means UTC)."""
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidFilter(f"{value!r} is not a time", hint="use ISO 8601, e.g. '2024-05-01T12:00:00Z'",
+                            value=str(value)) from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _time_text(value: datetime) -> str:
+    """A fixed-width UTC text whose string order is time order."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _normalize_times(node: Node | None) -> Node | None:
+    """Rewrite time values in the filter to ``_time_text`` so plain string comparison is time comparison."""
+
+    def norm(n: Node) -> Node:
+        if isinstance(n, And):
+            return And(tuple(norm(i) for i in n.items))
+        if isinstance(n, Or):
+            return Or(tuple(norm(i) for i in n.items))
+        if isinstance(n, Not):
+            return Not(norm(n.item))
+        if n.field.type == "time" and n.op != "contains":
+            return Compare(n.field, n.op, _time_text(parse_time_value(n.value)))
+        return n
+
+    return None if node is None else norm(node)
+
+
+def check_cursor(cursor: list[Any] | None, field_: Field | None) -> tuple[Any, int] | None:
+    """Validate a decoded ``[sort_value, id]`` cursor (``[id]`` when ``field_`` is None)."""
+    if cursor is None:
+        return None
+    bad = InvalidFilter("the cursor is not valid", hint="pass back next_cursor exactly as it was returned")
+    expected = 1 if field_ is None else 2
+    if not isinstance(cursor, list) or len(cursor) != expected:
+        raise bad
+    last_id = cursor[-1]
+    if isinstance(last_id, bool) or not isinstance(last_id, int):
+        raise bad
+    if field_ is None or cursor[0] is None:
+        return None, last_id
+    value = cursor[0]
+    kind = field_.type
+    if kind == "num" and (isinstance(value, bool) or not isinstance(value, (int, float))
+                          or not math.isfinite(value)):
+        raise bad
+    if kind == "bool" and not isinstance(value, bool):
+        raise bad
+    if kind in ("str", "status", "time") and not isinstance(value, str):
+        raise bad
+    if kind == "time":
+        try:
+            value = parse_time_value(value)
+        except InvalidFilter as exc:
+            raise bad from exc
+    return value, last_id
+
+
+def cursor_value(value: Any) -> Any:
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+
+
+def _check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(f"limit is {limit!r}; it must be a positive integer", field="limit")
+
+
+# ---------------------------------------------------------------- undo log
+
+
+class _Undo:
+    """Records the inverse of every change; ``rollback`` replays them newest first."""
+
+    def __init__(self) -> None:
+        self._ops: list[Callable[[], None]] = []
+
+    def put(self, table: dict[K, V], key: K, value: V) -> None:
+        old = table.get(key, _MISSING)
+        table[key] = value
+        self._ops.append(lambda: self._restore(table, key, old))
+
+    def pop(self, table: dict[K, V], key: K) -> V | None:
+        old = table.pop(key, _MISSING)
+        if old is _MISSING:
+            return None
+        self._ops.append(lambda: table.__setitem__(key, old))
+        return old  # type: ignore[no-any-return]
+
+    def add(self, items: set[K], item: K) -> None:
+        if item not in items:
+            items.add(item)
+            self._ops.append(lambda: items.discard(item))
+
+    def discard(self, items: set[K], item: K) -> None:
+        if item in items:
+            items.remove(item)
+            self._ops.append(lambda: items.add(item))
+
+    @staticmethod
+    def _restore(table: dict[K, V], key: K, old: Any) -> None:
+        if old is _MISSING:
+            table.pop(key, None)
+        else:
+            table[key] = old
+
+    def rollback(self) -> None:
+        while self._ops:
+            self._ops.pop()()
+
+
+# ---------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True, slots=True)
+class _ProjectRow:
+    id: int
+    name: str
+    description: str
+    labels: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelRow:
+    id: int
+    project_id: int
+    name: str
+    description: str
+    task: Task
+    baseline: str | None
+    tags: Mapping[str, str]
+    pinned: bool
+    policies: str  # JSON text
+    marked_best: int | None
+    latest_number: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _VersionRow:
+    id: int
+    model_id: int
+    number: int
+    status: VersionStatus
+    archived: bool
+    pinned: bool
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    description: str
+    notes: str
+    limitations: str
+    error: str | None
+    parent_id: int | None
+    tags: Mapping[str, str]
+    metrics: Mapping[str, float]
+    docs: Mapping[str, str | None]  # JSON text of the fields in _JSON_VERSION_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class _AliasRow:
+    version_id: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Blob:
+    size: int
+    state: BlobState
+
+
+@dataclass
+class _Data:
+    next_id: dict[str, int] = field(default_factory=dict)
+    projects: dict[int, _ProjectRow] = field(default_factory=dict)
+    project_ids: dict[str, int] = field(default_factory=dict)
+    models: dict[int, _ModelRow] = field(default_factory=dict)
+    model_ids: dict[tuple[int, str], int] = field(default_factory=dict)
+    versions: dict[int, _VersionRow] = field(default_factory=dict)
+    version_ids: dict[tuple[int, int], int] = field(default_factory=dict)
+    versions_of: dict[int, set[int]] = field(default_factory=dict)  # model id -> version ids
+    artifacts: dict[int, tuple[Artifact, ...]] = field(default_factory=dict)  # version id -> artifacts
+    refcount: dict[str, int] = field(default_factory=dict)  # digest -> artifacts referencing it
+    blobs: dict[str, _Blob] = field(default_factory=dict)
+    aliases: dict[tuple[int, str], _AliasRow] = field(default_factory=dict)
+    moves: dict[int, tuple[int, AliasMove]] = field(default_factory=dict)  # id -> (model id, move)
+    epochs: dict[int, Mapping[int, Epoch]] = field(default_factory=dict)
+    events: dict[int, Event] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- the store
+
+
+class MemoryMetadataStore(MetadataStore):
+    """Thread-safe fake: one lock, held by each transaction for its whole duration."""
+
+    def __init__(self) -> None:
+        self.url = "memory://"
+        self._lock = threading.RLock()
+        self._data = _Data()
+
+    @contextmanager
+    def transaction(self) -> Iterator[MetadataTx]:
+        with self._lock:
+            tx = _MemoryTx(self._data, _Undo(), write=True)
+            try:
+                yield tx
+            except BaseException:
+                tx.undo.rollback()
+                raise
+            finally:
+                tx.closed = True
+
+    @contextmanager
+    def read(self) -> Iterator[MetadataTx]:
+        with self._lock:
+            tx = _MemoryTx(self._data, _Undo(), write=False)
+            try:
+                yield tx
+            finally:
+                tx.closed = True
+
+    def close(self) -> None:
+        """Nothing to release; the data lives as long as the object."""
+
+
+class _MemoryTx(MetadataTx):
+    def __init__(self, data: _Data, undo: _Undo, *, write: bool) -> None:
+        self.db = data
+        self.undo = undo
+        self.write = write
+        self.closed = False
+
+    # ---- helpers
+
+    def _r(self) -> _Data:
+        if self.closed:
+            raise RuntimeError("this transaction has ended; open a new one")
+        return self.db
+
+    def _w(self) -> _Data:
+        if not self.write:
+            raise RuntimeError("a read transaction cannot write; use store.transaction()")
+        return self._r()
+
+    def _new_id(self, table: str) -> int:
+        db = self.db
+        new = db.next_id.get(table, 0) + 1
+        db.next_id[table] = new  # ids are never reused, even after a rollback (like a sequence)
+        return new
+
+    def _project_row(self, project_id: int) -> _ProjectRow:
+        row = self._r().projects.get(project_id)
+        if row is None:
+            raise ProjectNotFound(f"project #{project_id} does not exist", project_id=project_id)
+        return row
+
+    def _model_row(self, model_id: int) -> _ModelRow:
+        row = self._r().models.get(model_id)
+        if row is None:
+            raise ModelNotFound(f"model #{model_id} does not exist", model_id=model_id)
+        return row
+
+    def _version_row(self, version_id: int) -> _VersionRow:
+        row = self._r().versions.get(version_id)
+        if row is None:
+            raise VersionNotFound(f"version #{version_id} does not exist", version_id=version_id)
+        return row
+
+    def _project(self, row: _ProjectRow) -> Project:
+        return Project(id=row.id, name=row.name, description=row.description, labels=list(row.labels),
+                       created_at=row.created_at)
+
+    def _model(self, row: _ModelRow) -> Model:
+        return Model(id=row.id, project=self.db.projects[row.project_id].name, name=row.name,
+                     description=row.description, task=row.task, baseline=row.baseline, tags=dict(row.tags),
+                     pinned=row.pinned, policies=Policies.model_validate_json(row.policies),
+                     marked_best=row.marked_best, latest_number=row.latest_number,
+                     created_at=row.created_at, updated_at=row.updated_at)
+
+    def _key(self, version_id: int) -> VersionKey:
+        row = self.db.versions[version_id]
+        model = self.db.models[row.model_id]
+        project = self.db.projects[model.project_id].name
+        return VersionKey(project=project, model=model.name, number=row.number)
+
+    def _version(self, row: _VersionRow) -> Version:
+        db = self.db
+        model = db.models[row.model_id]
+        docs = {name: _load(text) for name, text in row.docs.items() if text is not None}
+        return Version(
+            id=row.id, project=db.projects[model.project_id].name, model=model.name, number=row.number,
+            status=row.status, archived=row.archived, pinned=row.pinned, created_at=row.created_at,
+            created_by=row.created_by, updated_at=row.updated_at, description=row.description,
+            notes=row.notes, limitations=row.limitations, error=row.error, tags=dict(row.tags),
+            metrics=dict(row.metrics),
+            parent=self._key(row.parent_id) if row.parent_id is not None else None,
+            artifacts=sorted(db.artifacts.get(row.id, ()), key=lambda a: a.path),
+            aliases=sorted(name for (mid, name), a in db.aliases.items()
+                           if mid == row.model_id and a.version_id == row.id),
+            **docs,
+        )
+
+    def _alias_info(self, model_id: int, name: str, row: _AliasRow) -> AliasInfo:
+        policies = Policies.model_validate_json(self.db.models[model_id].policies)
+        return AliasInfo(alias=name, number=self.db.versions[row.version_id].number,
+                         protected=name in policies.protected_aliases, updated_at=row.updated_at)
+
+    # ---- projects
+
+    def create_project(self, *, name: str, description: str = "", labels: list[str] | None = None,
+                       now: datetime) -> Project:
+        db = self._w()
+        if name in db.project_ids:
+            raise AlreadyExists(f"project {name!r} already exists", project=name)
+        row = _ProjectRow(self._new_id("projects"), name, description, tuple(labels or ()), now)
+        self.undo.put(db.projects, row.id, row)
+        self.undo.put(db.project_ids, name, row.id)
+        return self._project(row)
+
+    def get_project(self, *, name: str) -> Project | None:
+        db = self._r()
+        pid = db.project_ids.get(name)
+        return None if pid is None else self._project(db.projects[pid])
+
+    def list_projects(self) -> list[Project]:
+        return [self._project(r) for r in sorted(self._r().projects.values(), key=lambda r: r.name)]
+
+    def update_project(self, *, project_id: int, description: str | None = None,
+                       labels: list[str] | None = None) -> Project:
+        db = self._w()
+        row = self._project_row(project_id)
+        row = replace(row, description=row.description if description is None else description,
+                      labels=row.labels if labels is None else tuple(labels))
+        self.undo.put(db.projects, project_id, row)
+        return self._project(row)
+
+    def delete_project(self, *, project_id: int) -> None:
+        db = self._w()
+        row = self._project_row(project_id)
+        if self.count_models(project_id=project_id):
+            raise InvalidState(f"project {row.name!r} still has models", hint="delete its models first",
+                               project=row.name)
+        self.undo.pop(db.projects, project_id)
+        self.undo.pop(db.project_ids, row.name)
+
+    def count_models(self, *, project_id: int) -> int:
+        return sum(1 for m in self._r().models.values() if m.project_id == project_id)
+
+    # ---- models
+
+    def create_model(self, *, project_id: int, name: str, description: str = "", task: Task = "other",
+                     baseline: str | None = None, tags: Mapping[str, str] | None = None,
+                     policies: Policies | None = None, now: datetime) -> Model:
+        db = self._w()
+        project = self._project_row(project_id)
+        if (project_id, name) in db.model_ids:
+            raise AlreadyExists(f"model {project.name}/{name} already exists", project=project.name,
+                                model=name)
+        row = _ModelRow(self._new_id("models"), project_id, name, description, task, baseline,
+                        dict(tags or {}), False, (policies or Policies()).model_dump_json(), None, 0,
+                        now, now)
+        self.undo.put(db.models, row.id, row)
+        self.undo.put(db.model_ids, (project_id, name), row.id)
+        self.undo.put(db.versions_of, row.id, set())
+        return self._model(row)
+
+    def get_model(self, *, project: str, name: str, lock: bool = False) -> Model | None:
+        db = self._r()
+        pid = db.project_ids.get(project)
+        mid = None if pid is None else db.model_ids.get((pid, name))
+        return None if mid is None else self._model(db.models[mid])
+
+    def get_model_by_id(self, *, model_id: int) -> Model | None:
+        row = self._r().models.get(model_id)
+        return None if row is None else self._model(row)
+
+    def update_model(self, *, model_id: int, changes: Mapping[str, Any], now: datetime) -> Model:
+        db = self._w()
+        row = self._model_row(model_id)
+        unknown = set(changes) - MODEL_UPDATABLE
+        if unknown:
+            raise InvalidInput(f"model fields {sorted(unknown)} cannot be updated", fields=sorted(unknown))
+        values = dict(changes)
+        if "tags" in values:
+            values["tags"] = dict(values["tags"] or {})
+        if "policies" in values:
+            values["policies"] = Policies.model_validate(values["policies"] or {}).model_dump_json()
+        new_name = values.get("name", row.name)
+        if new_name != row.name:
+            if (row.project_id, new_name) in db.model_ids:
+                project = db.projects[row.project_id].name
+                raise AlreadyExists(f"model {project}/{new_name} already exists", project=project,
+                                    model=new_name)
+            self.undo.pop(db.model_ids, (row.project_id, row.name))
+            self.undo.put(db.model_ids, (row.project_id, new_name), model_id)
+        row = replace(row, updated_at=now, **values)
+        self.undo.put(db.models, model_id, row)
+        return self._model(row)
+
+    def delete_model(self, *, model_id: int) -> None:
+        db = self._w()
+        row = self._model_row(model_id)
+        for key in [k for k in db.aliases if k[0] == model_id]:
+            self.undo.pop(db.aliases, key)
+        for move_id in [i for i, (mid, _) in db.moves.items() if mid == model_id]:
+            self.undo.pop(db.moves, move_id)
+        doomed = set(db.versions_of.get(model_id, ()))
+        self._orphan_children(doomed)
+        for version_id in sorted(doomed):
+            self._drop_version(db.versions[version_id])
+        self.undo.pop(db.versions_of, model_id)
+        self.undo.pop(db.model_ids, (row.project_id, row.name))
+        self.undo.pop(db.models, model_id)
+
+    def search_models(self, *, project: str | None, where: Node | None, sort: Sort, cursor: list[Any] | None,
+                      limit: int) -> Page[Model]:
+        db = self._r()
+        _check_limit(limit)
+        _check_fields(where, sort, metrics=False)
+        where = _normalize_times(where)
+
+        def get(row: _ModelRow, f: Field, for_sort: bool = False) -> Any:
+            if f.kind == "tag":
+                return row.tags.get(f.name)
+            if f.name == "project":
+                return db.projects[row.project_id].name
+            value = getattr(row, f.name)
+            return _time_text(value) if f.type == "time" and not for_sort else value
+
+        rows = [r for r in db.models.values()
+                if (project is None or db.projects[r.project_id].name == project)
+                and evaluate(where, partial(get, r))]
+        page, next_cursor = _keyset(rows, lambda r: get(r, sort.field, True), sort, cursor, limit)
+        return Page(items=[self._model(r) for r in page], next_cursor=next_cursor, total=len(rows))
+
+    def allocate_number(self, *, model_id: int) -> int:
+        db = self._w()
+        row = self._model_row(model_id)
+        row = replace(row, latest_number=row.latest_number + 1)
+        self.undo.put(db.models, model_id, row)
+        return row.latest_number
+
+    # ---- versions
+
+    def insert_version(self, *, draft: VersionDraft) -> Version:
+        db = self._w()
+        model = self._model_row(draft.model_id)
+        if (draft.model_id, draft.number) in db.version_ids:
+            raise AlreadyExists(f"version {model.name}:v{draft.number} already exists", model=model.name,
+                                version=draft.number)
+        if draft.parent_id is not None:
+            self._version_row(draft.parent_id)
+        row = _VersionRow(
+            id=self._new_id("versions"), model_id=draft.model_id, number=draft.number, status=draft.status,
+            archived=draft.archived, pinned=draft.pinned, created_at=draft.created_at,
+            created_by=draft.created_by, updated_at=draft.created_at, description=draft.description,
+            notes=draft.notes, limitations=draft.limitations, error=draft.error, parent_id=draft.parent_id,
+            tags=dict(draft.tags), metrics=dict(draft.metrics),
+            docs={name: dump_json(getattr(draft, name), field_name=name) for name in _JSON_VERSION_FIELDS},
+        )
+        self.undo.put(db.versions, row.id, row)
+        self.undo.put(db.version_ids, (row.model_id, row.number), row.id)
+        self.undo.add(db.versions_of[row.model_id], row.id)
+        if draft.number > model.latest_number:
+            self.undo.put(db.models, model.id, replace(model, latest_number=draft.number))
+        return self._version(row)
+
+    def get_version(self, *, model_id: int, number: int) -> Version | None:
+        vid = self._r().version_ids.get((model_id, number))
+        return None if vid is None else self._version(self.db.versions[vid])
+
+    def get_version_by_id(self, *, version_id: int) -> Version | None:
+        row = self._r().versions.get(version_id)
+        return None if row is None else self._version(row)
+
+    def update_version(self, *, version_id: int, changes: Mapping[str, Any], now: datetime) -> Version:
+        db = self._w()
+        row = self._version_row(version_id)
+        unknown = set(changes) - VERSION_UPDATABLE
+        if unknown:
+            raise InvalidInput(f"version fields {sorted(unknown)} cannot be updated", fields=sorted(unknown))
+        values: dict[str, Any] = {}
+        docs = dict(row.docs)
+        for name, value in changes.items():
+            if name in _JSON_VERSION_FIELDS:
+                docs[name] = dump_json(value, field_name=name)
+            elif name in ("tags", "metrics"):
+                values[name] = dict(value or {})
+            else:
+                values[name] = value
+        if values.get("parent_id") is not None:
+            self._version_row(values["parent_id"])
+        row = replace(row, updated_at=now, docs=docs, **values)
+        self.undo.put(db.versions, version_id, row)
+        return self._version(row)
+
+    def delete_version(self, *, version_id: int) -> list[str]:
+        db = self._w()
+        row = self._version_row(version_id)
+        held = sorted(name for (mid, name), a in db.aliases.items() if a.version_id == version_id)
+        if held:
+            raise VersionInUse(f"version v{row.number} is the target of alias(es) {', '.join(held)}",
+                               hint="move or delete the alias first", version=row.number, aliases=held)
+        self._orphan_children({version_id})
+        return self._drop_version(row)
+
+    def _orphan_children(self, parents: set[int]) -> None:
+        """Versions derived from deleted ones lose their parent (ON DELETE SET NULL in SQL)."""
+        db = self.db
+        for child in [v for v in db.versions.values() if v.parent_id in parents and v.id not in parents]:
+            self.undo.put(db.versions, child.id, replace(child, parent_id=None))
+
+    def _drop_version(self, row: _VersionRow) -> list[str]:
+        db, version_id = self.db, row.id
+        artifacts = self.undo.pop(db.artifacts, version_id) or ()
+        for art in artifacts:
+            count = db.refcount[art.digest] - 1
+            if count:
+                self.undo.put(db.refcount, art.digest, count)
+            else:
+                self.undo.pop(db.refcount, art.digest)
+        self.undo.pop(db.epochs, version_id)
+        self.undo.discard(db.versions_of[row.model_id], version_id)
+        self.undo.pop(db.version_ids, (row.model_id, row.number))
+        self.undo.pop(db.versions, version_id)
+        return sorted({a.digest for a in artifacts})
+
+    def search_versions(self, *, model_id: int | None, project: str | None, where: Node | None, sort: Sort,
+                        cursor: list[Any] | None, limit: int) -> Page[Version]:
+        db = self._r()
+        _check_limit(limit)
+        _check_fields(where, sort, metrics=True)
+        where = _normalize_times(where)
+
+        def get(row: _VersionRow, f: Field, for_sort: bool = False) -> Any:
+            if f.kind == "metric":
+                return row.metrics.get(f.name)
+            if f.kind == "tag":
+                return row.tags.get(f.name)
+            if f.name in ("model", "project"):
+                model = db.models[row.model_id]
+                return model.name if f.name == "model" else db.projects[model.project_id].name
+            value = getattr(row, f.name)
+            return _time_text(value) if f.type == "time" and not for_sort else value
+
+        ids: Iterable[int] = db.versions_of.get(model_id, ()) if model_id is not None else db.versions
+        project_id = db.project_ids.get(project, -1) if project is not None else None
+        rows = [r for r in (db.versions[i] for i in ids)
+                if (project_id is None or db.models[r.model_id].project_id == project_id)
+                and evaluate(where, partial(get, r))]
+        page, next_cursor = _keyset(rows, lambda r: get(r, sort.field, True), sort, cursor, limit)
+        return Page(items=[self._version(r) for r in page], next_cursor=next_cursor, total=len(rows))
+
+    def children(self, *, version_id: int) -> list[VersionKey]:
+        db = self._r()
+        return [self._key(v.id) for v in sorted(db.versions.values(), key=lambda v: v.id)
+                if v.parent_id == version_id]
+
+    def version_key(self, *, version_id: int) -> VersionKey | None:
+        return self._key(version_id) if version_id in self._r().versions else None
+
+    # ---- artifacts and blob rows
+
+    def add_artifacts(self, *, version_id: int, artifacts: list[Artifact]) -> None:
+        db = self._w()
+        row = self._version_row(version_id)
+        current = db.artifacts.get(version_id, ())
+        paths = {a.path for a in current}
+        for art in artifacts:
+            if art.path in paths:
+                raise AlreadyExists(f"version v{row.number} already has a file at {art.path!r}",
+                                    path=art.path, version=row.number)
+            if art.digest not in db.blobs:
+                raise InvalidState(f"blob {art.digest} has no row", hint="call claim_blobs first",
+                                   digest=art.digest)
+            paths.add(art.path)
+        for art in artifacts:
+            self.undo.put(db.refcount, art.digest, db.refcount.get(art.digest, 0) + 1)
+        self.undo.put(db.artifacts, version_id, current + tuple(artifacts))
+
+    def claim_blobs(self, *, blobs: Mapping[str, int]) -> list[str]:
+        db = self._w()
+        deleting = []
+        for digest, size in sorted(blobs.items()):
+            row = db.blobs.get(digest)
+            if row is None:
+                self.undo.put(db.blobs, digest, _Blob(size, "live"))
+            elif row.state == "deleting":
+                deleting.append(digest)
+        return deleting
+
+    def mark_blob_deleting(self, *, digest: str, size: int) -> bool:
+        db = self._w()
+        row = db.blobs.get(digest)
+        if (row is not None and row.state == "deleting") or db.refcount.get(digest, 0) > 0:
+            return False
+        self.undo.put(db.blobs, digest, _Blob(size if row is None else row.size, "deleting"))
+        return True
+
+    def delete_blob_row(self, *, digest: str) -> None:
+        db = self._w()
+        if db.refcount.get(digest, 0) > 0:
+            raise InvalidState(f"blob {digest} is still referenced", digest=digest)
+        self.undo.pop(db.blobs, digest)
+
+    def blob_rows(self) -> dict[str, tuple[int, BlobState]]:
+        return {d: (b.size, b.state) for d, b in self._r().blobs.items()}
+
+    def unreferenced_blobs(self) -> dict[str, int]:
+        db = self._r()
+        return {d: b.size for d, b in db.blobs.items() if db.refcount.get(d, 0) == 0}
+
+    def referenced_digests(self) -> dict[str, int]:
+        return {a.digest: a.size for arts in self._r().artifacts.values() for a in arts}
+
+    # ---- aliases
+
+    def set_alias(self, *, model_id: int, alias: str, version_id: int, now: datetime) -> None:
+        db = self._w()
+        self._model_row(model_id)
+        if self._version_row(version_id).model_id != model_id:
+            raise InvalidState(f"version #{version_id} belongs to another model", version_id=version_id)
+        self.undo.put(db.aliases, (model_id, alias), _AliasRow(version_id, now))
+
+    def get_alias(self, *, model_id: int, alias: str) -> AliasInfo | None:
+        row = self._r().aliases.get((model_id, alias))
+        return None if row is None else self._alias_info(model_id, alias, row)
+
+    def delete_alias(self, *, model_id: int, alias: str) -> None:
+        self.undo.pop(self._w().aliases, (model_id, alias))
+
+    def list_aliases(self, *, model_id: int) -> list[AliasInfo]:
+        db = self._r()
+        return [self._alias_info(mid, name, row) for (mid, name), row in sorted(db.aliases.items())
+                if mid == model_id]
+
+    def record_alias_move(self, *, model_id: int, alias: str, from_number: int | None, to_number: int | None,
+                          kind: Literal["set", "rollback", "delete"], actor: str, now: datetime) -> AliasMove:
+        db = self._w()
+        self._model_row(model_id)
+        move = AliasMove(id=self._new_id("moves"), alias=alias, from_number=from_number, to_number=to_number,
+                         kind=kind, at=now, actor=actor)
+        self.undo.put(db.moves, move.id, (model_id, move))
+        return move
+
+    def alias_moves(self, *, model_id: int, alias: str) -> list[AliasMove]:
+        moves = [m for mid, m in self._r().moves.values() if mid == model_id and m.alias == alias]
+        return sorted(moves, key=lambda m: m.id, reverse=True)
+
+    def mark_move_reverted(self, *, move_id: int) -> None:
+        db = self._w()
+        found = db.moves.get(move_id)
+        if found is not None:
+            self.undo.put(db.moves, move_id, (found[0], found[1].model_copy(update={"reverted": True})))
+
+    # ---- training history
+
+    def add_epochs(self, *, version_id: int, epochs: list[Epoch]) -> None:
+        db = self._w()
+        self._version_row(version_id)
+        current = dict(db.epochs.get(version_id, {}))
+        for epoch in epochs:
+            current[epoch.epoch] = Epoch.model_validate_json(epoch.model_dump_json())
+        self.undo.put(db.epochs, version_id, current)
+
+    def list_epochs(self, *, version_id: int) -> list[Epoch]:
+        epochs = self._r().epochs.get(version_id, {})
+        return [epochs[n].model_copy(deep=True) for n in sorted(epochs)]
+
+    # ---- events
+
+    def append_event(self, *, actor: str, action: str, now: datetime, project: str | None = None,
+                     model: str | None = None, version: int | None = None, alias: str | None = None,
+                     before: Any = None, after: Any = None) -> Event:
+        db = self._w()
+        event = Event(id=self._new_id("events"), at=now, actor=actor, action=action, project=project,
+                      model=model, version=version, alias=alias,
+                      before=_load(dump_json(before, field_name="before")),
+                      after=_load(dump_json(after, field_name="after")))
+        self.undo.put(db.events, event.id, event)
+        return event.model_copy(deep=True)
+
+    def list_events(self, *, project: str | None = None, model: str | None = None,
+                    version: int | None = None, action: str | None = None, cursor: list[Any] | None = None,
+                    limit: int = 50) -> Page[Event]:
+        db = self._r()
+        _check_limit(limit)
+        after = check_cursor(cursor, None)
+        wanted = [e for e in reversed(db.events.values())
+                  if (project is None or e.project == project) and (model is None or e.model == model)
+                  and (version is None or e.version == version) and (action is None or e.action == action)]
+        rest = [e for e in wanted if after is None or e.id < after[1]]
+        page = rest[:limit]
+        next_cursor = encode_cursor([page[-1].id]) if len(rest) > limit else None
+        return Page(items=[e.model_copy(deep=True) for e in page], next_cursor=next_cursor, total=len(wanted))
+
+
+# ---------------------------------------------------------------- search helpers
+
+
+def _check_fields(where: Node | None, sort: Sort, *, metrics: bool) -> None:
+    """Refuse fields a search cannot use (a promotion gate's free paths; metrics on models)."""
+
+    def check(f: Field) -> None:
+        if f.kind not in ("column", "tag", "metric") or (f.kind == "metric" and not metrics):
+            raise InvalidFilter(f"field {f} cannot be used here", field=str(f))
+
+    def walk(node: Node | None) -> None:
+        if isinstance(node, (And, Or)):
+            for item in node.items:
+                walk(item)
+        elif isinstance(node, Not):
+            walk(node.item)
+        elif isinstance(node, Compare):
+            check(node.field)
+
+    walk(where)
+    check(sort.field)
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+def _keyset(rows: list[R], key: Callable[[R], Any], sort: Sort, cursor: list[Any] | None,
+            limit: int) -> tuple[list[R], str | None]:
+    """Order rows as the SQL store does and return the page after ``cursor`` with the next cursor."""
+    start = check_cursor(cursor, sort.field)
+    desc = sort.descending
+    present = [(k, r.id, r) for r in rows if (k := key(r)) is not None]
+    present.sort(key=lambda t: (t[0], t[1]), reverse=desc)
+    missing = sorted(((None, r.id, r) for r in rows if key(r) is None), key=lambda t: t[1], reverse=desc)
+    ordered: list[tuple[Any, int, R]] = present + missing
+    if start is not None:
+        sv, sid = start
+
+        def after(k: Any, i: int) -> bool:
+            if sv is None:
+                return k is None and (i < sid if desc else i > sid)
+            if k is None:
+                return True
+            return bool((k, i) < (sv, sid)) if desc else bool((k, i) > (sv, sid))
+
+        try:
+            ordered = [t for t in ordered if after(t[0], t[1])]
+        except TypeError as exc:
+            raise InvalidFilter("the cursor is not valid",
+                                hint="pass back next_cursor exactly as it was returned") from exc
+    page = ordered[:limit]
+    next_cursor = None
+    if len(ordered) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor([cursor_value(last[0]), last[1]])
+    return [r for _, _, r in page], next_cursor

@@ -1,0 +1,13 @@
+"""``SqlTx``: the ``MetadataTx`` of the SQL store, assembled from one part per concern."""
+
+from __future__ import annotations
+
+from modelreg.metadata.base import MetadataTx
+from modelreg.metadata.sql.aliases import AliasesTx
+from modelreg.metadata.sql.catalog import CatalogTx
+from modelreg.metadata.sql.search import SearchTx
+from modelreg.metadata.sql.versions import VersionsTx
+
+
+class SqlTx(CatalogTx, VersionsTx, AliasesTx, SearchTx, MetadataTx):
+    """One transaction on one connection; the store opens, commits and closes it."""

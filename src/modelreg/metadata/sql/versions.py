@@ -1,0 +1,246 @@
+"""Versions, their artifacts and training history, and the blob rows gc relies on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, exists, func, select, update
+
+from modelreg.errors import (
+    AlreadyExists,
+    InvalidInput,
+    InvalidState,
+    ModelNotFound,
+    StorageError,
+    VersionInUse,
+    VersionNotFound,
+)
+from modelreg.metadata.base import VERSION_UPDATABLE, BlobState, VersionDraft
+from modelreg.metadata.memory import to_json_value
+from modelreg.metadata.sql import schema as db
+from modelreg.metadata.sql.rows import JSON_FIELDS, load_versions, version_keys
+from modelreg.metadata.sql.schema import aliases, models, projects, version_metrics, version_tags, versions
+from modelreg.metadata.sql.txbase import TxBase
+from modelreg.types import Artifact, Epoch, Version, VersionKey
+
+log = logging.getLogger(__name__)
+_LOCK_ATTEMPTS = 5
+
+
+class VersionsTx(TxBase):
+    # ---- versions
+
+    def insert_version(self, *, draft: VersionDraft) -> Version:
+        conn = self._w()
+        names = conn.execute(select(models.c.name, projects.c.name.label("project"))
+                             .select_from(models.join(projects, projects.c.id == models.c.project_id))
+                             .where(models.c.id == draft.model_id)).first()
+        if names is None:
+            raise ModelNotFound(f"model #{draft.model_id} does not exist", model_id=draft.model_id)
+        parent = None
+        if draft.parent_id is not None:
+            parent = version_keys(conn, [draft.parent_id]).get(draft.parent_id)
+            if parent is None:
+                raise VersionNotFound(f"version #{draft.parent_id} does not exist", version_id=draft.parent_id)
+        docs = {name: to_json_value(getattr(draft, name), field_name=name) for name in JSON_FIELDS}
+        values = draft.model_dump(exclude=set(JSON_FIELDS))
+        version_id = conn.execute(
+            self._insert_ignore(versions).values(updated_at=draft.created_at, **values, **docs)
+            .returning(versions.c.id)).scalar()
+        if version_id is None:
+            raise AlreadyExists(f"version {names.name}:v{draft.number} already exists", model=names.name,
+                                version=draft.number)
+        for table, pairs in ((version_metrics, draft.metrics), (version_tags, draft.tags)):
+            if pairs:
+                conn.execute(table.insert(), [{"version_id": version_id, "model_id": draft.model_id, "key": k,
+                                               "value": v} for k, v in pairs.items()])
+        conn.execute(update(models).where(models.c.id == draft.model_id).values(
+            version_count=models.c.version_count + 1,
+            latest_number=case((models.c.latest_number < draft.number, draft.number),
+                               else_=models.c.latest_number)))
+        # Built from what was written (after the same JSON round trip) rather than read back: one
+        # registration is the hot path, and a new version has no artifacts or aliases yet.
+        return Version(
+            id=version_id, project=names.project, model=names.name, parent=parent, updated_at=draft.created_at,
+            **draft.model_dump(include={"number", "status", "archived", "pinned", "created_at", "created_by",
+                                        "description", "notes", "limitations", "error", "tags", "metrics"}),
+            **{name: value for name, value in docs.items() if value is not None},
+        )
+
+    def _require_version(self, version_id: int) -> Any:
+        row = self.conn.execute(select(versions.c.model_id, versions.c.number)
+                                .where(versions.c.id == version_id)).first()
+        if row is None:
+            raise VersionNotFound(f"version #{version_id} does not exist", version_id=version_id)
+        return row
+
+    def _version(self, version_id: int) -> Version:
+        found = self.get_version_by_id(version_id=version_id)
+        if found is None:
+            raise VersionNotFound(f"version #{version_id} does not exist", version_id=version_id)
+        return found
+
+    def get_version(self, *, model_id: int, number: int) -> Version | None:
+        rows = self.conn.execute(select(versions).where(versions.c.model_id == model_id,
+                                                        versions.c.number == number)).all()
+        return load_versions(self.conn, rows)[0] if rows else None
+
+    def get_version_by_id(self, *, version_id: int) -> Version | None:
+        rows = self.conn.execute(select(versions).where(versions.c.id == version_id)).all()
+        return load_versions(self.conn, rows)[0] if rows else None
+
+    def update_version(self, *, version_id: int, changes: Mapping[str, Any], now: datetime) -> Version:
+        conn = self._w()
+        unknown = set(changes) - VERSION_UPDATABLE
+        if unknown:
+            raise InvalidInput(f"version fields {sorted(unknown)} cannot be updated", fields=sorted(unknown))
+        row = self._require_version(version_id)
+        if changes.get("parent_id") is not None:
+            self._require_version(changes["parent_id"])
+        values: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name in JSON_FIELDS:
+                values[name] = to_json_value(value, field_name=name)
+            elif name in ("tags", "metrics"):
+                values[name] = dict(value or {})
+                table = version_tags if name == "tags" else version_metrics
+                self._replace_pairs(table, "version_id", version_id, values[name], model_id=row.model_id)
+            else:
+                values[name] = value
+        conn.execute(update(versions).where(versions.c.id == version_id).values(updated_at=now, **values))
+        return self._version(version_id)
+
+    def delete_version(self, *, version_id: int) -> list[str]:
+        conn = self._w()
+        row = self._require_version(version_id)
+        held = list(conn.execute(select(aliases.c.name).where(aliases.c.version_id == version_id)
+                                 .order_by(aliases.c.name)).scalars())
+        if held:
+            raise VersionInUse(f"version v{row.number} is the target of alias(es) {', '.join(held)}",
+                               hint="move or delete the alias first", version=row.number, aliases=held)
+        digests = sorted(set(conn.execute(select(db.artifacts.c.digest)
+                                          .where(db.artifacts.c.version_id == version_id)).scalars()))
+        for table in (db.artifacts, db.epochs, version_metrics, version_tags):
+            conn.execute(table.delete().where(table.c.version_id == version_id))
+        conn.execute(update(versions).where(versions.c.parent_id == version_id).values(parent_id=None))
+        conn.execute(versions.delete().where(versions.c.id == version_id))
+        conn.execute(update(models).where(models.c.id == row.model_id)
+                     .values(version_count=models.c.version_count - 1))
+        return digests
+
+    def children(self, *, version_id: int) -> list[VersionKey]:
+        ids = list(self.conn.execute(select(versions.c.id).where(versions.c.parent_id == version_id)
+                                     .order_by(versions.c.id)).scalars())
+        keys = version_keys(self.conn, ids)
+        return [keys[i] for i in ids]
+
+    def version_key(self, *, version_id: int) -> VersionKey | None:
+        return version_keys(self.conn, [version_id]).get(version_id)
+
+    # ---- artifacts and blob rows
+
+    def add_artifacts(self, *, version_id: int, artifacts: list[Artifact]) -> None:
+        conn = self._w()
+        row = self._require_version(version_id)
+        if not artifacts:
+            return
+        table = db.artifacts
+        paths = [a.path for a in artifacts]
+        taken = set(conn.execute(select(table.c.path).where(table.c.version_id == version_id,
+                                                            table.c.path.in_(paths))).scalars())
+        dup = sorted(taken | {p for p in paths if paths.count(p) > 1})
+        if dup:
+            raise AlreadyExists(f"version v{row.number} already has a file at {dup[0]!r}", path=dup[0],
+                                version=row.number)
+        digests = {a.digest for a in artifacts}
+        known = set(conn.execute(select(db.blobs.c.digest).where(db.blobs.c.digest.in_(digests))).scalars())
+        if digests - known:
+            missing = sorted(digests - known)[0]
+            raise InvalidState(f"blob {missing} has no row", hint="call claim_blobs first", digest=missing)
+        conn.execute(table.insert(), [{"version_id": version_id, **a.model_dump()} for a in artifacts])
+
+    def _lock_blob_rows(self, sizes: Mapping[str, int]) -> dict[str, str]:
+        """Create (as ``live``) the rows that are missing, lock every row; return digest -> state.
+
+        Under READ COMMITTED another transaction may delete a row between our insert (which did
+        nothing because the row existed) and our lock (which then finds nothing): insert again.
+        Rows are handled in digest order, one lock order for every writer, so claims never deadlock.
+        """
+        conn = self._w()
+        table = db.blobs
+        states: dict[str, str] = {}
+        for _ in range(_LOCK_ATTEMPTS):
+            missing = sorted(d for d in sizes if d not in states)
+            if not missing:
+                return states
+            now = datetime.now(UTC)
+            conn.execute(self._insert_ignore(table),
+                         [{"digest": d, "size": sizes[d], "state": "live", "created_at": now} for d in missing])
+            rows = conn.execute(select(table.c.digest, table.c.state).where(table.c.digest.in_(missing))
+                                .order_by(table.c.digest).with_for_update())
+            states.update({d: state for d, state in rows})
+        raise StorageError("blob rows kept disappearing while being locked", hint="try again", retryable=True)
+
+    def claim_blobs(self, *, blobs: Mapping[str, int]) -> list[str]:
+        if not blobs:
+            self._w()
+            return []
+        states = self._lock_blob_rows(blobs)
+        deleting = sorted(d for d, state in states.items() if state == "deleting")
+        if deleting:
+            log.debug("claim: blobs %s are being deleted by gc", deleting)
+        return deleting
+
+    def mark_blob_deleting(self, *, digest: str, size: int) -> bool:
+        conn = self._w()
+        if self._lock_blob_rows({digest: size})[digest] == "deleting":
+            log.debug("mark %s: another gc marked it", digest)
+            return False
+        # A later statement: under READ COMMITTED it sees references committed while we waited for the lock.
+        if conn.execute(select(exists().where(db.artifacts.c.digest == digest))).scalar():
+            log.debug("mark %s: referenced", digest)
+            return False
+        conn.execute(update(db.blobs).where(db.blobs.c.digest == digest).values(state="deleting"))
+        log.debug("mark %s: deleting", digest)
+        return True
+
+    def delete_blob_row(self, *, digest: str) -> None:
+        conn = self._w()
+        if conn.execute(select(exists().where(db.artifacts.c.digest == digest))).scalar():
+            raise InvalidState(f"blob {digest} is still referenced", digest=digest)
+        conn.execute(db.blobs.delete().where(db.blobs.c.digest == digest))
+
+    def blob_rows(self) -> dict[str, tuple[int, BlobState]]:
+        table = db.blobs
+        return {d: (int(s), state) for d, s, state in
+                self.conn.execute(select(table.c.digest, table.c.size, table.c.state))}
+
+    def unreferenced_blobs(self) -> dict[str, int]:
+        table = db.blobs
+        art = db.artifacts
+        query = select(table.c.digest, table.c.size).where(~exists().where(art.c.digest == table.c.digest))
+        return {d: int(s) for d, s in self.conn.execute(query)}
+
+    def referenced_digests(self) -> dict[str, int]:
+        art = db.artifacts
+        query = select(art.c.digest, func.max(art.c.size)).group_by(art.c.digest)
+        return {d: int(s) for d, s in self.conn.execute(query)}
+
+    # ---- training history
+
+    def add_epochs(self, *, version_id: int, epochs: list[Epoch]) -> None:
+        conn = self._w()
+        self._require_version(version_id)
+        if epochs:
+            rows = [{"version_id": version_id, "epoch": e.epoch, "timestamp": e.timestamp,
+                     "metrics": to_json_value(e.metrics, field_name="epoch metrics")} for e in epochs]
+            conn.execute(self._upsert(db.epochs, ["version_id", "epoch"], ["metrics", "timestamp"]), rows)
+
+    def list_epochs(self, *, version_id: int) -> list[Epoch]:
+        table = db.epochs
+        query = select(table).where(table.c.version_id == version_id).order_by(table.c.epoch)
+        return [Epoch(epoch=r.epoch, metrics=r.metrics, timestamp=r.timestamp) for r in self.conn.execute(query)]
+
