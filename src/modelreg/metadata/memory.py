@@ -310,6 +310,7 @@ class MemoryMetadataStore(MetadataStore):
         self.url = "memory://"
         self._lock = threading.RLock()
         self._data = _Data()
+        self._commits = 0
 
     @contextmanager
     def transaction(self) -> Iterator[MetadataTx]:
@@ -320,6 +321,8 @@ class MemoryMetadataStore(MetadataStore):
             except BaseException:
                 tx.undo.rollback()
                 raise
+            else:
+                self._commits += 1
             finally:
                 tx.closed = True
 
@@ -334,6 +337,9 @@ class MemoryMetadataStore(MetadataStore):
 
     def close(self) -> None:
         """Nothing to release; the data lives as long as the object."""
+
+    def change_token(self) -> object | None:
+        return self._commits
 
 
 class _MemoryTx(MetadataTx):

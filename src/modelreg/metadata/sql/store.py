@@ -23,6 +23,8 @@ processes opening the same fresh database at once are safe.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,8 +92,9 @@ class SqlMetadataStore(MetadataStore):
             connect_args = {} if "connect_timeout" in sa_url else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
             self.engine = create_engine(sa_url, json_serializer=_json_serializer, pool_pre_ping=True,
                                         pool_size=10, max_overflow=20, connect_args=connect_args)
+        self._watch = _ChangeWatch(Path(make_url(sa_url).database or "")) if self._sqlite else None
         # A store dropped without close() still closes its pooled connections (no "deleted while open").
-        self._finalizer = weakref.finalize(self, self.engine.dispose)
+        self._finalizer = weakref.finalize(self, _dispose, self.engine, self._watch)
         if migrate:
             try:
                 with translate_errors(self.url):
@@ -114,6 +117,11 @@ class SqlMetadataStore(MetadataStore):
 
     def close(self) -> None:
         self._finalizer()
+
+    def change_token(self) -> object | None:
+        """SQLite: ``PRAGMA data_version`` of a connection kept for this, which changes whenever any other
+        connection, in any process, commits. PostgreSQL offers nothing as cheap: None (always look up)."""
+        return self._watch.token() if self._watch is not None else None
 
     def _options(self, write: bool) -> dict[str, Any]:
         if self._sqlite:
@@ -146,6 +154,39 @@ class SqlMetadataStore(MetadataStore):
                 conn.commit()
         finally:
             conn.close()
+
+
+class _ChangeWatch:
+    """A private SQLite connection that only reads ``PRAGMA data_version`` (microseconds)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def token(self) -> object | None:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False,
+                                                 isolation_level=None)
+                row = self._conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                log.debug("PRAGMA data_version failed; resolving without the shortcut", exc_info=True)
+                return None
+            return row[0] if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _dispose(engine: Engine, watch: _ChangeWatch | None) -> None:
+    if watch is not None:
+        watch.close()
+    engine.dispose()
 
 
 def _rollback_quietly(conn: Connection) -> None:
