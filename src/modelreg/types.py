@@ -209,6 +209,26 @@ class Version(Frozen):
         return sum(a.size for a in self.artifacts)
 
 
+Role = Literal["viewer", "editor", "maintainer", "admin"]
+ROLES: tuple[str, ...] = ("viewer", "editor", "maintainer", "admin")
+
+
+class TokenInfo(Frozen):
+    """An API token as the registry keeps it: never the secret, only its SHA-256."""
+
+    id: int
+    name: str
+    role: Role
+    project: str | None = None  # None: every project
+    created_at: datetime
+    created_by: str = ""
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def active_at(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
 class Epoch(Frozen):
     epoch: int
     metrics: dict[str, float] = Field(default_factory=dict)

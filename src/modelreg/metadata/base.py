@@ -45,6 +45,7 @@ from modelreg.types import (
     Signature,
     SourceInfo,
     Task,
+    TokenInfo,
     TrainingInfo,
     Version,
     VersionKey,
@@ -245,6 +246,26 @@ class MetadataTx(ABC):
 
     @abstractmethod
     def list_epochs(self, *, version_id: int) -> list[Epoch]: ...
+
+    # ---- API tokens (the server authenticates with them; secrets are never stored, only SHA-256 hex)
+    @abstractmethod
+    def insert_token(self, *, name: str, secret_hash: str, role: str, project: str | None,
+                     expires_at: datetime | None, created_by: str, now: datetime) -> TokenInfo:
+        """A duplicate name raises AlreadyExists (revoked tokens keep their name)."""
+
+    @abstractmethod
+    def get_token(self, *, name: str) -> TokenInfo | None: ...
+
+    @abstractmethod
+    def get_token_by_hash(self, *, secret_hash: str) -> TokenInfo | None: ...
+
+    @abstractmethod
+    def list_tokens(self) -> list[TokenInfo]:
+        """Every token, revoked and expired ones included, ordered by id."""
+
+    @abstractmethod
+    def revoke_token(self, *, name: str, now: datetime) -> TokenInfo | None:
+        """Set revoked_at (if not yet revoked); None when no such token."""
 
     # ---- events
     @abstractmethod

@@ -56,6 +56,7 @@ from modelreg.types import (
     Policies,
     Project,
     Task,
+    TokenInfo,
     Version,
     VersionKey,
     VersionStatus,
@@ -298,6 +299,7 @@ class _Data:
     moves: dict[int, tuple[int, AliasMove]] = field(default_factory=dict)  # id -> (model id, move)
     epochs: dict[int, Mapping[int, Epoch]] = field(default_factory=dict)
     events: dict[int, Event] = field(default_factory=dict)
+    tokens: dict[str, tuple[TokenInfo, str]] = field(default_factory=dict)  # name -> (token, secret hash)
 
 
 # ---------------------------------------------------------------- the store
@@ -785,6 +787,39 @@ class _MemoryTx(MetadataTx):
     def list_epochs(self, *, version_id: int) -> list[Epoch]:
         epochs = self._r().epochs.get(version_id, {})
         return [epochs[n].model_copy(deep=True) for n in sorted(epochs)]
+
+    # ---- API tokens
+
+    def insert_token(self, *, name: str, secret_hash: str, role: str, project: str | None,
+                     expires_at: datetime | None, created_by: str, now: datetime) -> TokenInfo:
+        db = self._w()
+        if name in db.tokens or any(h == secret_hash for _, h in db.tokens.values()):
+            raise AlreadyExists(f"a token named {name!r} already exists", token=name)
+        info = TokenInfo(id=self._new_id("tokens"), name=name, role=role, project=project,
+                         created_at=now, created_by=created_by, expires_at=expires_at)
+        self.undo.put(db.tokens, name, (info, secret_hash))
+        return info
+
+    def get_token(self, *, name: str) -> TokenInfo | None:
+        entry = self._r().tokens.get(name)
+        return entry[0] if entry else None
+
+    def get_token_by_hash(self, *, secret_hash: str) -> TokenInfo | None:
+        return next((t for t, h in self._r().tokens.values() if h == secret_hash), None)
+
+    def list_tokens(self) -> list[TokenInfo]:
+        return sorted((t for t, _ in self._r().tokens.values()), key=lambda t: t.id)
+
+    def revoke_token(self, *, name: str, now: datetime) -> TokenInfo | None:
+        db = self._w()
+        entry = db.tokens.get(name)
+        if entry is None:
+            return None
+        info, secret_hash = entry
+        if info.revoked_at is None:
+            info = info.model_copy(update={"revoked_at": now})
+            self.undo.put(db.tokens, name, (info, secret_hash))
+        return info
 
     # ---- events
 

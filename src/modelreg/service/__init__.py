@@ -13,9 +13,11 @@ from modelreg.service.insights import InsightsMixin
 from modelreg.service.maintenance import MaintenanceMixin
 from modelreg.service.projects import ProjectsMixin
 from modelreg.service.runs import Run, RunsMixin
+from modelreg.service.tokens import TokensMixin
 
 
-class Service(RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, FilesMixin, MaintenanceMixin, ImportMixin):
+class Service(RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, FilesMixin, MaintenanceMixin, ImportMixin,
+              TokensMixin):
     """Every operation of the SDK (DESIGN.md §3), in-process. ``modelreg.connect()`` returns one."""
 
     def __init__(self, ctx: Context) -> None:

@@ -38,6 +38,7 @@ class ServiceBase:
     # ---- projects and models
     def _project(self, tx: MetadataTx, name: str | None) -> Project:
         name = validate_name(name or DEFAULT_PROJECT, kind="project name")
+        self.ctx.check_project(name)
         project = tx.get_project(name=name)
         if project is None:
             raise ProjectNotFound(f"project {name!r} does not exist",
@@ -47,6 +48,7 @@ class ServiceBase:
     def _model(self, tx: MetadataTx, ref: str | Ref, *, lock: bool = False) -> Model:
         r = as_ref(ref)
         project = r.project or DEFAULT_PROJECT
+        self.ctx.check_project(project)
         model = tx.get_model(project=project, name=r.model, lock=lock)
         if model is None:
             if r.project is not None and tx.get_project(name=project) is None:

@@ -7,16 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from modelreg.blobs.base import BlobStore
 from modelreg.config import Settings
 from modelreg.errors import PermissionDenied, StorageError
 from modelreg.metadata.base import MetadataStore, MetadataTx
+from modelreg.types import Role
 
 log = logging.getLogger("modelreg.service")
 
-Role = Literal["viewer", "editor", "maintainer", "admin"]
 ROLE_ORDER: dict[str, int] = {"viewer": 0, "editor": 1, "maintainer": 2, "admin": 3}
 DEFAULT_PROJECT = "default"
 T = TypeVar("T")
@@ -35,6 +35,7 @@ class Context:
     settings: Settings
     actor: str = ""
     role: Role = "admin"
+    project_scope: str | None = None  # a token for one project may act only there
     clock: Callable[[], datetime] = field(default=utcnow)
 
     def __post_init__(self) -> None:
@@ -49,6 +50,12 @@ class Context:
         if ROLE_ORDER[self.role] < ROLE_ORDER[role]:
             raise PermissionDenied(f"{action} needs the {role} role; {self.actor or 'you'} have {self.role}",
                                    hint=f"ask an admin for a token with the {role} role", role=role)
+
+    def check_project(self, project: str) -> None:
+        """Raise PermissionDenied when the acting principal is limited to another project."""
+        if self.project_scope is not None and project != self.project_scope:
+            raise PermissionDenied(f"{self.actor or 'this token'} may act on project {self.project_scope!r} only, "
+                                   f"not {project!r}", hint="use a token for that project", project=project)
 
     def write(self, fn: Callable[[MetadataTx], T], *, attempts: int = 6) -> T:
         """Run ``fn`` in a write transaction, retrying when the store reports a retryable conflict."""

@@ -143,8 +143,10 @@ class InsightsMixin(ServiceBase):
             r = as_ref(model)
             project = r.project or project or DEFAULT_PROJECT
             model_name = r.model
+        project = project or self.ctx.project_scope
         if project is not None:
             validate_name(project, kind="project name")
+            self.ctx.check_project(project)
         return self.ctx.read(lambda tx: tx.list_events(project=project, model=model_name, version=version,
                                                        action=action, cursor=decoded, limit=limit))
 

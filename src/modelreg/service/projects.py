@@ -91,6 +91,7 @@ class ProjectsMixin(ServiceBase):
                        exist_ok: bool = False) -> Project:
         self.ctx.require("editor", "creating a project")
         validate_name(name, kind="project name")
+        self.ctx.check_project(name)
         labels = check_labels(labels or [])
 
         def run(tx: MetadataTx) -> Project:
@@ -109,7 +110,8 @@ class ProjectsMixin(ServiceBase):
         return self.ctx.read(lambda tx: self._project(tx, name))
 
     def list_projects(self) -> list[Project]:
-        return self.ctx.read(lambda tx: tx.list_projects())
+        scope = self.ctx.project_scope
+        return [p for p in self.ctx.read(lambda tx: tx.list_projects()) if scope is None or p.name == scope]
 
     def update_project(self, name: str, *, description: str | None = None,
                        labels: list[str] | None = None) -> Project:
@@ -155,6 +157,7 @@ class ProjectsMixin(ServiceBase):
             raise InvalidName(f"{name!r} names a version; a model name has no ':' or '@'", name=name)
         project_name = project or ref.project or DEFAULT_PROJECT
         validate_name(project_name, kind="project name")
+        self.ctx.check_project(project_name)
         if task not in _TASKS:
             raise InvalidInput(f"task {task!r} is not one of {', '.join(_TASKS)}", field="task")
         policies = build_policies(Policies(), {
@@ -261,8 +264,10 @@ class ProjectsMixin(ServiceBase):
         where = where_of(query, filter, model_fields)
         order = parse_sort(sort, model_fields, "name")
         check_limit(limit)
+        project = project or self.ctx.project_scope
         if project is not None:
             validate_name(project, kind="project name")
+            self.ctx.check_project(project)
         return self.ctx.read(lambda tx: tx.search_models(project=project, where=where, sort=order,
                                                          cursor=decode_cursor(cursor), limit=limit))
 

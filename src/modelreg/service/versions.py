@@ -219,8 +219,10 @@ class VersionsMixin(ServiceBase):
         return result
 
     def _ensure_model(self, ref: Ref) -> Model:
+        project = ref.project or DEFAULT_PROJECT
+        self.ctx.check_project(project)
+
         def run(tx: MetadataTx) -> Model:
-            project = ref.project or DEFAULT_PROJECT
             model = tx.get_model(project=project, name=ref.model)
             if model is not None:
                 return model
@@ -281,6 +283,8 @@ class VersionsMixin(ServiceBase):
         order = parse_sort(sort, version_fields, "-number" if model else "-created_at")
         check_limit(limit)
         decoded = decode_cursor(cursor)
+        if model is None:
+            project = project or self.ctx.project_scope
 
         def run(tx: MetadataTx) -> Page[Version]:
             model_id: int | None = None

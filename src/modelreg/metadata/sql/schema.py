@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -245,3 +245,19 @@ events = Table(
 )
 
 ALL_TABLES = [t.name for t in metadata.sorted_tables]
+
+tokens = Table(
+    "tokens", metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", text_type(128), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("project", text_type(128)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+    UniqueConstraint("name"),
+    UniqueConstraint("secret_hash"),
+    sqlite_autoincrement=True,
+)

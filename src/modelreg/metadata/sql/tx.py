@@ -6,8 +6,9 @@ from modelreg.metadata.base import MetadataTx
 from modelreg.metadata.sql.aliases import AliasesTx
 from modelreg.metadata.sql.catalog import CatalogTx
 from modelreg.metadata.sql.search import SearchTx
+from modelreg.metadata.sql.tokens import TokensTx
 from modelreg.metadata.sql.versions import VersionsTx
 
 
-class SqlTx(CatalogTx, VersionsTx, AliasesTx, SearchTx, MetadataTx):
+class SqlTx(CatalogTx, VersionsTx, AliasesTx, SearchTx, TokensTx, MetadataTx):
     """One transaction on one connection; the store opens, commits and closes it."""
