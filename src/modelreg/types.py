@@ -166,17 +166,14 @@ class VersionKey(Frozen):
         return f"{self.project}/{self.model}:v{self.number}"
 
 
-class Version(Frozen):
-    id: int
-    project: str
-    model: str
-    number: int
+class VersionMetadata(Frozen):
+    """A version's state and metadata: what a stored version and a version being inserted share."""
+
     status: VersionStatus = "ready"
     archived: bool = False
     pinned: bool = False
     created_at: datetime
     created_by: str = ""
-    updated_at: datetime
     description: str = ""
     notes: str = ""
     changelog: list[str] = Field(default_factory=list)
@@ -189,9 +186,17 @@ class Version(Frozen):
     training: TrainingInfo | None = None
     source: SourceInfo | None = None
     signature: Signature | None = None
-    parent: VersionKey | None = None
     error: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class Version(VersionMetadata):
+    id: int
+    project: str
+    model: str
+    number: int
+    updated_at: datetime
+    parent: VersionKey | None = None
     artifacts: list[Artifact] = Field(default_factory=list)
     aliases: list[str] = Field(default_factory=list)
     is_best: bool = False

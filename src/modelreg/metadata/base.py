@@ -26,60 +26,33 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
-
 from modelreg.filters import Node, Sort
 from modelreg.types import (
     AliasInfo,
     AliasMove,
     Artifact,
-    ClassMetric,
-    DatasetRef,
     Epoch,
     Event,
-    Frozen,
     Model,
     Page,
     Policies,
     Project,
-    Signature,
-    SourceInfo,
     Task,
     TokenInfo,
-    TrainingInfo,
     Version,
     VersionKey,
-    VersionStatus,
+    VersionMetadata,
 )
 
 BlobState = Literal["live", "deleting"]
 
 
-class VersionDraft(Frozen):
+class VersionDraft(VersionMetadata):
     """What the service hands the store to insert a version (the store assigns ``id``)."""
 
     model_id: int
     number: int
-    status: VersionStatus
-    created_at: datetime
-    created_by: str = ""
-    description: str = ""
-    notes: str = ""
-    changelog: list[str] = Field(default_factory=list)
-    limitations: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
-    class_metrics: list[ClassMetric] = Field(default_factory=list)
-    params: dict[str, Any] = Field(default_factory=dict)
-    dataset: DatasetRef | None = None
-    training: TrainingInfo | None = None
-    source: SourceInfo | None = None
-    signature: Signature | None = None
     parent_id: int | None = None
-    error: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
-    archived: bool = False
-    pinned: bool = False
 
 
 # Fields of a version that ``update_version`` may change (values are the domain types above).
