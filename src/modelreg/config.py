@@ -10,6 +10,7 @@ Library code never reads ``os.environ``; ``Settings.from_env`` is called by the 
 | MODELREG_CACHE        | cache_dir        | $MODELREG_HOME/cache                      |
 | MODELREG_ACTOR        | actor            | the login name of the user                |
 | MODEL_ENVIRONMENT     | model_environment| production                                |
+| MODELREG_S3_ENDPOINT_URL | s3_endpoint_url | AWS S3 (an S3-compatible endpoint for s3:// artifacts) |
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SETTINGS_ENV: dict[str, str] = {
     "cache_dir": "MODELREG_CACHE",
     "actor": "MODELREG_ACTOR",
     "model_environment": "MODEL_ENVIRONMENT",
+    "s3_endpoint_url": "MODELREG_S3_ENDPOINT_URL",
 }
 
 
@@ -46,6 +48,7 @@ class Settings:
     cache_dir: Path | None = None
     actor: str = field(default_factory=_default_actor)
     model_environment: str = "production"
+    s3_endpoint_url: str | None = None
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,7 +7,7 @@ content that is already there stores nothing new. Readers verify what they read:
 ``IntegrityError``, never returns corrupt bytes silently.
 
 Implementations: ``blobs.local.LocalBlobStore`` (a folder), ``blobs.memory.MemoryBlobStore`` (the fake);
-an S3 backend implements the same interface later. ``open_blob_store(url)`` picks one.
+``blobs.s3.S3BlobStore`` (any S3-compatible store). ``open_blob_store(url)`` picks one.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -86,20 +87,35 @@ class BlobStore(ABC):
     def clean_temp(self, *, older_than_s: float, dry_run: bool) -> int:
         """Remove (or, dry run, count) temporary files of interrupted writes older than the given age."""
 
+    def modified_at(self, digest: str) -> datetime | None:
+        """When the blob was last written (or stored again), None when absent; gc's grace period uses it."""
+        local = self.local_path(digest)
+        if local is None:
+            return None
+        try:
+            return datetime.fromtimestamp(local.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
+
     def local_path(self, digest: str) -> Path | None:
         """The blob's file on this machine when the backend has one (lets pull hard-link or copy fast)."""
         return None
 
 
-def open_blob_store(url: str) -> BlobStore:
-    """``file:///path`` or a plain path: local folder; ``memory://``: the fake."""
+def open_blob_store(url: str, *, s3_endpoint_url: str | None = None) -> BlobStore:
+    """``file:///path`` or a plain path: local folder; ``s3://bucket/prefix``: S3; ``memory://``: the fake."""
     if url.startswith("memory:"):
         from modelreg.blobs.memory import MemoryBlobStore
 
         return MemoryBlobStore()
     if url.startswith("s3://"):
-        raise InvalidInput("S3 artifact storage arrives with the server release",
-                           hint="use a local folder for now: artifacts=/path/to/blobs", url=url)
+        try:
+            from modelreg.blobs.s3 import S3BlobStore
+        except ImportError as e:
+            if e.name not in ("boto3", "botocore"):
+                raise
+            raise InvalidInput("S3 artifact storage needs boto3", hint="pip install 'modelreg[s3]'", url=url) from e
+        return S3BlobStore(url, endpoint_url=s3_endpoint_url)
     from modelreg.blobs.local import LocalBlobStore
 
     return LocalBlobStore(Path(url.removeprefix("file://")))

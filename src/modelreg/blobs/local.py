@@ -465,17 +465,34 @@ class LocalBlobStore(BlobStore):
                         actual=digest,
                         size=size,
                     )
-                with _storage("write", Path(tmp)):
-                    os.fchmod(fd, _BLOB_MODE)
-                    os.fsync(fd)
+                already = self._already_stored(digest, size)
+                if not already:
+                    with _storage("write", Path(tmp)):
+                        os.fchmod(fd, _BLOB_MODE)
+                        os.fsync(fd)
             finally:
                 os.close(fd)
-            created = self._publish(Path(tmp), digest, size)
+            if already:  # the content is there: no fsync, the unflushed temporary file just goes
+                _unlink_quietly(tmp)
+                created = False
+            else:
+                created = self._publish(Path(tmp), digest, size)
         except BaseException:
             _unlink_quietly(tmp)
             raise
         log.debug("put %s (%d bytes, %s)", digest, size, "new" if created else "already stored")
         return BlobInfo(digest=digest, size=size, created=created)
+
+    def _already_stored(self, digest: str, size: int) -> bool:
+        """True when a blob of this digest and size is stored (touched, for gc's grace period)."""
+        final = self._path(digest)
+        try:
+            if final.stat().st_size != size:
+                return False
+            os.utime(final)
+        except OSError:
+            return False
+        return True
 
     def _publish(self, tmp: Path, digest: str, size: int) -> bool:
         """Link the verified temporary file into place; return False if the blob was already there."""

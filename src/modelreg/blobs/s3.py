@@ -138,6 +138,26 @@ def _read_up_to(read_into: ReadInto, size: int) -> bytearray:
     return buf
 
 
+class _Prefixed:
+    """A reader of ``head`` and then the rest of the source; it lets go of ``head`` once that is read."""
+
+    def __init__(self, head: bytearray, rest: ReadInto) -> None:
+        self._head: bytearray | None = head
+        self._offset = 0
+        self._rest = rest
+
+    def readinto(self, view: memoryview, /) -> int | None:
+        if self._head is None:
+            return self._rest(view)
+        n = min(len(view), len(self._head) - self._offset)
+        with memoryview(self._head) as head:
+            view[:n] = head[self._offset : self._offset + n]
+        self._offset += n
+        if self._offset == len(self._head):
+            self._head = None
+        return n
+
+
 def _seekable(source: object) -> bool:
     try:
         return bool(source.seekable())  # type: ignore[attr-defined]
@@ -235,9 +255,14 @@ class S3BlobStore(BlobStore):
                                    hint="run `modelreg fsck` to list missing blobs", digest=digest) from None
             if code == "NoSuchBucket":
                 raise self._no_bucket() from e
-            hint = CREDENTIALS_HINT if code in _NO_ACCESS else ENDPOINT_HINT
-            raise StorageError(f"could not {action} {where}: {code or status} {e}", hint=hint,
-                               bucket=self.bucket, key=key, code=code, status=status) from e
+            if code in _NO_ACCESS:
+                hint = CREDENTIALS_HINT
+            elif isinstance(status, int) and status >= 500:
+                hint = f"the S3 service answered {status}; try again later"
+            else:
+                hint = ENDPOINT_HINT
+            raise StorageError(f"could not {action} {where}: {e}", hint=hint, bucket=self.bucket, key=key,
+                               code=code, status=status) from e
         except NoCredentialsError as e:
             raise StorageError(f"could not {action} {where}: no S3 credentials found", hint=CREDENTIALS_HINT,
                                bucket=self.bucket, key=key) from e
@@ -289,7 +314,6 @@ class S3BlobStore(BlobStore):
                 log.debug("put %s (%d bytes, already stored)", known, size)
                 return BlobInfo(digest=known, size=size, created=False)
             source.seek(start)
-        head = bytearray()
         if hint is None or hint < self.multipart_threshold:
             want = hint + 1 if hint is not None else self.part_size
             head = _read_up_to(read_into, want)
@@ -298,9 +322,11 @@ class S3BlobStore(BlobStore):
                 want = self.part_size
             if len(head) < want:
                 return self._put_small(head, expected_digest, progress)
+            read_into = _Prefixed(head, read_into).readinto
+            del head  # the prefixed reader drops it once read: no part is held longer than it is in flight
         if known is not None:
-            return self._put_direct(read_into, head, known, expected_digest is not None, hint, progress)
-        return self._put_staged(read_into, head, hint, progress)
+            return self._put_direct(read_into, known, expected_digest is not None, hint, progress)
+        return self._put_staged(read_into, hint, progress)
 
     def _mismatch(self, digest: str, known: str, size: int, *, expected: bool) -> IntegrityError:
         if expected:
@@ -337,13 +363,13 @@ class S3BlobStore(BlobStore):
         log.debug("put %s (%d bytes, %s)", digest, size, "new" if created else "already stored")
         return BlobInfo(digest=digest, size=size, created=created)
 
-    def _put_direct(self, read_into: ReadInto, head: bytearray, known: str, expected: bool, hint: int | None,
+    def _put_direct(self, read_into: ReadInto, known: str, expected: bool, hint: int | None,
                     progress: Progress | None) -> BlobInfo:
         """Multipart upload to the final key, completed only when the content hashes to ``known``."""
         key = self._key(known)
         upload_id = self._create_upload(key)
         try:
-            hexdigest, size, parts = self._upload_parts(key, upload_id, read_into, head, hint, progress)
+            hexdigest, size, parts = self._upload_parts(key, upload_id, read_into, hint, progress)
             digest = f"sha256:{hexdigest}"
             if digest != known:
                 raise self._mismatch(digest, known, size, expected=expected)
@@ -354,13 +380,13 @@ class S3BlobStore(BlobStore):
         log.debug("put %s (%d bytes in %d parts, %s)", known, size, len(parts), "new" if created else "already stored")
         return BlobInfo(digest=known, size=size, created=created)
 
-    def _put_staged(self, read_into: ReadInto, head: bytearray, hint: int | None,
+    def _put_staged(self, read_into: ReadInto, hint: int | None,
                     progress: Progress | None) -> BlobInfo:
         """Multipart upload to a staging key, then a server-side copy to the final key once verified."""
         staging = f"{self._tmp}{uuid.uuid4().hex}"
         upload_id = self._create_upload(staging)
         try:
-            hexdigest, size, parts = self._upload_parts(staging, upload_id, read_into, head, hint, progress)
+            hexdigest, size, parts = self._upload_parts(staging, upload_id, read_into, hint, progress)
             digest = f"sha256:{hexdigest}"
             key = self._key(digest)
             already = self._head_size(key) == size
@@ -387,10 +413,10 @@ class S3BlobStore(BlobStore):
         """Size of part ``number`` (1-based): ``base``, doubling every 1000 parts so 10,000 parts reach 5 TiB."""
         return min(base << ((number - 1) // 1000), MAX_PART)
 
-    def _upload_parts(self, key: str, upload_id: str, read_into: ReadInto, head: bytearray, hint: int | None,
+    def _upload_parts(self, key: str, upload_id: str, read_into: ReadInto, hint: int | None,
                       progress: Progress | None) -> tuple[str, int, list[CompletedPartTypeDef]]:
-        """Upload the stream (``head`` first) as parts, ``max_concurrency`` at a time, hashing every byte."""
-        base = max(self.part_size, len(head), math.ceil((hint or 0) / MAX_PARTS))
+        """Upload the stream as parts, ``max_concurrency`` at a time, hashing every byte."""
+        base = max(self.part_size, math.ceil((hint or 0) / MAX_PARTS))
         hasher = hashlib.sha256()
         parts: list[CompletedPartTypeDef] = []
         pending: dict[Future[str], tuple[int, int]] = {}
@@ -412,12 +438,7 @@ class S3BlobStore(BlobStore):
                 number += 1
                 settle(self.max_concurrency)  # max_concurrency parts in flight, one more being read
                 want = self._part_size(number, base)
-                if head:
-                    data, head = head, bytearray()
-                    if len(data) < want:
-                        data += _read_up_to(read_into, want - len(data))
-                else:
-                    data = _read_up_to(read_into, want)
+                data = _read_up_to(read_into, want)
                 if not data and number > 1:
                     break
                 hasher.update(data)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from modelreg.errors import BlobNotFound
 from modelreg.service.base import ServiceBase
 from modelreg.service.blobs import collect_blobs
@@ -49,13 +47,12 @@ class MaintenanceMixin(ServiceBase):
                         digests=sorted(candidates), temp_files=temp)
 
     def _older_than(self, digest: str, grace_s: float) -> bool:
-        local = self.ctx.blobs.local_path(digest)
-        if local is None or grace_s <= 0:
+        if grace_s <= 0:
             return True
-        try:
-            return time.time() - local.stat().st_mtime > grace_s
-        except FileNotFoundError:
-            return False
+        written = self.ctx.blobs.modified_at(digest)
+        if written is None:  # gone, or a store that cannot tell (memory): nothing in flight to protect
+            return self.ctx.blobs.local_path(digest) is None and self.ctx.blobs.exists(digest)
+        return (self.ctx.now() - written).total_seconds() > grace_s
 
     def fsck(self, *, verify: bool = True) -> FsckReport:
         """Check every referenced blob exists, has its size and (``verify``) its SHA-256; report problems."""
