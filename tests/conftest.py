@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,3 +107,73 @@ def metadata_store(metadata_url: str) -> Iterator[MetadataStore]:
         yield store
     finally:
         store.close()
+
+
+# ---- remote registry fixtures
+# ``remote_server``: one real uvicorn server per session, in a background thread on a free loopback port,
+# serving ``create_app``. ``remote_server.use(state)`` points it at other stores (``open_state``), so each
+# test gets a fresh registry without a new server. ``remote_state`` does that for one test: SQLite and
+# local blobs in tmp_path/server, actor "tester", no tokens (open on loopback).
+
+
+@dataclass
+class RemoteServer:
+    url: str
+    app: Any  # the FastAPI app
+    server: Any  # the uvicorn.Server (its server_state.connections are the open connections)
+
+    def use(self, state: Any) -> Any:
+        """Serve ``state`` (a ``ServerState``) from now on; return the one served before."""
+        previous = self.app.state.server
+        self.app.state.server = state
+        return previous
+
+
+@pytest.fixture(scope="session")
+def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteServer]:
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from modelreg.server import create_app
+    from modelreg.server.runner import http_protocol
+
+    app = create_app(Settings(home=tmp_path_factory.mktemp("remote-home"), actor="tester"))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    # asyncio's loop and a socket created with proto 0, passed in: how uvicorn's multi-worker supervisor
+    # runs, the case that loses TCP_NODELAY without modelreg's protocol class (uvicorn issue 3149)
+    server = uvicorn.Server(uvicorn.Config(app, http=http_protocol(), loop="asyncio", ws="none", lifespan="off",
+                                           log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="modelreg-test-server",
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield RemoteServer(url=f"http://127.0.0.1:{port}", app=app, server=server)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        app.state.server.close()
+        sock.close()
+
+
+@pytest.fixture
+def remote_state(remote_server: RemoteServer, tmp_path: Path) -> Iterator[Any]:
+    """Fresh stores (SQLite + local blobs in tmp_path/server) served by ``remote_server`` for one test."""
+    from modelreg.server.state import open_state
+
+    state = open_state(Settings(home=tmp_path / "server", actor="tester"))
+    previous = remote_server.use(state)
+    try:
+        yield state
+    finally:
+        remote_server.use(previous)
+        state.close()

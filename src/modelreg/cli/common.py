@@ -10,20 +10,25 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import typer
 from rich.console import Console
 
-from modelreg.cli.errors import CliError, ExitCode, not_available
+from modelreg.cli.errors import CliError, ExitCode
 from modelreg.config import Settings
 from modelreg.errors import InvalidInput, InvalidMetadata
 from modelreg.service import Service
 
+if TYPE_CHECKING:
+    from modelreg.client.http import HttpRegistry
+
+    AnyRegistry: TypeAlias = Service | HttpRegistry  # the embedded registry, or a server through MODELREG_URL
+
 SERVER_VARS = ("MODELREG_URL", "MODELREG_TOKEN")
 
 
-def _connect(settings: Settings) -> Service:
+def _connect(settings: Settings) -> AnyRegistry:
     from modelreg.client import connect
 
     return connect(settings=settings)
@@ -33,7 +38,7 @@ def _connect(settings: Settings) -> Service:
 class Opener:
     """How the CLI opens the registry. Tests pass their own as ``obj=`` to share one registry."""
 
-    open: Callable[[Settings], Service] = _connect
+    open: Callable[[Settings], AnyRegistry] = _connect
     close: bool = True
 
 
@@ -57,17 +62,31 @@ class State:
     debug: bool = False
     server_vars: tuple[str, ...] = ()  # which of MODELREG_URL / MODELREG_TOKEN are set
     opener: Opener = field(default_factory=Opener)
-    _registry: Service | None = None
+    server_url: str | None = None  # MODELREG_URL: use that server instead of the embedded registry
+    server_token: str | None = None  # MODELREG_TOKEN
+    _registry: AnyRegistry | None = None
 
-    def registry(self) -> Service:
+    def registry(self) -> AnyRegistry:
         if self._registry is None:
-            if self.server_vars:
-                names = " and ".join(self.server_vars)
-                raise not_available(
-                    f"{names} {'is' if len(self.server_vars) == 1 else 'are'} set, but connecting the CLI to a "
-                    "modelreg server", hint=f"unset {names} to use the embedded registry at {self.settings.home}")
-            self._registry = self.opener.open(self.settings)
+            if self.server_url:
+                from modelreg.client.http import HttpRegistry
+
+                self._registry = HttpRegistry(self.server_url, token=self.server_token, settings=self.settings)
+            elif self.server_vars:
+                raise CliError("MODELREG_TOKEN is set but MODELREG_URL is not",
+                               hint="set MODELREG_URL=http://host:8080 to use a server, or unset MODELREG_TOKEN to "
+                                    f"use the embedded registry at {self.settings.home}", exit_code=ExitCode.USAGE)
+            else:
+                self._registry = self.opener.open(self.settings)
         return self._registry
+
+    def embedded(self) -> Service:
+        """The embedded registry even when MODELREG_URL is set (``serve`` runs on it)."""
+        registry = self.opener.open(self.settings)
+        if not isinstance(registry, Service):
+            raise CliError("the embedded registry is needed here, but the CLI was given a server",
+                           exit_code=ExitCode.USAGE)
+        return registry
 
     def close(self) -> None:
         if self._registry is not None and self.opener.close:
@@ -90,7 +109,7 @@ def state(ctx: typer.Context) -> State:
     return found
 
 
-def registry(ctx: typer.Context) -> Service:
+def registry(ctx: typer.Context) -> AnyRegistry:
     return state(ctx).registry()
 
 

@@ -16,9 +16,9 @@ import typer
 from typer.core import TyperGroup
 
 from modelreg import __version__
-from modelreg.cli import aliases, insights, maintenance, models, projects, transfer, versions
+from modelreg.cli import aliases, insights, maintenance, models, projects, server, transfer, versions
 from modelreg.cli.common import SERVER_VARS, Opener, State, env_flag, make_console
-from modelreg.cli.errors import ExitCode, not_available, report
+from modelreg.cli.errors import ExitCode, report
 from modelreg.config import Settings
 
 
@@ -88,7 +88,8 @@ def root(
 
     Register versions with their metrics, see which one is in production (✓), compare them, activate,
     promote, roll back, and pull or resolve the files. Without MODELREG_URL everything runs on the
-    embedded registry in $MODELREG_HOME (SQLite + local files).
+    embedded registry in $MODELREG_HOME (SQLite + local files); with it (and MODELREG_TOKEN), on that
+    server (modelreg serve).
 
     \b
     Example: modelreg register fire-detector runs/train/weights -m map50=0.91 --training-time 2.15h
@@ -101,42 +102,13 @@ def root(
     debug = debug or env_flag(environ, "MODELREG_DEBUG")
     server_vars = tuple(v for v in SERVER_VARS if environ.get(v, "").strip())
     st = State(settings=settings, out=make_console(stderr=False, environ=environ),
-               err=make_console(stderr=True, environ=environ), debug=debug, server_vars=server_vars, opener=opener)
+               err=make_console(stderr=True, environ=environ), debug=debug, server_vars=server_vars, opener=opener,
+               server_url=environ.get("MODELREG_URL", "").strip() or None,
+               server_token=environ.get("MODELREG_TOKEN", "").strip() or None)
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = st
     ctx.call_on_close(st.close)
-
-
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
-
-
-@app.command(context_settings=_PASS_THROUGH, add_help_option=True)
-def serve() -> None:
-    """Run the REST API and dashboard (next release).
-
-    The server arrives with the next release.
-
-    For now this says so and exits with code 2: the modelreg CLI and the Python SDK
-    (modelreg.connect()) work on the embedded registry today.
-
-    \b
-    Example: modelreg serve --port 8080
-    """
-    raise not_available("the modelreg server (REST API and web dashboard)")
-
-
-@app.command(context_settings=_PASS_THROUGH)
-def tokens() -> None:
-    """Manage server API tokens (next release).
-
-    For now this says so and exits with code 2; the embedded registry acts as the local user and
-    needs no token.
-
-    \b
-    Example: modelreg tokens create ci --role editor
-    """
-    raise not_available("token management (modelreg tokens)")
 
 
 app.add_typer(projects.app, name="projects")
@@ -147,6 +119,8 @@ app.add_typer(aliases.alias_app, name="alias")
 app.add_typer(insights.app)
 app.add_typer(transfer.app)
 app.add_typer(maintenance.app)
+app.add_typer(server.app)
+app.add_typer(server.tokens_app, name="tokens")
 
 
 def run() -> None:

@@ -1,4 +1,4 @@
-"""Connecting to a registry: embedded (in-process) today; a server over HTTP with the server release."""
+"""Connecting to a registry: embedded (in-process, ``Service``) or a server over HTTP (``HttpRegistry``)."""
 
 from modelreg.client.local import connect
 

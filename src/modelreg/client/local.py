@@ -1,10 +1,11 @@
-"""``connect()``: open the embedded registry (SQLite + local blobs by default) or scale-out stores."""
+"""``connect()``: open the embedded registry (SQLite + local blobs by default), scale-out stores, or a server."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelreg.blobs.base import open_blob_store
 from modelreg.config import Settings
@@ -12,29 +13,44 @@ from modelreg.errors import InvalidInput
 from modelreg.metadata.base import open_metadata_store
 from modelreg.service import Context, Service
 
+if TYPE_CHECKING:
+    from modelreg.client.http import HttpRegistry
+
 _DB_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:", "memory:")
 
 
 def connect(url: str | None = None, *, artifacts: str | None = None, token: str | None = None,
             home: str | os.PathLike[str] | None = None, actor: str | None = None,
-            settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Service:
+            settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Service | HttpRegistry:
     """Open a registry.
 
     - ``connect()``: the embedded default under ``$MODELREG_HOME`` (``~/.modelreg``): SQLite + local files.
     - ``connect("postgresql://…", artifacts="/srv/blobs")``: scale-out stores directly.
     - ``connect(home="/tmp/reg")``: the embedded default somewhere else.
     - ``connect("memory://")``: an in-memory registry (tests, notebooks).
+    - ``connect("http://host:8080", token="mr_…")``: a modelreg server (``HttpRegistry``, the same interface).
 
-    Settings come from ``settings`` or the environment (``MODELREG_*``, ``MODEL_ENVIRONMENT``).
+    Settings come from ``settings`` or the environment (``MODELREG_*``, ``MODEL_ENVIRONMENT``); a server's
+    token from ``token`` or ``MODELREG_TOKEN``.
     """
     base = settings or Settings.from_env(os.environ if environ is None else environ)
     if url and url.startswith(("http://", "https://")):
-        raise InvalidInput("connecting to a modelreg server over HTTP arrives with the server release",
-                           hint="use the embedded registry: modelreg.connect() or a database URL", url=url)
+        from modelreg.client.http import HttpRegistry
+
+        changes: dict[str, object] = {"actor": actor}
+        if home is not None:
+            changes["home"] = Path(home).expanduser()
+        if artifacts is not None:
+            raise InvalidInput("artifacts= names the blob store of an embedded registry; a server has its own",
+                               hint="drop artifacts= when connecting to a server", url=url)
+        if token is None:
+            token = (os.environ if environ is None else environ).get("MODELREG_TOKEN") or None
+        return HttpRegistry(url, token=token, settings=base.with_overrides(**changes))
     if url and not url.startswith(_DB_SCHEMES):
         raise InvalidInput(f"cannot connect to {url!r}",
-                           hint="use sqlite:///path.db, postgresql://user@host/db or memory://", url=url)
-    changes: dict[str, object] = {"database_url": url, "artifacts": artifacts, "actor": actor}
+                           hint="use sqlite:///path.db, postgresql://user@host/db, memory:// or http://host:8080",
+                           url=url)
+    changes = {"database_url": url, "artifacts": artifacts, "actor": actor}
     if home is not None:
         changes["home"] = Path(home).expanduser()
     resolved = base.with_overrides(**changes)
@@ -44,7 +60,7 @@ def connect(url: str | None = None, *, artifacts: str | None = None, token: str 
         resolved.home.mkdir(parents=True, exist_ok=True)
     meta = open_metadata_store(resolved.resolved_database_url)
     try:
-        blobs = open_blob_store(resolved.resolved_artifacts)
+        blobs = open_blob_store(resolved.resolved_artifacts, s3_endpoint_url=resolved.s3_endpoint_url)
     except BaseException:
         meta.close()
         raise

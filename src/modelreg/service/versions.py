@@ -8,18 +8,20 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from modelreg.blobs.base import Progress
-from modelreg.errors import InvalidInput, InvalidMetadata, VersionInUse
+from modelreg.blobs.base import Progress, check_digest
+from modelreg.errors import BlobNotFound, InvalidArtifactPath, InvalidInput, InvalidMetadata, VersionInUse
 from modelreg.filters import decode_cursor, parse_sort, version_fields
 from modelreg.metadata.base import MetadataTx, VersionDraft
-from modelreg.refs import Ref, parse_ref
+from modelreg.refs import Ref, parse_ref, validate_artifact_path
 from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.blobs import (
+    BlobsBusy,
     FilesArg,
     Source,
     claim,
     collect_blobs,
     collect_sources,
+    media_type,
     register_with_retry,
     store_sources,
 )
@@ -165,13 +167,18 @@ class VersionsMixin(ServiceBase):
                          limitations: str | None = None, tags: Mapping[str, str] | None = None,
                          parent: str | None = None, extra: Mapping[str, Any] | None = None,
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
-                         progress: Progress | None = None) -> Version:
+                         progress: Progress | None = None,
+                         artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None) -> Version:
         """Register a new ready version of ``model`` (``project/model``; both are created on first use).
 
         ``files``: a folder (every file in it; its metadata.json, metrics.json and YAML config are read
         unless ``read_metadata=False``), a list of paths, or {artifact path: path | bytes | stream}.
         Keywords override what the folder's metadata files say. Nothing is visible until every file
         is stored and verified and the version row is committed.
+
+        ``artifacts`` (instead of ``files``): files already in the blob store, as {path, digest, size}
+        (the server registers what a remote client uploaded). Every blob must be stored with that size,
+        else BlobNotFound lists the ``missing`` digests and nothing changes.
         """
         self.ctx.require("editor", "registering a version")
         ref = parse_ref(model)
@@ -190,11 +197,14 @@ class VersionsMixin(ServiceBase):
             if key in found and key in given and isinstance(given[key], Mapping):
                 given[key] = {**found[key], **given[key]}
         fields = metadata_changes(**{**found, **given})
+        if artifacts is not None and files is not None:
+            raise InvalidInput("pass files or artifacts, not both", field="artifacts")
         sources = collect_sources(files)
         now = self.ctx.now()
         history = epochs_of(epochs, now)
+        stored = self._stored_artifacts(artifacts) if artifacts is not None else None  # after every other check
         self._ensure_model(ref)
-        artifacts = store_sources(self.ctx, sources, progress)
+        arts = stored if stored is not None else store_sources(self.ctx, sources, progress)
 
         def commit(arts: list[Artifact]) -> Version:
             def run(tx: MetadataTx) -> Version:
@@ -215,8 +225,31 @@ class VersionsMixin(ServiceBase):
 
             return self.ctx.write(run)
 
-        result: Version = register_with_retry(self.ctx, sources, artifacts, commit)
+        if stored is not None:
+            try:
+                return commit(stored)
+            except BlobsBusy as busy:  # a gc took them between the check and the commit: send them again
+                raise _missing(busy.digests) from None
+        result: Version = register_with_retry(self.ctx, sources, arts, commit)
         return result
+
+    def _stored_artifacts(self, artifacts: Sequence[Artifact | Mapping[str, Any]]) -> list[Artifact]:
+        """Check artifacts said to be in the blob store already: paths, digests, sizes, and that they are there."""
+        out: dict[str, Artifact] = {}
+        for item in artifacts:
+            raw = item.model_dump() if isinstance(item, Artifact) else dict(item)
+            path = validate_artifact_path(raw.get("path"))
+            size = raw.get("size")
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise InvalidInput(f"artifact {path!r}: size {size!r} must be a whole number >= 0", path=path)
+            if path in out:
+                raise InvalidArtifactPath(f"two files would be stored at {path!r}", path=path)
+            out[path] = Artifact(path=path, digest=check_digest(raw.get("digest", "")), size=size,
+                                 media_type=media_type(path))
+        missing = sorted({a.digest for a in out.values() if self.ctx.blobs.size(a.digest) != a.size})
+        if missing:
+            raise _missing(missing)
+        return sorted(out.values(), key=lambda a: a.path)
 
     def _ensure_model(self, ref: Ref) -> Model:
         project = ref.project or DEFAULT_PROJECT
@@ -463,6 +496,11 @@ class VersionsMixin(ServiceBase):
             return digests
 
         collect_blobs(self.ctx, self.ctx.write(run))
+
+
+def _missing(digests: list[str]) -> BlobNotFound:
+    return BlobNotFound(f"{len(digests)} file(s) of the version are not in the blob store",
+                        hint="upload them (PUT /api/v1/blobs/<digest>), then register again", missing=digests)
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,797 @@
+"""``HttpRegistry``: a registry on a modelreg server, with the very interface of the embedded one.
+
+    reg = modelreg.connect("http://registry:8080", token="mr_…")
+    reg.register_version("fire-detector", files="runs/train/weights", metrics={"map50": 0.91})
+    path = reg.resolve("fire-detector@production", "weights/best.pt")
+
+Every public method of ``Service`` is here with the same signature and return type; errors come back as
+the same classes (``raise_for_error`` rebuilds them from the server's envelope). Reads, ``HEAD`` and blob
+uploads retry with exponential backoff on connection errors and 502/503/504; other writes are sent once
+(a write whose connection could not even be opened is retried: nothing reached the server).
+
+Files. A registration hashes the files here and posts the version with ``{path, digest, size}`` of each;
+the server validates everything first and answers ``blob_not_found`` with the digests it lacks, which
+are then uploaded (streamed, verified by the server against the digest) before the version is posted
+again. So bad input leaves nothing on the server, and content it already has is never sent. Downloads
+are streamed to a temporary file beside the target while hashed, verified, fsynced and renamed;
+``resolve`` caches version folders under the local cache dir, per server, project, model and version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_jsonable_python
+
+from modelreg import __version__
+from modelreg.blobs.base import Progress
+from modelreg.blobs.local import copy_verified_to_path, pump, reader_of, size_hint
+from modelreg.config import Settings
+from modelreg.errors import (
+    ArtifactNotFound,
+    BlobNotFound,
+    Conflict,
+    InvalidInput,
+    ModelregError,
+    NotFound,
+    PermissionDenied,
+    StorageError,
+    Unauthenticated,
+    error_from_dict,
+)
+from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
+from modelreg.service.blobs import FilesArg, Source, collect_sources
+from modelreg.service.context import DEFAULT_PROJECT
+from modelreg.service.files import COMPLETE_MARKER, FilesMixin, metadata_document
+from modelreg.service.metadata_files import fields_from_folder
+from modelreg.service.versions import metadata_changes
+from modelreg.types import (
+    AliasInfo,
+    AliasMove,
+    Artifact,
+    BestMode,
+    Comparison,
+    DatasetRef,
+    Epoch,
+    Event,
+    FsckReport,
+    GcReport,
+    ImportReport,
+    Lineage,
+    Model,
+    Page,
+    Project,
+    PromotionPlan,
+    Role,
+    Signature,
+    SourceInfo,
+    Task,
+    TokenInfo,
+    TrainingInfo,
+    Version,
+    check_metrics,
+)
+
+if TYPE_CHECKING:
+    from modelreg.service.importing import Layout
+    from modelreg.service.insights import ReportFormat
+
+API = "/api/v1"
+CHUNK = 1024 * 1024
+OCTETS = "application/octet-stream"
+ENVIRONMENT_HEADER = "X-Modelreg-Environment"
+RETRY_STATUSES = frozenset({502, 503, 504})
+_SPOOL_MAX = 64 * 1024 * 1024
+_STATUS_ERRORS: dict[int, type[ModelregError]] = {
+    400: InvalidInput, 401: Unauthenticated, 403: PermissionDenied, 404: NotFound, 409: Conflict, 413: InvalidInput,
+    416: InvalidInput, 422: InvalidInput, 502: StorageError, 503: StorageError, 504: StorageError}
+M = TypeVar("M", bound=BaseModel)
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def raise_for_error(response: httpx.Response) -> None:
+    """Raise the registry error a failed reply carries (the class the server raised), or return."""
+    if response.is_success or response.status_code == 304:
+        return
+    try:
+        body = json.loads(response.read() or b"null")
+    except (ValueError, httpx.StreamError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        raise error_from_dict(body["error"])
+    cls = _STATUS_ERRORS.get(response.status_code, ModelregError)
+    request = response.request
+    raise cls(f"the server answered {response.status_code} {response.reason_phrase} to {request.method} "
+              f"{request.url.path}", hint="is MODELREG_URL the address of a modelreg server?",
+              status=response.status_code)
+
+
+def _validate(kind: Any, data: bytes) -> Any:
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter.validate_json(data)
+
+
+def _jsonable(value: Any) -> Any:
+    return to_jsonable_python(value, serialize_unknown=True)
+
+
+def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@dataclass
+class _Upload:
+    """One file of a version to be: where it goes, what it hashes to, and how to read it (again)."""
+
+    path: str
+    digest: str
+    size: int
+    open: Callable[[], IO[bytes]]
+
+
+class _ResponseReader:
+    """A ``readinto`` view of a streamed reply's body, for the blob helpers' verified copy."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._chunks = response.iter_bytes(chunk_size=CHUNK)
+        self._rest = memoryview(b"")
+
+    def readinto(self, view: memoryview, /) -> int:
+        while not self._rest:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._rest = memoryview(chunk)
+        n = min(len(view), len(self._rest))
+        view[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
+        return n
+
+    def close(self) -> None:
+        pass
+
+
+class HttpRegistry:
+    """The registry on a modelreg server (``modelreg.connect("http://host:8080", token=...)``)."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0, retries: int = 4,
+                 settings: Settings | None = None, transport: httpx.BaseTransport | None = None) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidInput(f"{url!r} is not the address of a modelreg server",
+                               hint="e.g. http://registry:8080", url=url)
+        self._base = url.rstrip("/").removesuffix(API)
+        self.settings = settings or Settings()
+        self._retries = max(0, retries)
+        headers = {"User-Agent": f"modelreg/{__version__}", ENVIRONMENT_HEADER: self.settings.model_environment}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=self._base + API, headers=headers, transport=transport,
+                                  timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+
+    # ---- the connection
+    @property
+    def url(self) -> str:
+        return self._base
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HttpRegistry:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<modelreg registry {self._base}>"
+
+    def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None,
+                 content: Callable[[], Iterable[bytes]] | None = None, headers: Mapping[str, str] | None = None,
+                 idempotent: bool | None = None) -> httpx.Response:
+        """Send one request (retried when that is safe) and raise the registry error a failure carries."""
+        safe = method in ("GET", "HEAD") if idempotent is None else idempotent
+        data: bytes | None = None
+        sent_headers = dict(headers or {})
+        if body is not None:
+            data = json.dumps(_jsonable(body), allow_nan=True).encode()
+            sent_headers["Content-Type"] = "application/json"
+        for attempt in range(self._retries + 1):
+            last = attempt == self._retries
+            try:
+                response = self._http.request(method, path, params=_drop_none(params or {}) or None,
+                                              content=content() if content is not None else data,
+                                              headers=sent_headers)
+            except httpx.TransportError as exc:
+                if last or not (safe or isinstance(exc, httpx.ConnectError)):
+                    raise StorageError(f"the modelreg server at {self._base} could not be reached: {exc}",
+                                       hint="check MODELREG_URL and that `modelreg serve` is running",
+                                       url=self._base) from exc
+            else:
+                if not (safe and response.status_code in RETRY_STATUSES and not last):
+                    raise_for_error(response)
+                    return response
+            time.sleep(min(2.0, 0.05 * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def _get(self, kind: Any, path: str, **params: Any) -> Any:
+        return _validate(kind, self._request("GET", path, params=params).content)
+
+    def _send(self, kind: Any, method: str, path: str, body: Any = None, *, idempotent: bool | None = None,
+              params: Mapping[str, Any] | None = None) -> Any:
+        response = self._request(method, path, body=body, idempotent=idempotent, params=params)
+        return _validate(kind, response.content) if kind is not None else None
+
+    # ---- references to paths (validated here by the same parser the server uses)
+    @staticmethod
+    def _model_path(model: str | Ref) -> str:
+        r = model if isinstance(model, Ref) else parse_ref(model)
+        return f"/projects/{r.project or '-'}/models/{r.model}"
+
+    def _version_path(self, ref: str | Ref) -> str:
+        r = ref if isinstance(ref, Ref) else parse_ref(ref)
+        if r.number is not None:
+            segment = str(r.number)
+        elif r.selector is not None:
+            segment = r.selector
+        elif r.alias is not None:
+            segment = f"@{r.alias}"
+        else:
+            segment = "-"
+        return f"{self._model_path(r)}/versions/{segment}"
+
+    @staticmethod
+    def _project_path(name: str) -> str:
+        return f"/projects/{validate_name(name, kind='project name')}"
+
+    # ---- projects
+    def create_project(self, name: str, *, description: str = "", labels: list[str] | None = None,
+                       exist_ok: bool = False) -> Project:
+        body = {"name": name, "description": description, "labels": labels, "exist_ok": exist_ok}
+        return cast(Project, self._send(Project, "POST", "/projects", body))
+
+    def get_project(self, name: str = DEFAULT_PROJECT) -> Project:
+        return cast(Project, self._get(Project, self._project_path(name)))
+
+    def list_projects(self) -> list[Project]:
+        return cast(Page[Project], self._get(Page[Project], "/projects")).items
+
+    def update_project(self, name: str, *, description: str | None = None,
+                       labels: list[str] | None = None) -> Project:
+        body = _drop_none({"description": description, "labels": labels})
+        return cast(Project, self._send(Project, "PATCH", self._project_path(name), body))
+
+    def delete_project(self, name: str) -> None:
+        self._send(None, "DELETE", self._project_path(name))
+
+    # ---- models
+    def create_model(self, name: str, *, project: str | None = None, description: str = "",
+                     task: Task = "other", baseline: str | None = None, tags: Mapping[str, str] | None = None,
+                     best_metric: str | None = None, best_mode: BestMode = "max",
+                     auto_activate_first: bool = True, protected_aliases: list[str] | None = None,
+                     promotion_gate: str | None = None, exist_ok: bool = False) -> Model:
+        body = {"name": name, "project": project, "description": description, "task": task, "baseline": baseline,
+                "tags": tags, "best_metric": best_metric, "best_mode": best_mode,
+                "auto_activate_first": auto_activate_first, "protected_aliases": protected_aliases,
+                "promotion_gate": promotion_gate, "exist_ok": exist_ok}
+        return cast(Model, self._send(Model, "POST", "/models", body))
+
+    def get_model(self, name: str | Ref) -> Model:
+        return cast(Model, self._get(Model, self._model_path(name)))
+
+    def update_model(self, name: str, *, rename: str | None = None, description: str | None = None,
+                     task: Task | None = None, baseline: str | None = None, tags: Mapping[str, Any] | None = None,
+                     pinned: bool | None = None, best_metric: str | None = None, best_mode: BestMode | None = None,
+                     auto_activate_first: bool | None = None, protected_aliases: list[str] | None = None,
+                     promotion_gate: str | None = None) -> Model:
+        body = _drop_none({"rename": rename, "description": description, "task": task, "baseline": baseline,
+                           "pinned": pinned, "best_metric": best_metric, "best_mode": best_mode,
+                           "auto_activate_first": auto_activate_first, "protected_aliases": protected_aliases,
+                           "promotion_gate": promotion_gate})
+        if tags is not None:
+            body["tags"] = dict(tags)  # None values remove tags: keep them
+        return cast(Model, self._send(Model, "PATCH", self._model_path(name), body))
+
+    def delete_model(self, name: str) -> None:
+        self._send(None, "DELETE", self._model_path(name))
+
+    def search_models(self, query: str | None = None, *, project: str | None = None,
+                      filter: Mapping[str, Any] | None = None, sort: str = "name", limit: int = 50,
+                      cursor: str | None = None) -> Page[Model]:
+        body = {"query": query, "project": project, "filter": filter, "sort": sort, "limit": limit, "cursor": cursor}
+        return cast(Page[Model], self._send(Page[Model], "POST", "/models/search", body, idempotent=True))
+
+    def iter_models(self, query: str | None = None, **kwargs: Any) -> Iterator[Model]:
+        """Every model matching, walking all pages."""
+        cursor: str | None = None
+        while True:
+            page = self.search_models(query, cursor=cursor, **kwargs)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    # ---- registering
+    def register_version(self, model: str, files: FilesArg = None, *, metrics: Mapping[str, float] | None = None,
+                         class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
+                         dataset: Mapping[str, Any] | DatasetRef | None = None,
+                         training: Mapping[str, Any] | TrainingInfo | None = None,
+                         source: Mapping[str, Any] | SourceInfo | None = None,
+                         signature: Mapping[str, Any] | Signature | None = None, description: str | None = None,
+                         notes: str | None = None, changelog: Sequence[str] | None = None,
+                         limitations: str | None = None, tags: Mapping[str, str] | None = None,
+                         parent: str | None = None, extra: Mapping[str, Any] | None = None,
+                         epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
+                         progress: Progress | None = None,
+                         artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None) -> Version:
+        """Register a new ready version of ``model`` on the server (see ``Service.register_version``).
+
+        The folder's metadata files are read here; the files are uploaded only if the server lacks them.
+        ``artifacts``: files already on the server, as {path, digest, size}.
+        """
+        found: dict[str, Any] = {}
+        if read_metadata and isinstance(files, (str, Path)) and Path(files).is_dir():
+            found = fields_from_folder(Path(files))
+        given: dict[str, Any] = _drop_none({
+            "metrics": metrics, "class_metrics": class_metrics, "params": params, "dataset": dataset,
+            "training": training, "source": source, "signature": signature, "description": description,
+            "notes": notes, "changelog": changelog, "limitations": limitations, "tags": tags, "extra": extra})
+        for key in ("metrics", "params", "extra", "tags"):
+            if key in found and key in given and isinstance(given[key], Mapping):
+                given[key] = {**found[key], **given[key]}
+        if artifacts is not None and files is not None:
+            raise InvalidInput("pass files or artifacts, not both", field="artifacts")
+        uploads = self._hash_sources(collect_sources(files))
+        listed = [_jsonable(a) for a in artifacts] if artifacts is not None else [
+            {"path": u.path, "digest": u.digest, "size": u.size} for u in uploads]
+        body = {"model": model, **found, **given, "parent": parent,
+                "epochs": list(epochs) if epochs is not None else None, "artifacts": listed}
+        response = self._post_with_blobs("/versions", _drop_none(body), uploads, progress)
+        return Version.model_validate_json(response.content)
+
+    def _hash_sources(self, sources: Sequence[Source]) -> list[_Upload]:
+        """Hash each file here (streams are spooled to a temporary file, to be read again for the upload)."""
+        uploads = []
+        for s in sources:
+            if s.origin == "<stream>":  # read once: keep a copy to upload from (and again on a retry)
+                spool = tempfile.TemporaryFile()  # noqa: SIM115 -- closed when the upload list goes
+
+                def keep(data: memoryview, spool: IO[bytes] = spool) -> None:
+                    spool.write(data)
+
+                with s.open() as stream:
+                    hexdigest, size = pump(reader_of(cast(BinaryIO, stream)), keep,
+                                           expected_size=size_hint(stream))
+
+                def reopen(spool: IO[bytes] = spool) -> IO[bytes]:
+                    copy = open(os.dup(spool.fileno()), "rb")  # noqa: SIM115 -- the caller closes it
+                    copy.seek(0)
+                    return copy
+
+                uploads.append(_Upload(s.path, f"sha256:{hexdigest}", size, reopen))
+                continue
+            with s.open() as stream:
+                hexdigest, size = pump(reader_of(cast(BinaryIO, stream)), None, expected_size=size_hint(stream))
+            uploads.append(_Upload(s.path, f"sha256:{hexdigest}", size, s.open))
+        return uploads
+
+    def _post_with_blobs(self, path: str, body: dict[str, Any], uploads: Sequence[_Upload],
+                         progress: Progress | None) -> httpx.Response:
+        """POST a version; upload what the server says it lacks (``blob_not_found`` + missing) and POST again."""
+        by_digest = {u.digest: u for u in uploads}
+        reported: set[str] = set()
+        for attempt in range(4):
+            try:
+                response = self._request("POST", path, body=body)
+            except BlobNotFound as exc:
+                missing = [str(d) for d in exc.details.get("missing") or []]
+                if not missing or attempt == 3 or any(d not in by_digest for d in missing):
+                    raise
+                if progress is not None:  # what the server has already counts as moved
+                    for u in uploads:
+                        if u.digest not in missing and u.path not in reported:
+                            reported.add(u.path)
+                            progress(u.size)
+                for digest in missing:
+                    self._upload(by_digest[digest], progress)
+                reported.update(u.path for u in uploads if u.digest in missing)
+                continue
+            if progress is not None:
+                for u in uploads:
+                    if u.path not in reported:
+                        progress(u.size)
+            return response
+        raise AssertionError("unreachable")
+
+    def _upload(self, upload: _Upload, progress: Progress | None) -> None:
+        def chunks() -> Iterator[bytes]:
+            with upload.open() as stream:
+                while data := stream.read(CHUNK):
+                    if progress is not None:
+                        progress(len(data))
+                    yield data
+
+        self._request("PUT", f"/blobs/{upload.digest}", content=chunks, idempotent=True,
+                      headers={"Content-Length": str(upload.size), "Content-Type": OCTETS})
+
+    def start_run(self, model: str, *, params: Mapping[str, Any] | None = None, parent: str | None = None,
+                  description: str | None = None, tags: Mapping[str, str] | None = None,
+                  dataset: Mapping[str, Any] | None = None, source: Mapping[str, Any] | None = None) -> RemoteRun:
+        """Start a training run: a new version with status ``training`` until the ``with`` block ends."""
+        body = {"model": model, "params": params, "parent": parent, "description": description, "tags": tags,
+                "dataset": dataset, "source": source}
+        return RemoteRun(self, cast(Version, self._send(Version, "POST", "/runs", _drop_none(body))))
+
+    def _finish_run(self, run: RemoteRun) -> Version:
+        try:
+            uploads = self._hash_sources(run._sources)
+        except BaseException as exc:
+            self._fail_run(run, f"storing the run's files failed: {exc}")
+            raise
+        body = {**_jsonable(run._changes), "metrics": run._metrics or None,
+                "artifacts": [{"path": u.path, "digest": u.digest, "size": u.size} for u in uploads]}
+        response = self._post_with_blobs(self._version_path(run.ref) + "/finish", _drop_none(body), uploads, None)
+        return Version.model_validate_json(response.content)
+
+    def _fail_run(self, run: RemoteRun, message: str) -> Version:
+        return cast(Version, self._send(Version, "POST", self._version_path(run.ref) + "/fail", {"error": message}))
+
+    # ---- reading versions
+    def get_version(self, ref: str | Ref) -> Version:
+        """The version a reference names (a bare model name means its MODEL_ENVIRONMENT alias)."""
+        return cast(Version, self._get(Version, self._version_path(ref)))
+
+    def list_versions(self, model: str, *, limit: int = 50, cursor: str | None = None,
+                      include_archived: bool = True) -> Page[Version]:
+        """A model's versions, newest first."""
+        return cast(Page[Version], self._get(Page[Version], self._model_path(model) + "/versions", limit=limit,
+                                             cursor=cursor, include_archived=include_archived))
+
+    def search_versions(self, query: str | None = None, *, model: str | None = None, project: str | None = None,
+                        filter: Mapping[str, Any] | None = None, sort: str | None = None, limit: int = 50,
+                        cursor: str | None = None) -> Page[Version]:
+        """Versions matching a filter expression, keyset paged (see ``Service.search_versions``)."""
+        body = {"query": query, "model": model, "project": project, "filter": filter, "sort": sort, "limit": limit,
+                "cursor": cursor}
+        return cast(Page[Version], self._send(Page[Version], "POST", "/versions/search", body, idempotent=True))
+
+    def iter_versions(self, query: str | None = None, **kwargs: Any) -> Iterator[Version]:
+        """Every version matching, walking all pages."""
+        cursor: str | None = None
+        while True:
+            page = self.search_versions(query, cursor=cursor, **kwargs)
+            yield from page.items
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    # ---- amending
+    def update_version(self, ref: str, *, metrics: Mapping[str, float] | None = None,
+                       class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
+                       dataset: Mapping[str, Any] | None = None, training: Mapping[str, Any] | None = None,
+                       source: Mapping[str, Any] | None = None, signature: Mapping[str, Any] | None = None,
+                       description: str | None = None, notes: str | None = None,
+                       changelog: Sequence[str] | None = None, limitations: str | None = None,
+                       tags: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
+                       parent: str | None = None) -> Version:
+        """Amend a version's metadata (``metrics`` and ``tags`` merge; a None tag value removes it)."""
+        body = _drop_none({"metrics": metrics, "class_metrics": class_metrics, "params": params,
+                           "dataset": dataset, "training": training, "source": source, "signature": signature,
+                           "description": description, "notes": notes, "changelog": changelog,
+                           "limitations": limitations, "extra": extra, "parent": parent})
+        if tags is not None:
+            body["tags"] = dict(tags)
+        return cast(Version, self._send(Version, "PATCH", self._version_path(ref), body))
+
+    def _flag(self, ref: str, action: str) -> Version:
+        return cast(Version, self._send(Version, "POST", f"{self._version_path(ref)}/{action}"))
+
+    def pin(self, ref: str) -> Version:
+        """Pin a version: it cannot be deleted while pinned."""
+        return self._flag(ref, "pin")
+
+    def unpin(self, ref: str) -> Version:
+        return self._flag(ref, "unpin")
+
+    def archive(self, ref: str) -> Version:
+        """Archive a version: hidden from default listings, kept, still resolvable."""
+        return self._flag(ref, "archive")
+
+    def unarchive(self, ref: str) -> Version:
+        return self._flag(ref, "unarchive")
+
+    def mark_best(self, ref: str) -> Version:
+        """Mark a version best, overriding the model's best_metric policy."""
+        return self._flag(ref, "mark-best")
+
+    def best_version(self, model: str) -> Version:
+        """The version marked best, or the best by the model's best_metric policy."""
+        r = parse_ref(model)
+        return self.get_version(Ref(model=r.model, project=r.project, selector="best"))
+
+    def delete_version(self, ref: str) -> None:
+        """Delete a version and every blob nothing else references (refused while an alias or pin holds it)."""
+        self._send(None, "DELETE", self._version_path(ref))
+
+    # ---- aliases
+    def set_alias(self, ref: str, alias: str, *, dry_run: bool = False) -> PromotionPlan:
+        """Point ``alias`` of the model at the version ``ref`` names. ``dry_run`` shows the move only."""
+        alias = validate_alias(alias)
+        path = self._version_path(ref)
+        model_path, _, version = path.rpartition("/versions/")
+        return cast(PromotionPlan, self._send(PromotionPlan, "PUT", f"{model_path}/aliases/{alias}",
+                                              {"version": version, "dry_run": dry_run}))
+
+    def activate(self, ref: str, *, dry_run: bool = False) -> PromotionPlan:
+        """Make the version production (seed 000's "Activate Model")."""
+        return cast(PromotionPlan, self._send(PromotionPlan, "POST", self._version_path(ref) + "/activate",
+                                              {"dry_run": dry_run}))
+
+    def delete_alias(self, model: str, alias: str, *, dry_run: bool = False) -> PromotionPlan:
+        alias = validate_alias(alias)
+        return cast(PromotionPlan, self._send(PromotionPlan, "DELETE", f"{self._model_path(model)}/aliases/{alias}",
+                                              params={"dry_run": dry_run}))
+
+    def list_aliases(self, model: str) -> list[AliasInfo]:
+        return cast(list[AliasInfo], self._get(list[AliasInfo], self._model_path(model) + "/aliases"))
+
+    def alias_history(self, model: str, alias: str = "production") -> list[AliasMove]:
+        """Every move of the alias, newest first."""
+        alias = validate_alias(alias)
+        return cast(list[AliasMove], self._get(list[AliasMove], f"{self._model_path(model)}/aliases/{alias}/history"))
+
+    def rollback(self, model: str, alias: str = "production", *, dry_run: bool = False) -> PromotionPlan:
+        """Move ``alias`` back to the version it pointed to before its latest move."""
+        alias = validate_alias(alias)
+        return cast(PromotionPlan, self._send(PromotionPlan, "POST",
+                                              f"{self._model_path(model)}/aliases/{alias}/rollback",
+                                              {"dry_run": dry_run}))
+
+    def promote(self, model: str, src: str, dst: str = "production", *, dry_run: bool = False,
+                force: bool = False, archive_previous: bool = True) -> PromotionPlan:
+        """Point ``dst`` at what ``src`` names, through the model's promotion gate (see ``Service.promote``)."""
+        body = {"src": src, "dst": dst, "dry_run": dry_run, "force": force, "archive_previous": archive_previous}
+        return cast(PromotionPlan, self._send(PromotionPlan, "POST", self._model_path(model) + "/promote", body))
+
+    # ---- insights
+    def history(self, ref: str) -> list[Epoch]:
+        """The version's training history, one row per epoch."""
+        return cast(list[Epoch], self._get(list[Epoch], self._version_path(ref) + "/history"))
+
+    def lineage(self, ref: str) -> Lineage:
+        """Ancestors (parent first) and descendants (breadth first) of a version, across models."""
+        return cast(Lineage, self._get(Lineage, self._version_path(ref) + "/lineage"))
+
+    def compare(self, refs: Sequence[str]) -> Comparison:
+        """Metrics with differences from the first version, per-class AP deltas, params diff, curves."""
+        body = {"refs": refs if isinstance(refs, str) else list(refs)}
+        return cast(Comparison, self._send(Comparison, "POST", "/versions/compare", body, idempotent=True))
+
+    def report(self, ref: str, fmt: ReportFormat = "json") -> str:
+        """A full report of a version: metadata, files, aliases, training history, lineage, events."""
+        name = str(fmt)
+        if name not in ("json", "markdown", "md"):
+            raise InvalidInput(f"report format {fmt!r} is not json or markdown", field="fmt")
+        fmt_name = "markdown" if name == "md" else name
+        return self._request("GET", self._version_path(ref) + "/report", params={"format": fmt_name}).text
+
+    def events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
+               action: str | None = None, limit: int = 50, cursor: str | None = None) -> Page[Event]:
+        """The audit log, newest first: who did what, when, before -> after."""
+        return cast(Page[Event], self._get(Page[Event], "/events", project=project, model=model, version=version,
+                                           action=action, limit=limit, cursor=cursor))
+
+    # ---- files
+    def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
+             metadata: bool = True) -> Path:
+        """Write the version's files (verified) and its metadata.json into the folder ``to``."""
+        version = self.get_version(ref)
+        FilesMixin._check_ready(version)
+        dest = Path(to).expanduser()
+        dest.mkdir(parents=True, exist_ok=True)
+        for artifact in version.artifacts:
+            target = dest / validate_artifact_path(artifact.path)
+            self._download(artifact.digest, artifact.size, target, progress)
+        if metadata:
+            _write_json_atomic(dest / "metadata.json", metadata_document(version))
+        return dest
+
+    def _download(self, digest: str, size: int, dest: Path, progress: Progress | None) -> None:
+        """Stream a blob to ``dest``: temporary file beside it, hashed, verified, fsynced, renamed."""
+        for attempt in range(self._retries + 1):
+            last = attempt == self._retries
+            try:
+                with self._http.stream("GET", f"/blobs/{digest}") as response:
+                    if not (response.status_code in RETRY_STATUSES and not last):
+                        raise_for_error(response)
+                        copy_verified_to_path(_ResponseReader(response), dest, digest=digest, size=size,
+                                              progress=progress)
+                        return
+            except httpx.TransportError as exc:
+                if last:
+                    raise StorageError(f"downloading {digest} from {self._base} failed: {exc}",
+                                       hint="check the connection and try again", digest=digest) from exc
+            time.sleep(min(2.0, 0.05 * 2 ** attempt))
+
+    def resolve(self, ref: str, path: str | None = None) -> Path:
+        """A local path to the version's folder (or one file in it), fetched once into the cache (verified).
+
+        A reference naming no version follows MODEL_ENVIRONMENT (default production), of this process.
+        """
+        if path is not None:
+            validate_artifact_path(path)
+        version = self.get_version(ref)
+        FilesMixin._check_ready(version)
+        folder = self._cached_folder(version)
+        if path is None:
+            return folder
+        if not any(a.path == path for a in version.artifacts):
+            raise ArtifactNotFound(f"{version.ref} has no file {path!r}",
+                                   hint="its files: " + ", ".join(a.path for a in version.artifacts), path=path)
+        return folder / path
+
+    def _cached_folder(self, version: Version) -> Path:
+        server = re.sub(r"[^A-Za-z0-9._-]", "_", urlsplit(self._base).netloc)
+        root = self.settings.resolved_cache_dir / "servers" / server
+        folder = root / version.project / version.model / f"v{version.number}"
+        if (folder / COMPLETE_MARKER).exists():
+            return folder
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".v{version.number}-", dir=folder.parent))
+        try:
+            self.pull(str(Ref(model=version.model, project=version.project, number=version.number)), staging)
+            (staging / COMPLETE_MARKER).write_text(version.ref)
+            try:
+                os.rename(staging, folder)
+            except OSError:
+                if not (folder / COMPLETE_MARKER).exists():  # a half folder from an old crash
+                    shutil.rmtree(folder, ignore_errors=True)
+                    os.rename(staging, folder)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return folder
+
+    # ---- maintenance
+    def gc(self, *, dry_run: bool = True, grace_s: float = 3600.0, temp_grace_s: float = 3600.0) -> GcReport:
+        """Remove blobs that no version references on the server (``dry_run``: only report them)."""
+        body = {"dry_run": dry_run, "grace_s": grace_s, "temp_grace_s": temp_grace_s}
+        return cast(GcReport, self._send(GcReport, "POST", "/maintenance/gc", body))
+
+    def fsck(self, *, verify: bool = True) -> FsckReport:
+        """Check every referenced blob on the server exists, has its size and (``verify``) its SHA-256."""
+        return cast(FsckReport, self._send(FsckReport, "POST", "/maintenance/fsck", {"verify": verify},
+                                           idempotent=True))
+
+    def import_folder(self, path: str | os.PathLike[str], model: str, *, layout: Layout = "auto",
+                      strict: bool = False, dry_run: bool = False) -> ImportReport:
+        """Import a local seed 000/002 folder into the server's registry (read here, registered remotely)."""
+        from modelreg.importers import import_folder
+
+        return import_folder(cast(Any, self), path, model, layout=layout, strict=strict, dry_run=dry_run)
+
+    # ---- tokens
+    def create_token(self, name: str, role: Role, *, project: str | None = None,
+                     expires_in_s: float | None = None) -> tuple[TokenInfo, str]:
+        """Create a token (admin); returns it and its secret, which is shown this once."""
+        body = {"name": name, "role": role, "project": project, "expires_in_s": expires_in_s}
+        data = self._request("POST", "/tokens", body=body).json()
+        return TokenInfo.model_validate(data["token"]), str(data["secret"])
+
+    def list_tokens(self) -> list[TokenInfo]:
+        return cast(list[TokenInfo], self._get(list[TokenInfo], "/tokens"))
+
+    def revoke_token(self, name: str) -> TokenInfo:
+        return cast(TokenInfo, self._send(TokenInfo, "DELETE", f"/tokens/{quote(name, safe='')}"))
+
+    def has_tokens(self) -> bool:
+        """Whether the server needs a token (it has one that can still be used, or was started for other hosts)."""
+        return bool(self._request("GET", "/auth").json()["tokens_required"])
+
+    def authenticate(self, secret: str) -> TokenInfo:
+        """The token a bearer secret belongs to; Unauthenticated when unknown, expired or revoked."""
+        if not isinstance(secret, str) or not secret.isascii() or not secret.isprintable():
+            raise Unauthenticated("the token is not a modelreg token", hint="create one: modelreg tokens create")
+        response = self._request("GET", "/auth/token", headers={"Authorization": f"Bearer {secret}"})
+        return TokenInfo.model_validate_json(response.content)
+
+
+class RemoteRun:
+    """A training run on a server: the same interface as ``modelreg.Run``. Its version is visible with
+    status ``training`` from the start; epochs are sent as logged; files and final metadata at the end."""
+
+    def __init__(self, registry: HttpRegistry, version: Version) -> None:
+        self._registry = registry
+        self.version = version
+        self._sources: list[Source] = []
+        self._metrics: dict[str, float] = {}
+        self._changes: dict[str, Any] = {}
+        self._done = False
+
+    @property
+    def ref(self) -> str:
+        return self.version.ref
+
+    @property
+    def number(self) -> int:
+        return self.version.number
+
+    def log_epoch(self, epoch: int | None = None, **metrics: float) -> None:
+        """Record one epoch's metrics (train_loss, val_loss, map50, …) now."""
+        self._check_open()
+        self._registry._request("POST", self._registry._version_path(self.ref) + "/epochs",
+                                body={"epoch": epoch, "metrics": metrics})
+
+    def log_metrics(self, **metrics: float) -> None:
+        """Final metrics of the version (merged; committed with the version)."""
+        self._check_open()
+        self._metrics.update(check_metrics(metrics))
+
+    def log_file(self, path: str | os.PathLike[str], name: str | None = None) -> None:
+        """Add a file (or a whole folder) to the version; it is uploaded when the run succeeds."""
+        self._check_open()
+        local = Path(path)
+        if name is not None:
+            validate_artifact_path(name)
+        sources = collect_sources({name or local.name: local} if local.is_file() else local)
+        if name is not None and local.is_dir():
+            sources = [Source(f"{name}/{s.path}", s.open, s.origin) for s in sources]
+        taken = {s.path for s in self._sources}
+        for s in sources:
+            if s.path in taken:
+                raise InvalidInput(f"the run already has a file at {s.path!r}", path=s.path)
+        self._sources.extend(sources)
+
+    def set(self, **metadata: Any) -> None:
+        """Set other metadata of the version (class_metrics, dataset, notes, signature, …)."""
+        self._check_open()
+        self._changes.update(metadata_changes(**metadata))
+
+    def _check_open(self) -> None:
+        if self._done:
+            from modelreg.errors import InvalidState
+
+            raise InvalidState(f"the run of {self.ref} has ended", version=self.number)
+
+    def __enter__(self) -> RemoteRun:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._done = True
+        if exc is None:
+            self.version = self._registry._finish_run(self)
+        else:
+            message = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+            self.version = self._registry._fail_run(self, message[:4000])
+
+
+def _write_json_atomic(path: Path, data: object) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".metadata-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,62 @@
+"""``create_app(settings)``: the FastAPI application of ``modelreg serve`` (nothing happens at import time).
+
+The app opens the two stores once (or takes them, ``state=``) and serves the REST API under ``/api/v1``
+(OpenAPI at ``/api/v1/openapi.json``, interactive docs at ``/docs``). ``create_app_from_environ`` is the
+factory uvicorn's worker processes call: it builds the settings from the environment, the edge.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from modelreg import __version__
+from modelreg.config import Settings
+from modelreg.server.errors import install as install_errors
+from modelreg.server.limits import BodyLimit
+from modelreg.server.routes import ROUTERS
+from modelreg.server.state import DEFAULT_MAX_BODY_BYTES, ServerState, open_state
+
+API_PREFIX = "/api/v1"
+MAX_BODY_ENV = "MODELREG_MAX_BODY_BYTES"
+REQUIRE_AUTH_ENV = "MODELREG_REQUIRE_AUTH"
+
+DESCRIPTION = """\
+The REST API of a modelreg registry: projects, models, versions, aliases, search, insights, events,
+maintenance, tokens and blobs. Every error is `{"error": {"code", "message", "details"}}` with the status
+of its class. Send `Authorization: Bearer <token>` once the server has tokens
+(`modelreg tokens create NAME --role editor`). References in paths: project `-` means "not given"
+(the default project), version `3`, `v3`, `latest`, `best`, `@alias`, or `-` (MODEL_ENVIRONMENT).
+"""
+
+
+def create_app(settings: Settings, *, state: ServerState | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, require_auth: bool = False) -> FastAPI:
+    """The application over the stores ``settings`` name (or the given ``state``, left open at shutdown)."""
+    server = state or open_state(settings, max_body_bytes=max_body_bytes, require_auth=require_auth)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.server.close()
+
+    app = FastAPI(title="modelreg", version=__version__, description=DESCRIPTION,
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None, lifespan=lifespan)
+    app.state.server = server
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_middleware(BodyLimit)
+    install_errors(app)  # last: its guard is the outermost middleware
+    return app
+
+
+def create_app_from_environ() -> FastAPI:
+    """The factory for uvicorn (``modelreg serve`` and its worker processes): settings from the environment."""
+    environ = os.environ
+    raw = environ.get(MAX_BODY_ENV, "").strip()
+    max_body = int(raw) if raw.isdigit() else DEFAULT_MAX_BODY_BYTES
+    require_auth = environ.get(REQUIRE_AUTH_ENV, "").strip().lower() in ("1", "true", "yes")
+    return create_app(Settings.from_env(environ), max_body_bytes=max_body, require_auth=require_auth)

@@ -1,0 +1,26 @@
+"""One router per resource, all mounted under ``/api/v1`` by ``create_app``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from modelreg.server.routes import (
+    aliases,
+    blobs,
+    events,
+    health,
+    insights,
+    maintenance,
+    models,
+    projects,
+    runs,
+    search,
+    tokens,
+    versions,
+)
+
+ROUTERS: list[APIRouter] = [health.router, projects.router, models.router, search.router, versions.router,
+                            runs.router, aliases.router, insights.router, events.router, maintenance.router,
+                            tokens.router, blobs.router]
+
+__all__ = ["ROUTERS"]

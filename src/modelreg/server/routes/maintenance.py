@@ -1,0 +1,23 @@
+"""Keeping storage honest: gc and fsck (maintainer and above)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from modelreg.server.auth import Registry
+from modelreg.server.wire import FsckRequest, GcRequest, reply
+from modelreg.types import FsckReport, GcReport
+
+router = APIRouter(prefix="/maintenance", tags=["maintenance"])
+
+
+@router.post("/gc", response_model=GcReport,
+             summary="Remove blobs no version references (a dry run unless dry_run is false)")
+def gc(body: GcRequest, reg: Registry) -> object:
+    return reply(reg.gc(dry_run=body.dry_run, grace_s=body.grace_s, temp_grace_s=body.temp_grace_s))
+
+
+@router.post("/fsck", response_model=FsckReport, summary="Check every referenced blob: present, sized, hashing right")
+def fsck(body: FsckRequest, reg: Registry) -> object:
+    reg.ctx.require("maintainer", "fsck")  # it reads every blob: not for every viewer of a server
+    return reply(reg.fsck(verify=body.verify))
