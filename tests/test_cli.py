@@ -512,9 +512,8 @@ def test_events_lists_who_did_what(cli: Invoke, run_dir: Path) -> None:
     (("delete", "fire-detector@production", "--yes"), ExitCode.INVALID_INPUT, "explicit version number"),
     (("rollback", "fire-detector"), ExitCode.CONFLICT, "no earlier target"),
     (("activate", "fire-detector:1", "--dry-run"), ExitCode.OK, None),
-    (("serve",), ExitCode.USAGE, "server"),
-    (("serve", "--port", "8080"), ExitCode.USAGE, "embedded registry"),
-    (("tokens", "create", "ci"), ExitCode.USAGE, "not available yet"),
+    (("serve", "--host", "0.0.0.0", "--port", "1"), ExitCode.USAGE, "--insecure"),
+    (("tokens", "create", "ci", "--role", "root"), ExitCode.INVALID_INPUT, "not one of"),
     (("export", "fire-detector:1", "--format", "onnx"), ExitCode.USAGE, "not available yet"),
 ])
 def test_bad_inputs_exit_codes(cli: Invoke, run_dir: Path, args: tuple[str, ...], code: int,
@@ -549,11 +548,11 @@ def test_delete_confirmation_prompt(cli: Invoke, run_dir: Path, monkeypatch: pyt
     fails(cli("info", "fire-detector:2"), ExitCode.NOT_FOUND)
 
 
-def test_server_url_is_refused_clearly(cli: Invoke) -> None:
-    fails(cli("versions", "m", env={"MODELREG_URL": "http://registry:8080"}), ExitCode.USAGE,
-          "MODELREG_URL is set", "unset MODELREG_URL")
-    fails(cli("versions", "m", env={"MODELREG_TOKEN": "secret"}), ExitCode.USAGE, "server release")
+def test_server_settings_are_checked_clearly(cli: Invoke) -> None:
+    fails(cli("versions", "m", env={"MODELREG_TOKEN": "secret"}), ExitCode.USAGE,
+          "MODELREG_TOKEN is set but MODELREG_URL is not")
     assert "secret" not in cli("versions", "m", env={"MODELREG_TOKEN": "secret"}).stderr
+    fails(cli("versions", "m", env={"MODELREG_URL": "http://127.0.0.1:9"}), ExitCode.STORAGE, "could not be reached")
 
 
 def test_debug_shows_the_traceback(cli: Invoke) -> None:

@@ -9,9 +9,9 @@ The exit code tells scripts which family the error belongs to:
 | 0    | success       |                                                                               |
 | 1    | unexpected    | anything not listed below (a bug: rerun with --debug and report it);          |
 |      |               | a confirmation the user declined                                              |
-| 2    | usage         | bad options or arguments; a feature that is not available yet (``serve``,      |
-|      |               | ``tokens``, ``export``, ``MODELREG_URL``); a confirmation needed without a      |
-|      |               | terminal                                                                      |
+| 2    | usage         | bad options or arguments; a feature that is not available yet (``export``);  |
+|      |               | ``serve`` refusing an open bind without tokens; MODELREG_TOKEN without        |
+|      |               | MODELREG_URL; a confirmation needed without a terminal                        |
 | 3    | not found     | ``NotFound`` and its subclasses (project, model, version, alias, file, blob)   |
 | 4    | conflict      | ``Conflict``: already exists, version in use, invalid state, nothing to roll   |
 |      |               | back, promotion gate failed                                                   |
