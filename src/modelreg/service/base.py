@@ -7,6 +7,7 @@ from typing import Any
 
 from modelreg.errors import (
     AliasNotFound,
+    AlreadyExists,
     InvalidReference,
     ModelNotFound,
     ProjectNotFound,
@@ -43,6 +44,21 @@ class ServiceBase:
         if project is None:
             raise ProjectNotFound(f"project {name!r} does not exist",
                                   hint=f"create it: modelreg projects create {name}", project=name)
+        return project
+
+    def _project_or_create(self, tx: MetadataTx, name: str) -> Project:
+        """The project, created (with its event) on first use; safe when two writers race to create it."""
+        project = tx.get_project(name=name)
+        if project is not None:
+            return project
+        try:
+            project = tx.create_project(name=name, now=self.ctx.now())
+        except AlreadyExists:  # committed by a concurrent writer meanwhile (PostgreSQL read committed)
+            found = tx.get_project(name=name)
+            if found is None:
+                raise
+            return found
+        self._event(tx, "project.created", project=name, after={"labels": []})
         return project
 
     def _model(self, tx: MetadataTx, ref: str | Ref, *, lock: bool = False) -> Model:

@@ -166,10 +166,7 @@ class ProjectsMixin(ServiceBase):
         clean_tags = check_tags(tags)
 
         def run(tx: MetadataTx) -> Model:
-            proj = tx.get_project(name=project_name)
-            if proj is None:
-                proj = tx.create_project(name=project_name, now=self.ctx.now())
-                self._event(tx, "project.created", project=project_name, after={"labels": []})
+            proj = self._project_or_create(tx, project_name)
             existing = tx.get_model(project=project_name, name=ref.model)
             if existing is not None:
                 if exist_ok:

@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from modelreg.blobs.base import Progress, check_digest
-from modelreg.errors import BlobNotFound, InvalidArtifactPath, InvalidInput, InvalidMetadata, VersionInUse
+from modelreg.errors import (
+    AlreadyExists,
+    BlobNotFound,
+    InvalidArtifactPath,
+    InvalidInput,
+    InvalidMetadata,
+    VersionInUse,
+)
 from modelreg.filters import decode_cursor, parse_sort, version_fields
 from modelreg.metadata.base import MetadataTx, VersionDraft
 from modelreg.refs import Ref, parse_ref, validate_artifact_path
@@ -259,11 +266,14 @@ class VersionsMixin(ServiceBase):
             model = tx.get_model(project=project, name=ref.model)
             if model is not None:
                 return model
-            proj = tx.get_project(name=project)
-            if proj is None:
-                proj = tx.create_project(name=project, now=self.ctx.now())
-                self._event(tx, "project.created", project=project, after={"labels": []})
-            model = tx.create_model(project_id=proj.id, name=ref.model, now=self.ctx.now())
+            proj = self._project_or_create(tx, project)
+            try:
+                model = tx.create_model(project_id=proj.id, name=ref.model, now=self.ctx.now())
+            except AlreadyExists:  # a concurrent first registration created it a moment ago
+                found = tx.get_model(project=project, name=ref.model)
+                if found is None:
+                    raise
+                return found
             self._event(tx, "model.created", model=model, after=model.model_dump(mode="json"))
             return model
 
