@@ -45,7 +45,7 @@ def test_schemathesis_finds_no_server_errors_and_no_schema_violations(tmp_path: 
             [st, "run", f"{base}/api/v1/openapi.json", "--checks",
              "not_a_server_error,response_schema_conformance,content_type_conformance",
              "--max-examples", "10", "--exclude-path", "/api/v1/tokens", "--seed", "1"],
-            capture_output=True, text=True, timeout=600, env=env)
+            capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         assert " passed" in result.stdout
     finally:
