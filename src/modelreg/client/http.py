@@ -25,7 +25,6 @@ import re
 import shutil
 import tempfile
 import time
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +55,9 @@ from modelreg.errors import (
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
 from modelreg.service.blobs import FilesArg, Source, collect_sources
 from modelreg.service.context import DEFAULT_PROJECT
-from modelreg.service.files import COMPLETE_MARKER, FilesMixin, metadata_document
+from modelreg.service.files import COMPLETE_MARKER, FilesMixin, metadata_document, write_json_atomic
 from modelreg.service.metadata_files import fields_from_folder
-from modelreg.service.versions import metadata_changes
+from modelreg.service.runs import RunBase
 from modelreg.types import (
     AliasInfo,
     AliasMove,
@@ -83,7 +82,6 @@ from modelreg.types import (
     TokenInfo,
     TrainingInfo,
     Version,
-    check_metrics,
 )
 
 if TYPE_CHECKING:
@@ -610,7 +608,7 @@ class HttpRegistry:
             target = dest / validate_artifact_path(artifact.path)
             self._download(artifact.digest, artifact.size, target, progress)
         if metadata:
-            _write_json_atomic(dest / "metadata.json", metadata_document(version))
+            write_json_atomic(dest / "metadata.json", metadata_document(version))
         return dest
 
     def _download(self, digest: str, size: int, dest: Path, progress: Progress | None) -> None:
@@ -713,25 +711,13 @@ class HttpRegistry:
         return TokenInfo.model_validate_json(response.content)
 
 
-class RemoteRun:
+class RemoteRun(RunBase):
     """A training run on a server: the same interface as ``modelreg.Run``. Its version is visible with
     status ``training`` from the start; epochs are sent as logged; files and final metadata at the end."""
 
     def __init__(self, registry: HttpRegistry, version: Version) -> None:
+        super().__init__(version)
         self._registry = registry
-        self.version = version
-        self._sources: list[Source] = []
-        self._metrics: dict[str, float] = {}
-        self._changes: dict[str, Any] = {}
-        self._done = False
-
-    @property
-    def ref(self) -> str:
-        return self.version.ref
-
-    @property
-    def number(self) -> int:
-        return self.version.number
 
     def log_epoch(self, epoch: int | None = None, **metrics: float) -> None:
         """Record one epoch's metrics (train_loss, val_loss, map50, …) now."""
@@ -739,59 +725,8 @@ class RemoteRun:
         self._registry._request("POST", self._registry._version_path(self.ref) + "/epochs",
                                 body={"epoch": epoch, "metrics": metrics})
 
-    def log_metrics(self, **metrics: float) -> None:
-        """Final metrics of the version (merged; committed with the version)."""
-        self._check_open()
-        self._metrics.update(check_metrics(metrics))
+    def _finish(self) -> Version:
+        return self._registry._finish_run(self)
 
-    def log_file(self, path: str | os.PathLike[str], name: str | None = None) -> None:
-        """Add a file (or a whole folder) to the version; it is uploaded when the run succeeds."""
-        self._check_open()
-        local = Path(path)
-        if name is not None:
-            validate_artifact_path(name)
-        sources = collect_sources({name or local.name: local} if local.is_file() else local)
-        if name is not None and local.is_dir():
-            sources = [Source(f"{name}/{s.path}", s.open, s.origin) for s in sources]
-        taken = {s.path for s in self._sources}
-        for s in sources:
-            if s.path in taken:
-                raise InvalidInput(f"the run already has a file at {s.path!r}", path=s.path)
-        self._sources.extend(sources)
-
-    def set(self, **metadata: Any) -> None:
-        """Set other metadata of the version (class_metrics, dataset, notes, signature, …)."""
-        self._check_open()
-        self._changes.update(metadata_changes(**metadata))
-
-    def _check_open(self) -> None:
-        if self._done:
-            from modelreg.errors import InvalidState
-
-            raise InvalidState(f"the run of {self.ref} has ended", version=self.number)
-
-    def __enter__(self) -> RemoteRun:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._done = True
-        if exc is None:
-            self.version = self._registry._finish_run(self)
-        else:
-            message = "".join(traceback.format_exception_only(exc_type, exc)).strip()
-            self.version = self._registry._fail_run(self, message[:4000])
-
-
-def _write_json_atomic(path: Path, data: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".metadata-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def _fail(self, message: str) -> Version:
+        return self._registry._fail_run(self, message)

@@ -42,7 +42,7 @@ class FilesMixin(ServiceBase):
             target.parent.mkdir(parents=True, exist_ok=True)
             self.ctx.blobs.get_to_path(artifact.digest, target, progress=progress)
         if metadata:
-            _write_json_atomic(dest / "metadata.json", metadata_document(version))
+            write_json_atomic(dest / "metadata.json", metadata_document(version))
         return dest
 
     @staticmethod
@@ -103,7 +103,8 @@ class FilesMixin(ServiceBase):
         return folder
 
 
-def _write_json_atomic(path: Path, data: object) -> None:
+def write_json_atomic(path: Path, data: object) -> None:
+    """Write JSON beside its final name, fsync, make it readable (0644), rename into place."""
     fd, tmp = tempfile.mkstemp(prefix=".metadata-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from modelreg.errors import InvalidInput, InvalidState
 from modelreg.metadata.base import MetadataTx, VersionDraft
@@ -19,18 +20,15 @@ from modelreg.service.versions import VersionsMixin, epochs_of, metadata_changes
 from modelreg.types import Artifact, TrainingInfo, Version, check_metrics
 
 
-class Run:
-    """A training run in progress. Its version exists with status ``training`` from the start, so
-    everyone sees it; its epochs are recorded as they are logged; its files are committed on success."""
+class RunBase(ABC):
+    """What a run does on either side of the wire: collect files, final metrics and metadata while the
+    ``with`` block runs, then finish (success) or fail (an exception) exactly once."""
 
-    def __init__(self, service: RunsMixin, version: Version) -> None:
-        self._service = service
+    def __init__(self, version: Version) -> None:
         self.version = version
         self._sources: list[Source] = []
         self._metrics: dict[str, float] = {}
         self._changes: dict[str, Any] = {}
-        self._started = time.monotonic()
-        self._started_at = service.ctx.now()
         self._done = False
 
     @property
@@ -41,16 +39,17 @@ class Run:
     def number(self) -> int:
         return self.version.number
 
+    @abstractmethod
     def log_epoch(self, epoch: int | None = None, **metrics: float) -> None:
         """Record one epoch's metrics (train_loss, val_loss, map50, …) now."""
-        self._check_open()
-        rows = epochs_of([{"epoch": epoch if epoch is not None else self._next_epoch(), **metrics}],
-                         self._service.ctx.now())
-        self._service.ctx.write(lambda tx: tx.add_epochs(version_id=self.version.id, epochs=rows))
 
-    def _next_epoch(self) -> int:
-        epochs = self._service.ctx.read(lambda tx: tx.list_epochs(version_id=self.version.id))
-        return (epochs[-1].epoch + 1) if epochs else 1
+    @abstractmethod
+    def _finish(self) -> Version:
+        """Store the files and make the version ready."""
+
+    @abstractmethod
+    def _fail(self, message: str) -> Version:
+        """Record the version as failed with ``message``."""
 
     def log_metrics(self, **metrics: float) -> None:
         """Final metrics of the version (merged; committed with the version)."""
@@ -81,17 +80,45 @@ class Run:
         if self._done:
             raise InvalidState(f"the run of {self.ref} has ended", version=self.number)
 
-    def __enter__(self) -> Run:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._done = True
         if exc is None:
-            self.version = self._service._finish_run(self, self._sources, self._metrics, self._changes)
+            self.version = self._finish()
         else:
             message = "".join(traceback.format_exception_only(exc_type, exc)).strip()
-            self.version = self._service._fail_run(self, message[:4000])
+            self.version = self._fail(message[:4000])
+
+
+class Run(RunBase):
+    """A training run in progress. Its version exists with status ``training`` from the start, so
+    everyone sees it; its epochs are recorded as they are logged; its files are committed on success."""
+
+    def __init__(self, service: RunsMixin, version: Version) -> None:
+        super().__init__(version)
+        self._service = service
+        self._started = time.monotonic()
+        self._started_at = service.ctx.now()
+
+    def log_epoch(self, epoch: int | None = None, **metrics: float) -> None:
+        """Record one epoch's metrics (train_loss, val_loss, map50, …) now."""
+        self._check_open()
+        rows = epochs_of([{"epoch": epoch if epoch is not None else self._next_epoch(), **metrics}],
+                         self._service.ctx.now())
+        self._service.ctx.write(lambda tx: tx.add_epochs(version_id=self.version.id, epochs=rows))
+
+    def _next_epoch(self) -> int:
+        epochs = self._service.ctx.read(lambda tx: tx.list_epochs(version_id=self.version.id))
+        return (epochs[-1].epoch + 1) if epochs else 1
+
+    def _finish(self) -> Version:
+        return self._service._finish_run(self, self._sources, self._metrics, self._changes)
+
+    def _fail(self, message: str) -> Version:
+        return self._service._fail_run(self, message)
 
 
 class RunsMixin(VersionsMixin):
