@@ -21,7 +21,7 @@ import base64
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -424,3 +424,14 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     if not isinstance(values, list):
         raise InvalidFilter("the cursor is not valid", hint="pass back next_cursor exactly as it was returned")
     return values
+
+
+def walk_pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
+    """Every item of a keyset-paged listing: ``fetch(cursor)`` returns a page with items and next_cursor."""
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.items
+        if not page.next_cursor:
+            return
+        cursor = page.next_cursor

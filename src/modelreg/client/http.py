@@ -52,6 +52,7 @@ from modelreg.errors import (
     Unauthenticated,
     error_from_dict,
 )
+from modelreg.filters import walk_pages
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
 from modelreg.service.blobs import FilesArg, Source, collect_sources
 from modelreg.service.context import DEFAULT_PROJECT
@@ -318,13 +319,7 @@ class HttpRegistry:
 
     def iter_models(self, query: str | None = None, **kwargs: Any) -> Iterator[Model]:
         """Every model matching, walking all pages."""
-        cursor: str | None = None
-        while True:
-            page = self.search_models(query, cursor=cursor, **kwargs)
-            yield from page.items
-            if not page.next_cursor:
-                return
-            cursor = page.next_cursor
+        return walk_pages(lambda cursor: self.search_models(query, cursor=cursor, **kwargs))
 
     # ---- registering
     def register_version(self, model: str, files: FilesArg = None, *, metrics: Mapping[str, float] | None = None,
@@ -472,13 +467,7 @@ class HttpRegistry:
 
     def iter_versions(self, query: str | None = None, **kwargs: Any) -> Iterator[Version]:
         """Every version matching, walking all pages."""
-        cursor: str | None = None
-        while True:
-            page = self.search_versions(query, cursor=cursor, **kwargs)
-            yield from page.items
-            if not page.next_cursor:
-                return
-            cursor = page.next_cursor
+        return walk_pages(lambda cursor: self.search_versions(query, cursor=cursor, **kwargs))
 
     # ---- amending
     def update_version(self, ref: str, *, metrics: Mapping[str, float] | None = None,

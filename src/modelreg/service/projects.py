@@ -17,6 +17,7 @@ from modelreg.filters import (
     parse_sort,
     structured_filter,
     version_fields,
+    walk_pages,
 )
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_name
@@ -270,13 +271,7 @@ class ProjectsMixin(ServiceBase):
 
     def iter_models(self, query: str | None = None, **kwargs: Any) -> Iterator[Model]:
         """Every model matching, walking all pages."""
-        cursor: str | None = None
-        while True:
-            page = self.search_models(query, cursor=cursor, **kwargs)
-            yield from page.items
-            if not page.next_cursor:
-                return
-            cursor = page.next_cursor
+        return walk_pages(lambda cursor: self.search_models(query, cursor=cursor, **kwargs))
 
 
 

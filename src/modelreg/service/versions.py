@@ -17,7 +17,7 @@ from modelreg.errors import (
     InvalidMetadata,
     VersionInUse,
 )
-from modelreg.filters import decode_cursor, parse_sort, version_fields
+from modelreg.filters import decode_cursor, parse_sort, version_fields, walk_pages
 from modelreg.metadata.base import MetadataTx, VersionDraft
 from modelreg.refs import Ref, parse_ref, validate_artifact_path
 from modelreg.service.base import ServiceBase, as_ref
@@ -349,13 +349,7 @@ class VersionsMixin(ServiceBase):
 
     def iter_versions(self, query: str | None = None, **kwargs: Any) -> Iterator[Version]:
         """Every version matching, walking all pages."""
-        cursor: str | None = None
-        while True:
-            page = self.search_versions(query, cursor=cursor, **kwargs)
-            yield from page.items
-            if not page.next_cursor:
-                return
-            cursor = page.next_cursor
+        return walk_pages(lambda cursor: self.search_versions(query, cursor=cursor, **kwargs))
 
     # ---- amending
     def update_version(self, ref: str, *, metrics: Mapping[str, float] | None = None,
