@@ -10,7 +10,9 @@ structured facts (``details``) a program can act on.
     │   ├── InvalidReference            422 invalid_reference
     │   ├── InvalidArtifactPath         422 invalid_artifact_path
     │   ├── InvalidMetadata             422 invalid_metadata
-    │   └── InvalidFilter               422 invalid_filter
+    │   ├── InvalidFilter               422 invalid_filter
+    │   ├── NoWeights                   422 no_weights        (nothing in the version to export from)
+    │   └── UntrustedSource             422 untrusted_source  (unpickling would run code; needs trusted=True)
     ├── NotFound                        404 not_found
     │   ├── ProjectNotFound             404 project_not_found
     │   ├── ModelNotFound               404 model_not_found
@@ -24,6 +26,11 @@ structured facts (``details``) a program can act on.
     │   ├── InvalidState                409 invalid_state
     │   ├── NothingToRollBack           409 nothing_to_roll_back
     │   └── GateFailed                  409 gate_failed
+    ├── ExportFailed                    422 export_failed
+    │   ├── UnsupportedOperator         422 unsupported_operator  (details: operator, format)
+    │   ├── PlatformUnsupported         422 platform_unsupported  (e.g. running Core ML off macOS)
+    │   ├── ExportOutOfMemory           507 out_of_memory
+    │   └── ToolchainMissing            501 toolchain_missing     (pip install 'modelreg[export]')
     ├── PermissionDenied                403 permission_denied
     ├── Unauthenticated                 401 unauthenticated
     ├── IntegrityError                  500 integrity_error   (a blob does not match its digest)
@@ -137,6 +144,39 @@ class NothingToRollBack(Conflict):
 
 class GateFailed(Conflict):
     code = "gate_failed"
+
+
+class NoWeights(InvalidInput):
+    code = "no_weights"
+
+
+class UntrustedSource(InvalidInput):
+    code = "untrusted_source"
+
+
+class ExportFailed(ModelregError):
+    """An export could not be made; nothing was stored."""
+
+    code = "export_failed"
+    http_status = 422
+
+
+class UnsupportedOperator(ExportFailed):
+    code = "unsupported_operator"
+
+
+class PlatformUnsupported(ExportFailed):
+    code = "platform_unsupported"
+
+
+class ExportOutOfMemory(ExportFailed):
+    code = "out_of_memory"
+    http_status = 507
+
+
+class ToolchainMissing(ExportFailed):
+    code = "toolchain_missing"
+    http_status = 501
 
 
 class PermissionDenied(ModelregError):

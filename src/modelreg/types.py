@@ -9,6 +9,14 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelreg.errors import InvalidMetadata
+from modelreg.export.job import (
+    BenchOutcome,
+    ExportFailure,
+    ExportOptions,
+    ExportStatus,
+    Parity,
+    SourceKind,
+)
 
 Task = Literal["detection", "segmentation", "classification", "regression", "other"]
 VersionStatus = Literal["pending", "training", "ready", "failed"]
@@ -356,6 +364,50 @@ class FsckReport(Frozen):
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+class ExportSource(Frozen):
+    """The version file an export was made from."""
+
+    path: str
+    digest: str
+    kind: SourceKind
+    entry_point: str | None = None
+
+
+class Export(Frozen):
+    """A derived artifact of a version in a deployment format, with its provenance and its checks.
+
+    One per version + format + options (``key`` hashes them with the source's digest). ``files`` live at
+    ``exports/<format>/<key>/…`` and are blobs like any artifact (verified, deduplicated, kept by gc while
+    the export exists). ``status`` is the verdict of the parity check (see ``modelreg.export.job``).
+    """
+
+    id: int
+    project: str
+    model: str
+    version: int
+    format: str
+    key: str
+    status: ExportStatus
+    options: ExportOptions = Field(default_factory=ExportOptions)
+    files: list[Artifact] = Field(default_factory=list)
+    source: ExportSource
+    toolchain: dict[str, str] = Field(default_factory=dict)
+    duration_s: float = 0.0
+    parity: Parity | None = None
+    bench: BenchOutcome | None = None
+    error: ExportFailure | None = None
+    created_at: datetime
+    created_by: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project}/{self.model}:v{self.version}"
+
+    @property
+    def size(self) -> int:
+        return sum(a.size for a in self.files)
 
 
 class ImportItem(Frozen):

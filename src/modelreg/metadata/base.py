@@ -33,6 +33,7 @@ from modelreg.types import (
     Artifact,
     Epoch,
     Event,
+    Export,
     Model,
     Page,
     Policies,
@@ -139,7 +140,7 @@ class MetadataTx(ABC):
 
     @abstractmethod
     def delete_version(self, *, version_id: int) -> list[str]:
-        """Delete the version, its artifacts rows, epochs, tags and metrics; return the digests it referenced."""
+        """Delete the version, its artifact rows, exports, epochs, tags and metrics; return the digests it held."""
 
     @abstractmethod
     def search_versions(self, *, model_id: int | None, project: str | None, where: Node | None, sort: Sort,
@@ -169,7 +170,7 @@ class MetadataTx(ABC):
     def mark_blob_deleting(self, *, digest: str, size: int) -> bool:
         """Mark the blob ``deleting`` if nothing references it (inserting the row if it has none).
 
-        Returns False, changing nothing, if an artifact references it or another gc marked it already.
+        Returns False, changing nothing, if an artifact or an export file references it or another gc marked it already.
         Must lock the row and count references in a later statement (PostgreSQL READ COMMITTED).
         """
 
@@ -182,11 +183,11 @@ class MetadataTx(ABC):
 
     @abstractmethod
     def unreferenced_blobs(self) -> dict[str, int]:
-        """Digest -> size of blob rows that no artifact references."""
+        """Digest -> size of blob rows that no artifact and no export file references."""
 
     @abstractmethod
     def referenced_digests(self) -> dict[str, int]:
-        """Digest -> size of every blob an artifact references."""
+        """Digest -> size of every blob an artifact or an export file references."""
 
     # ---- aliases
     @abstractmethod
@@ -219,6 +220,27 @@ class MetadataTx(ABC):
 
     @abstractmethod
     def list_epochs(self, *, version_id: int) -> list[Epoch]: ...
+
+    # ---- exports (derived artifacts of a version; their files hold blobs exactly as artifacts do)
+    @abstractmethod
+    def save_export(self, *, version_id: int, format: str, key: str, record: Mapping[str, Any],
+                    files: list[Artifact], now: datetime) -> Export:
+        """Insert the export, replacing the one with the same version, format and key (files included).
+
+        ``record`` is the rest of the ``Export`` (status, options, source, toolchain, parity, bench …).
+        Every file's blob row must exist (``claim_blobs`` first). Deleting the version deletes its exports.
+        """
+
+    @abstractmethod
+    def get_export(self, *, version_id: int, format: str, key: str) -> Export | None: ...
+
+    @abstractmethod
+    def list_exports(self, *, version_id: int) -> list[Export]:
+        """The version's exports, oldest first."""
+
+    @abstractmethod
+    def update_export(self, *, export_id: int, record: Mapping[str, Any], now: datetime) -> Export:
+        """Replace the export's record (its files stay); raises NotFound when it does not exist."""
 
     # ---- API tokens (the server authenticates with them; secrets are never stored, only SHA-256 hex)
     @abstractmethod

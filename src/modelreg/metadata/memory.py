@@ -32,6 +32,7 @@ from modelreg.errors import (
     InvalidMetadata,
     InvalidState,
     ModelNotFound,
+    NotFound,
     ProjectNotFound,
     VersionInUse,
     VersionNotFound,
@@ -51,6 +52,7 @@ from modelreg.types import (
     Artifact,
     Epoch,
     Event,
+    Export,
     Model,
     Page,
     Policies,
@@ -277,6 +279,17 @@ class _AliasRow:
 
 
 @dataclass(frozen=True, slots=True)
+class _ExportRow:
+    id: int
+    version_id: int
+    format: str
+    key: str
+    record: str  # JSON text
+    files: tuple[Artifact, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class _Blob:
     size: int
     state: BlobState
@@ -293,7 +306,8 @@ class _Data:
     version_ids: dict[tuple[int, int], int] = field(default_factory=dict)
     versions_of: dict[int, set[int]] = field(default_factory=dict)  # model id -> version ids
     artifacts: dict[int, tuple[Artifact, ...]] = field(default_factory=dict)  # version id -> artifacts
-    refcount: dict[str, int] = field(default_factory=dict)  # digest -> artifacts referencing it
+    refcount: dict[str, int] = field(default_factory=dict)  # digest -> artifacts and export files holding it
+    exports: dict[int, _ExportRow] = field(default_factory=dict)
     blobs: dict[str, _Blob] = field(default_factory=dict)
     aliases: dict[tuple[int, str], _AliasRow] = field(default_factory=dict)
     moves: dict[int, tuple[int, AliasMove]] = field(default_factory=dict)  # id -> (model id, move)
@@ -631,20 +645,35 @@ class _MemoryTx(MetadataTx):
         for child in [v for v in db.versions.values() if v.parent_id in parents and v.id not in parents]:
             self.undo.put(db.versions, child.id, replace(child, parent_id=None))
 
-    def _drop_version(self, row: _VersionRow) -> list[str]:
-        db, version_id = self.db, row.id
-        artifacts = self.undo.pop(db.artifacts, version_id) or ()
-        for art in artifacts:
+    def _release(self, files: Iterable[Artifact]) -> None:
+        """Drop the references ``files`` held on their blobs."""
+        db = self.db
+        for art in files:
             count = db.refcount[art.digest] - 1
             if count:
                 self.undo.put(db.refcount, art.digest, count)
             else:
                 self.undo.pop(db.refcount, art.digest)
+
+    def _hold(self, files: Iterable[Artifact]) -> None:
+        db = self.db
+        for art in files:
+            self.undo.put(db.refcount, art.digest, db.refcount.get(art.digest, 0) + 1)
+
+    def _drop_version(self, row: _VersionRow) -> list[str]:
+        db, version_id = self.db, row.id
+        artifacts = self.undo.pop(db.artifacts, version_id) or ()
+        self._release(artifacts)
+        export_files: list[Artifact] = []
+        for export in [e for e in db.exports.values() if e.version_id == version_id]:
+            self.undo.pop(db.exports, export.id)
+            self._release(export.files)
+            export_files.extend(export.files)
         self.undo.pop(db.epochs, version_id)
         self.undo.discard(db.versions_of[row.model_id], version_id)
         self.undo.pop(db.version_ids, (row.model_id, row.number))
         self.undo.pop(db.versions, version_id)
-        return sorted({a.digest for a in artifacts})
+        return sorted({a.digest for a in (*artifacts, *export_files)})
 
     def search_versions(self, *, model_id: int | None, project: str | None, where: Node | None, sort: Sort,
                         cursor: list[Any] | None, limit: int) -> Page[Version]:
@@ -695,8 +724,7 @@ class _MemoryTx(MetadataTx):
                 raise InvalidState(f"blob {art.digest} has no row", hint="call claim_blobs first",
                                    digest=art.digest)
             paths.add(art.path)
-        for art in artifacts:
-            self.undo.put(db.refcount, art.digest, db.refcount.get(art.digest, 0) + 1)
+        self._hold(artifacts)
         self.undo.put(db.artifacts, version_id, current + tuple(artifacts))
 
     def claim_blobs(self, *, blobs: Mapping[str, int]) -> list[str]:
@@ -732,7 +760,10 @@ class _MemoryTx(MetadataTx):
         return {d: b.size for d, b in db.blobs.items() if db.refcount.get(d, 0) == 0}
 
     def referenced_digests(self) -> dict[str, int]:
-        return {a.digest: a.size for arts in self._r().artifacts.values() for a in arts}
+        db = self._r()
+        found = {a.digest: a.size for arts in db.artifacts.values() for a in arts}
+        found.update({a.digest: a.size for e in db.exports.values() for a in e.files})
+        return found
 
     # ---- aliases
 
@@ -787,6 +818,54 @@ class _MemoryTx(MetadataTx):
     def list_epochs(self, *, version_id: int) -> list[Epoch]:
         epochs = self._r().epochs.get(version_id, {})
         return [epochs[n].model_copy(deep=True) for n in sorted(epochs)]
+
+    # ---- exports
+
+    def _export(self, row: _ExportRow) -> Export:
+        key = self._key(row.version_id)
+        return Export(id=row.id, project=key.project, model=key.model, version=key.number, format=row.format,
+                      key=row.key, files=sorted(row.files, key=lambda a: a.path), created_at=row.created_at,
+                      **_load(row.record))
+
+    def save_export(self, *, version_id: int, format: str, key: str, record: Mapping[str, Any],
+                    files: list[Artifact], now: datetime) -> Export:
+        db = self._w()
+        self._version_row(version_id)
+        for art in files:
+            if art.digest not in db.blobs:
+                raise InvalidState(f"blob {art.digest} has no row", hint="call claim_blobs first",
+                                   digest=art.digest)
+        text = dump_json(dict(record), field_name="export")
+        assert text is not None
+        for old in [e for e in db.exports.values() if (e.version_id, e.format, e.key) == (version_id, format, key)]:
+            self.undo.pop(db.exports, old.id)
+            self._release(old.files)
+        row = _ExportRow(id=self._new_id("exports"), version_id=version_id, format=format, key=key, record=text,
+                         files=tuple(files), created_at=now)
+        self._hold(files)
+        self.undo.put(db.exports, row.id, row)
+        return self._export(row)
+
+    def get_export(self, *, version_id: int, format: str, key: str) -> Export | None:
+        for row in self._r().exports.values():
+            if (row.version_id, row.format, row.key) == (version_id, format, key):
+                return self._export(row)
+        return None
+
+    def list_exports(self, *, version_id: int) -> list[Export]:
+        rows = sorted((e for e in self._r().exports.values() if e.version_id == version_id), key=lambda e: e.id)
+        return [self._export(e) for e in rows]
+
+    def update_export(self, *, export_id: int, record: Mapping[str, Any], now: datetime) -> Export:
+        db = self._w()
+        row = db.exports.get(export_id)
+        if row is None:
+            raise NotFound(f"export #{export_id} does not exist", export_id=export_id)
+        text = dump_json(dict(record), field_name="export")
+        assert text is not None
+        row = replace(row, record=text)
+        self.undo.put(db.exports, export_id, row)
+        return self._export(row)
 
     # ---- API tokens
 

@@ -18,6 +18,8 @@ from modelreg.metadata.sql.schema import (
     aliases,
     artifacts,
     epochs,
+    export_files,
+    exports,
     model_tags,
     models,
     projects,
@@ -148,7 +150,9 @@ class CatalogTx(TxBase):
         conn.execute(alias_moves.delete().where(alias_moves.c.model_id == model_id))
         conn.execute(update(versions).where(versions.c.parent_id.in_(own), versions.c.model_id != model_id)
                      .values(parent_id=None))
-        for table in (artifacts, epochs, version_metrics, version_tags):
+        own_exports = select(exports.c.id).where(exports.c.version_id.in_(own))
+        conn.execute(export_files.delete().where(export_files.c.export_id.in_(own_exports)))
+        for table in (exports, artifacts, epochs, version_metrics, version_tags):
             conn.execute(table.delete().where(table.c.version_id.in_(own)))
         conn.execute(versions.delete().where(versions.c.model_id == model_id))
         conn.execute(model_tags.delete().where(model_tags.c.model_id == model_id))

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -242,6 +242,32 @@ events = Table(
     Index("ix_events_project_model_id", "project", "model", "id"),
     Index("ix_events_action_id", "action", "id"),
     sqlite_autoincrement=True,
+)
+
+# Exports: derived artifacts of a version. ``record`` holds the export's JSON (status, options, source,
+# toolchain, parity, bench); its files reference blobs like artifacts do, so gc counts both tables.
+exports = Table(
+    "exports", metadata,
+    Column("id", Id, primary_key=True),
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("record", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("version_id", "format", "key"),
+    sqlite_autoincrement=True,
+)
+
+export_files = Table(
+    "export_files", metadata,
+    Column("export_id", Id, ForeignKey("exports.id", ondelete="CASCADE"), nullable=False),
+    Column("path", text_type(1024), nullable=False),
+    Column("digest", String(80), ForeignKey("blobs.digest"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(255), nullable=False),
+    PrimaryKeyConstraint("export_id", "path"),
+    Index("ix_export_files_digest", "digest"),
 )
 
 ALL_TABLES = [t.name for t in metadata.sorted_tables]

@@ -121,9 +121,13 @@ class VersionsTx(TxBase):
         if held:
             raise VersionInUse(f"version v{row.number} is the target of alias(es) {', '.join(held)}",
                                hint="move or delete the alias first", version=row.number, aliases=held)
+        own_exports = select(db.exports.c.id).where(db.exports.c.version_id == version_id)
         digests = sorted(set(conn.execute(select(db.artifacts.c.digest)
-                                          .where(db.artifacts.c.version_id == version_id)).scalars()))
-        for table in (db.artifacts, db.epochs, version_metrics, version_tags):
+                                          .where(db.artifacts.c.version_id == version_id)).scalars())
+                         | set(conn.execute(select(db.export_files.c.digest)
+                                            .where(db.export_files.c.export_id.in_(own_exports))).scalars()))
+        conn.execute(db.export_files.delete().where(db.export_files.c.export_id.in_(own_exports)))
+        for table in (db.exports, db.artifacts, db.epochs, version_metrics, version_tags):
             conn.execute(table.delete().where(table.c.version_id == version_id))
         conn.execute(update(versions).where(versions.c.parent_id == version_id).values(parent_id=None))
         conn.execute(versions.delete().where(versions.c.id == version_id))
@@ -200,16 +204,21 @@ class VersionsTx(TxBase):
             log.debug("mark %s: another gc marked it", digest)
             return False
         # A later statement: under READ COMMITTED it sees references committed while we waited for the lock.
-        if conn.execute(select(exists().where(db.artifacts.c.digest == digest))).scalar():
+        if self._referenced(digest):
             log.debug("mark %s: referenced", digest)
             return False
         conn.execute(update(db.blobs).where(db.blobs.c.digest == digest).values(state="deleting"))
         log.debug("mark %s: deleting", digest)
         return True
 
+    def _referenced(self, digest: str) -> bool:
+        """Whether an artifact or an export file holds the blob."""
+        return bool(self.conn.execute(select(exists().where(db.artifacts.c.digest == digest)
+                                             | exists().where(db.export_files.c.digest == digest))).scalar())
+
     def delete_blob_row(self, *, digest: str) -> None:
         conn = self._w()
-        if conn.execute(select(exists().where(db.artifacts.c.digest == digest))).scalar():
+        if self._referenced(digest):
             raise InvalidState(f"blob {digest} is still referenced", digest=digest)
         conn.execute(db.blobs.delete().where(db.blobs.c.digest == digest))
 
@@ -220,14 +229,17 @@ class VersionsTx(TxBase):
 
     def unreferenced_blobs(self) -> dict[str, int]:
         table = db.blobs
-        art = db.artifacts
-        query = select(table.c.digest, table.c.size).where(~exists().where(art.c.digest == table.c.digest))
+        query = select(table.c.digest, table.c.size).where(
+            ~exists().where(db.artifacts.c.digest == table.c.digest),
+            ~exists().where(db.export_files.c.digest == table.c.digest))
         return {d: int(s) for d, s in self.conn.execute(query)}
 
     def referenced_digests(self) -> dict[str, int]:
-        art = db.artifacts
-        query = select(art.c.digest, func.max(art.c.size)).group_by(art.c.digest)
-        return {d: int(s) for d, s in self.conn.execute(query)}
+        found: dict[str, int] = {}
+        for holder in (db.artifacts, db.export_files):
+            query = select(holder.c.digest, func.max(holder.c.size)).group_by(holder.c.digest)
+            found.update({d: int(s) for d, s in self.conn.execute(query)})
+        return found
 
     # ---- training history
 
