@@ -514,7 +514,14 @@ def test_events_lists_who_did_what(cli: Invoke, run_dir: Path) -> None:
     (("activate", "fire-detector:1", "--dry-run"), ExitCode.OK, None),
     (("serve", "--host", "0.0.0.0", "--port", "1"), ExitCode.USAGE, "--insecure"),
     (("tokens", "create", "ci", "--role", "root"), ExitCode.INVALID_INPUT, "not one of"),
-    (("export", "fire-detector:1", "--format", "onnx"), ExitCode.USAGE, "not available yet"),
+    (("export", "fire-detector:1", "--format", "onnx"), ExitCode.INVALID_INPUT, "not a PyTorch file"),
+    (("export", "fire-detector:1", "--source", "nope.pt"), ExitCode.INVALID_INPUT, "has no file 'nope.pt'"),
+    (("export", "fire-detector:1", "--shape", "1,a,3"), ExitCode.INVALID_INPUT, "not a shape"),
+    (("export", "fire-detector:1", "--shape", "1,-3,4"), ExitCode.INVALID_INPUT, "is not a shape"),
+    (("export", "fire-detector:1", "--int8", "fast"), ExitCode.INVALID_INPUT, "dynamic or static"),
+    (("export", "fire-detector:1", "--half", "--int8", "dynamic"), ExitCode.INVALID_INPUT, "exclude each other"),
+    (("bench", "fire-detector:1", "--batch", "1,a"), ExitCode.INVALID_INPUT, "not a list of numbers"),
+    (("pull", "fire-detector:1", "--format", "onnx"), ExitCode.NOT_FOUND, "has no onnx export"),
 ])
 def test_bad_inputs_exit_codes(cli: Invoke, run_dir: Path, args: tuple[str, ...], code: int,
                                needle: str | None) -> None:
@@ -531,6 +538,8 @@ def test_usage_errors_exit_2(cli: Invoke) -> None:
     assert result.exit_code == ExitCode.USAGE and "Traceback" not in result.output
     assert cli("versions", "m", "--limit", "0").exit_code == ExitCode.USAGE
     assert cli("nonsense-command").exit_code == ExitCode.USAGE
+    unknown_format = cli("export", "m:1", "--format", "keras")
+    assert unknown_format.exit_code == ExitCode.USAGE and "keras" in unknown_format.output
 
 
 def test_delete_asks_and_refuses_without_a_terminal(cli: Invoke, run_dir: Path) -> None:

@@ -9,7 +9,7 @@ The exit code tells scripts which family the error belongs to:
 | 0    | success       |                                                                               |
 | 1    | unexpected    | anything not listed below (a bug: rerun with --debug and report it);          |
 |      |               | a confirmation the user declined                                              |
-| 2    | usage         | bad options or arguments; a feature that is not available yet (``export``);  |
+| 2    | usage         | bad options or arguments; a feature that is not available yet;               |
 |      |               | ``serve`` refusing an open bind without tokens; MODELREG_TOKEN without        |
 |      |               | MODELREG_URL; a confirmation needed without a terminal                        |
 | 3    | not found     | ``NotFound`` and its subclasses (project, model, version, alias, file, blob)   |
@@ -20,6 +20,8 @@ The exit code tells scripts which family the error belongs to:
 | 6    | permission    | ``PermissionDenied``, ``Unauthenticated``, a file the OS will not let us read  |
 | 7    | integrity     | ``IntegrityError`` (content does not match its digest); ``fsck`` found problems |
 | 8    | storage       | ``StorageError``; a file that could not be read or written                     |
+| 9    | export failed | ``ExportFailed``: an operator the exporter cannot convert, out of memory, a    |
+|      |               | toolchain that is not installed, Core ML run off macOS (nothing was stored)  |
 | 130  | interrupted   | Ctrl-C                                                                        |
 
 The hint printed is the error's own (the service writes specific ones, naming the alias or the
@@ -40,6 +42,8 @@ from modelreg.errors import (
     ArtifactNotFound,
     BlobNotFound,
     Conflict,
+    ExportFailed,
+    ExportOutOfMemory,
     GateFailed,
     IntegrityError,
     InvalidArtifactPath,
@@ -53,10 +57,15 @@ from modelreg.errors import (
     ModelregError,
     NotFound,
     NothingToRollBack,
+    NoWeights,
     PermissionDenied,
+    PlatformUnsupported,
     ProjectNotFound,
     StorageError,
+    ToolchainMissing,
     Unauthenticated,
+    UnsupportedOperator,
+    UntrustedSource,
     VersionInUse,
     VersionNotFound,
 )
@@ -72,6 +81,7 @@ class ExitCode(IntEnum):
     PERMISSION = 6
     INTEGRITY = 7
     STORAGE = 8
+    EXPORT_FAILED = 9
     INTERRUPTED = 130
 
 
@@ -118,6 +128,13 @@ HINTS: dict[type[BaseException], tuple[ExitCode, str | None]] = {
     InvalidArtifactPath: (ExitCode.INVALID_INPUT, "artifact paths are relative, like weights/best.pt"),
     InvalidMetadata: (ExitCode.INVALID_INPUT, None),
     InvalidFilter: (ExitCode.INVALID_INPUT, "example: --filter 'metrics.map50 >= 0.8 and not pinned'"),
+    NoWeights: (ExitCode.INVALID_INPUT, "name the weights file: modelreg export REF --source weights/best.pt"),
+    UntrustedSource: (ExitCode.INVALID_INPUT, "pass --trusted if you registered these weights yourself"),
+    ExportFailed: (ExitCode.EXPORT_FAILED, "rerun with --debug for the exporter's output"),
+    UnsupportedOperator: (ExitCode.EXPORT_FAILED, "try another format or opset, or replace the operator in the model"),
+    PlatformUnsupported: (ExitCode.EXPORT_FAILED, "run it on the platform the format targets"),
+    ExportOutOfMemory: (ExitCode.EXPORT_FAILED, "export with a smaller --shape or batch, or on a bigger machine"),
+    ToolchainMissing: (ExitCode.EXPORT_FAILED, "install the exporters: pip install 'modelreg[export]'"),
     PermissionDenied: (ExitCode.PERMISSION, "ask an admin for a role that allows it"),
     Unauthenticated: (ExitCode.PERMISSION, "check MODELREG_TOKEN"),
     IntegrityError: (ExitCode.INTEGRITY, "run modelreg fsck to find every damaged file"),

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from modelreg import __version__
-from modelreg.cli import aliases, insights, maintenance, models, projects, server, transfer, versions
+from modelreg.cli import aliases, exports, insights, maintenance, models, projects, server, transfer, versions
 from modelreg.cli.common import SERVER_VARS, Opener, State, env_flag, make_console
 from modelreg.cli.errors import ExitCode, report
 from modelreg.config import Settings
@@ -118,6 +118,7 @@ app.add_typer(aliases.app)
 app.add_typer(aliases.alias_app, name="alias")
 app.add_typer(insights.app)
 app.add_typer(transfer.app)
+app.add_typer(exports.app)
 app.add_typer(maintenance.app)
 app.add_typer(server.app)
 app.add_typer(server.tokens_app, name="tokens")

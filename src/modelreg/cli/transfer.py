@@ -1,5 +1,5 @@
-"""Files in and out: ``pull`` (with a progress bar), ``resolve`` (a local path for scripts), ``import``,
-``export`` (not available yet)."""
+"""Files in and out: ``pull`` (with a progress bar; ``--format`` for an export), ``resolve`` (a local path for
+scripts), ``import``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from modelreg.cli.common import DryRunOpt, JsonOpt, ModelArg, RefArg, state
-from modelreg.cli.errors import CliError, ExitCode, not_available
+from modelreg.cli.common import DryRunOpt, JsonOpt, ModelArg, RefArg, State, state
+from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, human_size, short_ref, transfer, working
+from modelreg.service.exports import export_file_name
+from modelreg.types import Version
 
 app = typer.Typer()
 
@@ -24,18 +26,26 @@ def pull(
     to: Annotated[Path | None, typer.Option(
         "--to", file_okay=False, help="The folder to write into (default: ./MODEL-vN).")] = None,
     no_metadata: Annotated[bool, typer.Option("--no-metadata", help="Do not write metadata.json.")] = False,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", "-f", help="Pull the version's export in this format (onnx, torchscript, coreml, tflite) "
+                               "instead of its files, with export.json (parity, options, provenance).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Download a version's files into a folder.
 
-    Each file is verified against its SHA-256; metadata.json is written beside them.
+    Each file is verified against its SHA-256; metadata.json is written beside them. With --format, the
+    files of the version's export (the newest of that format: make one with modelreg export).
 
     \b
     Example: modelreg pull fire-detector@production --to models/production
+    Example: modelreg pull fire-detector@production --format onnx --to deploy/
     """
     st = state(ctx)
     reg = st.registry()
     version = reg.get_version(ref)
+    if fmt is not None:
+        _pull_export(st, version, fmt, to, no_metadata, as_json)
+        return
     exact = f"{version.project}/{version.model}:{version.number}"  # the same version even if an alias moves
     dest = to if to is not None else Path(f"{version.model}-v{version.number}")
     with transfer(st.err, total=version.size, label=f"pulling {short_ref(version.ref)}",
@@ -47,6 +57,22 @@ def pull(
         return
     st.out.print(f"pulled {short_ref(version.ref)} into {folder} ({len(version.artifacts)} files, "
                  f"{human_size(version.size)})", soft_wrap=True)
+
+
+def _pull_export(st: State, version: Version, fmt: str, to: Path | None, no_metadata: bool, as_json: bool) -> None:
+    reg = st.registry()
+    exact = f"{version.project}/{version.model}:{version.number}"
+    exported = reg.get_export(exact, fmt)
+    dest = to if to is not None else Path(f"{version.model}-v{version.number}-{fmt}")
+    with transfer(st.err, total=exported.size, label=f"pulling the {fmt} export of {short_ref(version.ref)}",
+                  enabled=st.progress_enabled(as_json)) as progress:
+        folder = reg.pull(exact, dest, progress=progress, metadata=not no_metadata, format=fmt)
+    if as_json:
+        emit_json({"version": version.ref, "format": fmt, "status": exported.status, "path": str(folder.resolve()),
+                   "files": [export_file_name(f.path) for f in exported.files], "bytes": exported.size})
+        return
+    st.out.print(f"pulled the {fmt} export of {short_ref(version.ref)} ({exported.status}) into {folder} "
+                 f"({len(exported.files)} files, {human_size(exported.size)})", soft_wrap=True)
 
 
 @app.command("resolve")
@@ -72,24 +98,6 @@ def resolve(
         emit_json({"path": str(result)})
         return
     typer.echo(str(result))
-
-
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-@app.command("export", context_settings=_PASS_THROUGH)
-def export() -> None:
-    """Export a version to ONNX, TorchScript, CoreML or TFLite (a later release).
-
-    For now this says so and exits with code 2. Until then: modelreg pull REF, then your
-    framework's exporter (yolo export model=... format=onnx).
-
-    \b
-    Example: modelreg export fire-detector@production --format onnx
-    """
-    raise not_available("exporting versions (modelreg export)", release="a later release",
-                        hint="pull the files (modelreg pull REF) and run your framework's exporter, "
-                             "e.g. yolo export model=weights/best.pt format=onnx")
 
 
 Layout = Literal["auto", "versions", "environments"]

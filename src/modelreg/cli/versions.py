@@ -269,17 +269,24 @@ def search(
 def info(ctx: typer.Context, ref: RefArg, as_json: JsonOpt = False) -> None:
     """Show everything about a version.
 
-    Flags, aliases, metrics, per-class results, params, dataset, training, files.
+    Flags, aliases, metrics, per-class results, params, dataset, training, files, exports.
 
     \b
     Example: modelreg info fire-detector@production
     """
     st = state(ctx)
-    version = st.registry().get_version(ref)
+    reg = st.registry()
+    version = reg.get_version(ref)
     if as_json:
         emit_json(version)
         return
     print_version(st.out, version)
+    found = reg.list_exports(f"{version.project}/{version.model}:{version.number}")
+    if found:
+        from modelreg.cli.exports import exports_table
+
+        st.out.print(Text("exports", style="bold"))
+        st.out.print(exports_table(found))
 
 
 def print_version(out: Console, v: Version) -> None:

@@ -52,10 +52,12 @@ from modelreg.errors import (
     Unauthenticated,
     error_from_dict,
 )
+from modelreg.export.job import ExportOptions
 from modelreg.filters import walk_pages
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
 from modelreg.service.blobs import FilesArg, Source, collect_sources
 from modelreg.service.context import DEFAULT_PROJECT
+from modelreg.service.exports import choose_export, export_file_name
 from modelreg.service.files import COMPLETE_MARKER, FilesMixin, metadata_document, write_json_atomic
 from modelreg.service.metadata_files import fields_from_folder
 from modelreg.service.runs import RunBase
@@ -68,6 +70,7 @@ from modelreg.types import (
     DatasetRef,
     Epoch,
     Event,
+    Export,
     FsckReport,
     GcReport,
     ImportReport,
@@ -166,6 +169,9 @@ class _ResponseReader:
         pass
 
 
+EXPORT_TIMEOUT_S = 3600.0  # an export or a benchmark runs on the server, possibly for minutes
+
+
 class HttpRegistry:
     """The registry on a modelreg server (``modelreg.connect("http://host:8080", token=...)``)."""
 
@@ -204,7 +210,7 @@ class HttpRegistry:
 
     def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None,
                  content: Callable[[], Iterable[bytes]] | None = None, headers: Mapping[str, str] | None = None,
-                 idempotent: bool | None = None) -> httpx.Response:
+                 idempotent: bool | None = None, timeout: float | None = None) -> httpx.Response:
         """Send one request (retried when that is safe) and raise the registry error a failure carries."""
         safe = method in ("GET", "HEAD") if idempotent is None else idempotent
         data: bytes | None = None
@@ -217,7 +223,8 @@ class HttpRegistry:
             try:
                 response = self._http.request(method, path, params=_drop_none(params or {}) or None,
                                               content=content() if content is not None else data,
-                                              headers=sent_headers)
+                                              headers=sent_headers,
+                                              timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout)
             except httpx.TransportError as exc:
                 if last or not (safe or isinstance(exc, httpx.ConnectError)):
                     raise StorageError(f"the modelreg server at {self._base} could not be reached: {exc}",
@@ -234,8 +241,8 @@ class HttpRegistry:
         return _validate(kind, self._request("GET", path, params=params).content)
 
     def _send(self, kind: Any, method: str, path: str, body: Any = None, *, idempotent: bool | None = None,
-              params: Mapping[str, Any] | None = None) -> Any:
-        response = self._request(method, path, body=body, idempotent=idempotent, params=params)
+              params: Mapping[str, Any] | None = None, timeout: float | None = None) -> Any:
+        response = self._request(method, path, body=body, idempotent=idempotent, params=params, timeout=timeout)
         return _validate(kind, response.content) if kind is not None else None
 
     # ---- references to paths (validated here by the same parser the server uses)
@@ -585,10 +592,41 @@ class HttpRegistry:
         return cast(Page[Event], self._get(Page[Event], "/events", project=project, model=model, version=version,
                                            action=action, limit=limit, cursor=cursor))
 
+    # ---- exports (the server converts and verifies; a conversion may take minutes)
+    def export(self, ref: str, format: str = "onnx", *, force: bool = False, trusted: bool = False,
+               source: str | None = None, entry_point: str | None = None,
+               options: Mapping[str, Any] | ExportOptions | None = None, **more_options: Any) -> Export:
+        opts = options.model_dump(exclude_unset=True) if isinstance(options, ExportOptions) else dict(options or {})
+        body = {"format": format, "options": {**opts, **more_options}, "force": force, "trusted": trusted,
+                "source": source, "entry_point": entry_point}
+        return cast(Export, self._send(Export, "POST", self._version_path(ref) + "/exports", _drop_none(body),
+                                       idempotent=not force, timeout=EXPORT_TIMEOUT_S))
+
+    def list_exports(self, ref: str) -> list[Export]:
+        return cast(list[Export], self._get(list[Export], self._version_path(ref) + "/exports"))
+
+    def get_export(self, ref: str, format: str, **options: Any) -> Export:
+        return choose_export(self.list_exports(ref), ref, format, options)
+
+    def bench(self, ref: str, format: str = "onnx", *, batches: Sequence[int] = (1, 16), runs: int = 30,
+              trusted: bool = False, **options: Any) -> Export:
+        body = {"format": format, "options": options, "batches": list(batches), "runs": runs, "trusted": trusted}
+        return cast(Export, self._send(Export, "POST", self._version_path(ref) + "/exports/bench", body,
+                                       idempotent=True, timeout=EXPORT_TIMEOUT_S))
+
     # ---- files
     def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
-             metadata: bool = True) -> Path:
-        """Write the version's files (verified) and its metadata.json into the folder ``to``."""
+             metadata: bool = True, format: str | None = None) -> Path:
+        """Write the version's files (verified) and its metadata.json into ``to``; with ``format``, its export's."""
+        if format is not None:
+            exported = self.get_export(ref, format)
+            dest = Path(to).expanduser()
+            dest.mkdir(parents=True, exist_ok=True)
+            for f in exported.files:
+                self._download(f.digest, f.size, dest / validate_artifact_path(export_file_name(f.path)), progress)
+            if metadata:
+                write_json_atomic(dest / "export.json", exported.model_dump(mode="json"))
+            return dest
         version = self.get_version(ref)
         FilesMixin._check_ready(version)
         dest = Path(to).expanduser()

@@ -7,6 +7,7 @@ from types import TracebackType
 
 from modelreg.service.aliases import AliasesMixin
 from modelreg.service.context import Context
+from modelreg.service.exports import ExportsMixin
 from modelreg.service.files import FilesMixin
 from modelreg.service.importing import ImportMixin
 from modelreg.service.insights import InsightsMixin
@@ -16,8 +17,8 @@ from modelreg.service.runs import Run, RunsMixin
 from modelreg.service.tokens import TokensMixin
 
 
-class Service(RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, FilesMixin, MaintenanceMixin, ImportMixin,
-              TokensMixin):
+class Service(RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, ExportsMixin, FilesMixin, MaintenanceMixin,
+              ImportMixin, TokensMixin):
     """Every operation of the SDK (DESIGN.md §3), in-process. ``modelreg.connect()`` returns one."""
 
     def __init__(self, ctx: Context) -> None:

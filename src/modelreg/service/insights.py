@@ -112,7 +112,7 @@ class InsightsMixin(ServiceBase):
         return curves
 
     def report(self, ref: str, fmt: ReportFormat = "json") -> str:
-        """A full report of a version: metadata, files, aliases, training history, lineage, events."""
+        """A full report of a version: metadata, files, aliases, training history, lineage, exports, events."""
         if fmt not in ("json", "markdown", "md"):
             raise InvalidInput(f"report format {fmt!r} is not json or markdown", field="fmt")
         r = as_ref(ref)
@@ -121,17 +121,19 @@ class InsightsMixin(ServiceBase):
         history = self.history(pinned_ref)
         lineage = self.lineage(pinned_ref)
         events = self.events(model=f"{version.project}/{version.model}", version=version.number, limit=100).items
+        exports = self.ctx.read(lambda tx: tx.list_exports(version_id=version.id))
         data = {
             "version": version.model_dump(mode="json"),
             "history": [e.model_dump(mode="json") for e in history],
             "lineage": lineage.model_dump(mode="json"),
             "events": [e.model_dump(mode="json") for e in events],
+            "exports": [e.model_dump(mode="json") for e in exports],
         }
         if fmt == "json":
             return json.dumps(data, indent=2, sort_keys=True)
         from modelreg.service.report_markdown import render_markdown
 
-        return render_markdown(version, history, lineage, events)
+        return render_markdown(version, history, lineage, events, exports)
 
     def events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
                action: str | None = None, limit: int = 50, cursor: str | None = None) -> Page[Event]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from modelreg.types import Epoch, Event, Lineage, Version
+from modelreg.types import Epoch, Event, Export, Lineage, Version
 
 
 def _size(n: int) -> str:
@@ -22,7 +22,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(version: Version, history: list[Epoch], lineage: Lineage, events: list[Event]) -> str:
+def render_markdown(version: Version, history: list[Epoch], lineage: Lineage, events: list[Event],
+                    exports: list[Export] | None = None) -> str:
     flags = [f for f, on in (("ACTIVE", "production" in version.aliases), ("BEST", version.is_best),
                              ("PINNED", version.pinned), ("ARCHIVED", version.archived)) if on]
     out = [f"# {version.ref}" + (f" [{', '.join(flags)}]" if flags else ""), ""]
@@ -67,7 +68,37 @@ def render_markdown(version: Version, history: list[Epoch], lineage: Lineage, ev
         out += ["## Lineage", ""]
         out += [f"- ancestor: {a}" for a in lineage.ancestors] + [f"- descendant: {d}" for d in lineage.descendants]
         out.append("")
+    if exports:
+        out += ["## Exports", ""] + _table(
+            ["format", "status", "options", "max abs diff", "latency p50", "size", "toolchain"],
+            [[e.format, e.status, export_options_text(e), _parity(e), export_speed_text(e), _size(e.size),
+              ", ".join(f"{k} {v}" for k, v in sorted(e.toolchain.items()))] for e in exports])
     if events:
         out += ["## Events", ""] + _table(["when", "who", "what"],
                                           [[e.at.isoformat(timespec="seconds"), e.actor, e.action] for e in events])
     return "\n".join(out)
+
+
+
+def export_options_text(e: Export) -> str:
+    """``dynamic, 1x3x640x640, fp16, opset 18``: an export's options in one line."""
+    o = e.options
+    parts = ["dynamic" if o.dynamic_batch else "static"]
+    if o.input_shapes:
+        parts.append(" ".join("x".join(str(d) for d in s) for s in o.input_shapes))
+    parts += [name for name, on in (("fp16", o.half), ("simplify", o.simplify)) if on]
+    return ", ".join(parts + ([f"int8 {o.int8}"] if o.int8 else []) + ([f"opset {o.opset}"] if o.opset else []))
+
+
+def export_speed_text(e: Export) -> str:
+    """``b1 1.2 ms · b16 9.8 ms``: the exported runtime's p50 latency per batch size."""
+    rows = [r for r in (e.bench.rows if e.bench else []) if r.runtime != "pytorch-eager"]
+    return " · ".join(f"b{r.batch} {r.p50_ms:.3g} ms" for r in rows) or "-"
+
+
+def _parity(e: Export) -> str:
+    if e.parity is None:
+        return "-"
+    if not e.parity.outputs:
+        return e.parity.reason or "-"
+    return f"{max(o.max_abs_diff for o in e.parity.outputs):.2g}"

@@ -8,6 +8,7 @@ from modelreg.server.routes import (
     aliases,
     blobs,
     events,
+    exports,
     health,
     insights,
     maintenance,
@@ -20,7 +21,7 @@ from modelreg.server.routes import (
 )
 
 ROUTERS: list[APIRouter] = [health.router, projects.router, models.router, search.router, versions.router,
-                            runs.router, aliases.router, insights.router, events.router, maintenance.router,
-                            tokens.router, blobs.router]
+                            runs.router, exports.router, aliases.router, insights.router, events.router,
+                            maintenance.router, tokens.router, blobs.router]
 
 __all__ = ["ROUTERS"]

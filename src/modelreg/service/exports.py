@@ -1,0 +1,412 @@
+"""Exports of a version to deployment formats: pick the weights, convert and verify (in child processes),
+store the files as blobs of the version's export, and serve the same version + format + options again.
+
+The toolchains never load in this process: ``modelreg.export.runner`` runs them in children, so a crash
+or an out-of-memory in a converter or a runtime becomes a failed export, not a dead server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelreg.blobs.base import Progress
+from modelreg.errors import (
+    ERRORS_BY_CODE,
+    ExportFailed,
+    InvalidInput,
+    ModelregError,
+    NotFound,
+    NoWeights,
+    UntrustedSource,
+)
+from modelreg.export.detect import WEIGHT_SUFFIXES, detect_source_kind
+from modelreg.export.job import FORMATS, BenchOutcome, ExportJob, ExportOptions, ExportOutcome, InputSpec
+from modelreg.metadata.base import MetadataTx
+from modelreg.refs import Ref, validate_artifact_path
+from modelreg.service.blobs import Source, folder_sources, register_with_retry, store_sources
+from modelreg.service.blobs import claim as claim_blobs
+from modelreg.service.files import FilesMixin, write_json_atomic
+from modelreg.types import Artifact, Export, ExportSource, Version
+
+log = logging.getLogger("modelreg.service")
+
+SAMPLE_INPUTS_NAME = "sample_inputs.npz"
+# Formats that take any batch size by default (seed 000: "Dynamic Shapes: Enabled for ONNX").
+DYNAMIC_BY_DEFAULT = frozenset({"onnx", "torchscript"})
+_PREFERRED_WEIGHTS = ("weights/best.pt", "best.pt", "model.pt", "weights/last.pt", "last.pt")
+
+
+def export_file_name(path: str) -> str:
+    """An export file's name inside the export (``exports/onnx/<key>/model.onnx`` → ``model.onnx``)."""
+    return path.split("/", 3)[3]
+
+
+def export_key(fmt: str, options: ExportOptions, source: ExportSource) -> str:
+    """What makes two exports the same: format, options, the source's content and entry point."""
+    body = json.dumps({"format": fmt, "options": options.model_dump(mode="json"), "source": source.digest,
+                       "entry_point": source.entry_point}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def export_options(fmt: str, options: Mapping[str, Any] | ExportOptions | None) -> ExportOptions:
+    """Validate the user's options and fill the format's defaults (dynamic batch for ONNX, TorchScript)."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown export format {fmt!r}", hint="use one of: " + ", ".join(FORMATS),
+                           field="format", format=fmt)
+    raw = options.model_dump(exclude_unset=True) if isinstance(options, ExportOptions) else dict(options or {})
+    raw = {k: v for k, v in raw.items() if v is not None}
+    unknown = sorted(set(raw) - set(ExportOptions.model_fields))
+    if unknown:
+        raise InvalidInput(f"unknown export option {unknown[0]!r}",
+                           hint="options: " + ", ".join(ExportOptions.model_fields), field=unknown[0])
+    raw.setdefault("dynamic_batch", fmt in DYNAMIC_BY_DEFAULT)
+    try:
+        opts = ExportOptions.model_validate(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"bad export options: {_first_error(exc)}", field="options") from None
+    if opts.half and opts.int8:
+        raise InvalidInput("--half and --int8 exclude each other", hint="pick one precision", field="int8")
+    if opts.opset is not None and fmt != "onnx":
+        raise InvalidInput(f"--opset is an ONNX option, not a {fmt} one", field="opset")
+    if opts.int8 == "static" and fmt != "onnx":
+        raise InvalidInput(f"static INT8 is offered for ONNX only; {fmt} takes --int8 dynamic", field="int8")
+    if opts.int8 and fmt in ("torchscript", "coreml"):
+        raise InvalidInput(f"INT8 quantization is not offered for {fmt}", hint="use onnx or tflite", field="int8")
+    for shape in opts.input_shapes or []:
+        if not shape or any(isinstance(d, bool) or d == 0 or d < -1 for d in shape):
+            raise InvalidInput(f"input shape {shape} is not a shape", hint="e.g. 1,3,640,640 (-1: dynamic)",
+                               field="input_shapes")
+    return opts
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg')}"
+    return str(exc)
+
+
+def choose_export(exports: Sequence[Export], ref: str, fmt: str, options: Mapping[str, Any]) -> Export:
+    """The newest export of ``fmt`` among ``exports`` (with exactly ``options`` when any are given)."""
+    found = [e for e in exports if e.format == fmt]
+    if options:
+        wanted = export_options(fmt, options)
+        found = [e for e in found if e.options == wanted]
+    if not found:
+        raise NotFound(f"{ref} has no {fmt} export" + (" with these options" if options else ""),
+                       hint=f"make one: modelreg export {ref} --format {fmt}", format=fmt)
+    return found[-1]
+
+
+def pick_weights(version: Version, source: str | None) -> Artifact:
+    """The file to export from: the one named, else the usual weights names, else any weights file."""
+    by_path = {a.path: a for a in version.artifacts}
+    if source is not None:
+        path = validate_artifact_path(source)
+        if path not in by_path:
+            raise NoWeights(f"{version.ref} has no file {path!r}",
+                            hint="its files: " + (", ".join(by_path) or "none"), path=path)
+        return by_path[path]
+    for name in _PREFERRED_WEIGHTS:
+        if name in by_path:
+            return by_path[name]
+    candidates = [a for a in version.artifacts if a.path.lower().endswith(WEIGHT_SUFFIXES)]
+    if not candidates:
+        listed = ", ".join(by_path) or "no files at all"
+        raise NoWeights(f"{version.ref} has no weights to export: no {', '.join(WEIGHT_SUFFIXES)} file among "
+                        f"its files ({listed})",
+                        hint="register the weights file with the version, or name the file: --source PATH",
+                        version=version.number)
+    return min(candidates, key=lambda a: (WEIGHT_SUFFIXES.index(Path(a.path).suffix.lower())
+                                          if Path(a.path).suffix.lower() in WEIGHT_SUFFIXES else 99, a.path))
+
+
+def input_specs(version: Version, options: ExportOptions) -> list[InputSpec]:
+    """The model's inputs: ``input_shapes`` of the options, else the signature, else ``imgsz`` of params."""
+    sig = version.signature.inputs if version.signature else []
+    if options.input_shapes:
+        if sig and len(sig) != len(options.input_shapes):
+            raise InvalidInput(f"{len(options.input_shapes)} input shape(s) given; the signature has {len(sig)} "
+                               "inputs", hint="give one --shape per input", field="input_shapes")
+        return [InputSpec(name=sig[i].name if sig else f"input_{i}", dtype=sig[i].dtype if sig else "float32",
+                          shape=list(shape)) for i, shape in enumerate(options.input_shapes)]
+    if sig:
+        if any(not t.shape for t in sig):
+            raise InvalidInput(f"{version.ref}'s signature has an input without a shape",
+                               hint="pass the shape: --shape 1,3,640,640", field="signature")
+        return [InputSpec(name=t.name, dtype=t.dtype, shape=list(t.shape)) for t in sig]
+    for name in ("imgsz", "image_size", "img_size", "imgsz_train"):
+        size = version.params.get(name)
+        if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+            return [InputSpec(name="images", shape=[-1 if options.dynamic_batch else 1, 3, size, size])]
+    raise InvalidInput(f"{version.ref} does not say what its input looks like",
+                       hint="pass the shape (modelreg export REF --shape 1,3,640,640), or register the version "
+                            "with a signature or params.imgsz", field="input_shapes")
+
+
+def failure_error(outcome: ExportOutcome, fmt: str) -> ModelregError:
+    """The error class a failed conversion names (``unsupported_operator`` → UnsupportedOperator …)."""
+    failure = outcome.error
+    if failure is None:
+        return ExportFailed(f"the {fmt} export failed and said nothing", hint="run again with --debug",
+                            format=fmt)
+    cls = ERRORS_BY_CODE.get(failure.code, ExportFailed)
+    return cls(failure.message, hint=failure.hint, format=fmt, operator=failure.operator)
+
+
+class ExportsMixin(FilesMixin):
+    def export(self, ref: str, format: str = "onnx", *, force: bool = False, trusted: bool = False,
+               source: str | None = None, entry_point: str | None = None,
+               options: Mapping[str, Any] | ExportOptions | None = None, **more_options: Any) -> Export:
+        """Export a version to ``format`` (onnx, torchscript, coreml, tflite), verified against the source.
+
+        Options (keywords, or ``options=``): ``input_shapes`` ([[1, 3, 640, 640]]), ``dynamic_batch``,
+        ``opset``, ``half``, ``int8`` ("dynamic" | "static"), ``simplify``. The same version + format +
+        options (+ source file) is exported once; later calls return the stored export unless ``force``.
+        ``trusted=True`` allows weights saved as a pickled module (loading them runs code in the file).
+        An export whose outputs differ from the source's is kept as ``failed-parity``; one that cannot be
+        made raises (UnsupportedOperator, ExportOutOfMemory, …) and stores nothing.
+        """
+        self.ctx.require("editor", "exporting a version")
+        opts = export_options(format, {**(options.model_dump(exclude_unset=True) if isinstance(options, ExportOptions)
+                                          else dict(options or {})), **more_options})
+        version = self.get_version(ref)
+        self._check_ready_for_export(version)
+        weights = pick_weights(version, source)
+        pinned = str(Ref(model=version.model, project=version.project, number=version.number))
+        local = self.resolve(pinned, weights.path)
+        kind = detect_source_kind(local)
+        if kind is None:
+            raise NoWeights(f"{weights.path!r} of {version.ref} is not a PyTorch file (torch.save, TorchScript or "
+                            "torch.export)", hint="name the weights file: --source PATH", path=weights.path)
+        entry = entry_point or _entry_point_of(version)
+        src = ExportSource(path=weights.path, digest=weights.digest, kind=kind,
+                           entry_point=entry if kind == "state_dict" else None)
+        if kind == "state_dict" and not entry:
+            raise NoWeights(f"{weights.path!r} of {version.ref} is a state dict: the registry needs the code that "
+                            "builds the module", hint="name it: --entry-point package.module:factory (or register "
+                            "params.entry_point)", path=weights.path)
+        key = export_key(format, opts, src)
+        if not force:
+            cached = self._find_export(version, format, key)
+            if cached is not None:
+                return cached  # serving a stored export loads nothing: no trust needed
+        if kind == "pickled_module" and not trusted:
+            raise UntrustedSource(f"{weights.path!r} of {version.ref} is a pickled module: loading it runs code from "
+                                  "the file", hint="pass --trusted (trusted=True) if you registered these weights "
+                                  "yourself", path=weights.path)
+        samples = next((a.path for a in version.artifacts if a.path.rsplit("/", 1)[-1] == SAMPLE_INPUTS_NAME), None)
+        model = self.ctx.read(lambda tx: self._model(tx, _pinned(version)))
+        scratch = self._scratch()
+        try:
+            job = ExportJob(format=format, options=opts, source_path=str(local), source_kind=kind,
+                            entry_point=src.entry_point, inputs=input_specs(version, opts),
+                            sample_inputs_path=str(self.resolve(pinned, samples)) if samples else None,
+                            task=model.task, trusted=trusted, out_dir=str(scratch / "out"))
+            outcome = self._run_export(job)
+            if outcome.status == "failed" or not outcome.files:
+                error = failure_error(outcome, format)
+                self._record_failure(version, format, key, error)
+                raise error
+            return self._store_export(version, format, key, opts, src, outcome, Path(job.out_dir))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
+             metadata: bool = True, format: str | None = None) -> Path:
+        """Write the version's files into ``to``; with ``format``, its export's files (and export.json) instead."""
+        if format is None:
+            return super().pull(ref, to, progress=progress, metadata=metadata)
+        exported = self.get_export(ref, format)
+        dest = Path(to).expanduser()
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in exported.files:
+            target = dest / validate_artifact_path(export_file_name(f.path))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.ctx.blobs.get_to_path(f.digest, target, progress=progress)
+        if metadata:
+            write_json_atomic(dest / "export.json", exported.model_dump(mode="json"))
+        return dest
+
+    def list_exports(self, ref: str) -> list[Export]:
+        """The version's exports, oldest first: format, options, status, parity, speed, files."""
+        version = self.get_version(ref)
+
+        def run(tx: MetadataTx) -> list[Export]:
+            return tx.list_exports(version_id=version.id)
+
+        return self.ctx.read(run)
+
+    def get_export(self, ref: str, format: str, **options: Any) -> Export:
+        """The stored export of ``format`` (the newest when several option sets exist and none are given)."""
+        version = self.get_version(ref)
+        return choose_export(self.list_exports(str(_pinned(version))), version.ref, format, options)
+
+    def bench(self, ref: str, format: str = "onnx", *, batches: Sequence[int] = (1, 16), runs: int = 30,
+              trusted: bool = False, **options: Any) -> Export:
+        """Measure the export's latency (p50/p90, throughput) per batch size next to PyTorch eager, and store it.
+
+        Exports first when the version has no such export yet (with ``options``).
+        """
+        self.ctx.require("editor", "benchmarking an export")
+        sizes = _batch_sizes(batches)
+        if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 10_000:
+            raise InvalidInput(f"runs={runs!r} must be a whole number from 1 to 10000", field="runs")
+        exported = self.export(ref, format, trusted=trusted, **options)
+        version = self.get_version(str(Ref(model=exported.model, project=exported.project, number=exported.version)))
+        if exported.status == "unverified" or format == "coreml":
+            from modelreg.errors import PlatformUnsupported
+
+            reason = exported.parity.reason if exported.parity and exported.parity.reason else \
+                f"the {format} runtime cannot run on this machine"
+            raise PlatformUnsupported(f"cannot benchmark the {format} export of {version.ref} here: {reason}",
+                                      hint="benchmark it on the device it targets (Core ML: macOS)", format=format)
+        scratch = self._scratch()
+        try:
+            out = scratch / "out"
+            out.mkdir(parents=True)
+            for f in exported.files:
+                target = out / export_file_name(f.path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.ctx.blobs.get_to_path(f.digest, target)
+            pinned = str(_pinned(version))
+            local = self.resolve(pinned, exported.source.path)
+            samples = next((a.path for a in version.artifacts if a.path.rsplit("/", 1)[-1] == SAMPLE_INPUTS_NAME),
+                           None)
+            job = ExportJob(format=exported.format, options=exported.options,
+                            source_path=str(local), source_kind=exported.source.kind,
+                            entry_point=exported.source.entry_point, inputs=input_specs(version, exported.options),
+                            sample_inputs_path=str(self.resolve(pinned, samples)) if samples else None,
+                            task=self.ctx.read(lambda tx: self._model(tx, _pinned(version))).task, trusted=trusted,
+                            out_dir=str(out))
+            result = self._run_bench(job, sizes, runs)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if result.error is not None and not result.rows:
+            raise failure_error(ExportOutcome(status="failed", error=result.error), format)
+
+        def run(tx: MetadataTx) -> Export:
+            record = _record_of(exported)
+            record["bench"] = result.model_dump(mode="json")
+            updated = tx.update_export(export_id=exported.id, record=record, now=self.ctx.now())
+            model = self._model(tx, f"{version.project}/{version.model}")
+            self._event(tx, "export.benchmarked", model=model, version=version.number,
+                        after={"format": format, "key": exported.key,
+                               "rows": [r.model_dump(mode="json") for r in result.rows]})
+            return updated
+
+        return self.ctx.write(run)
+
+    # ---- the parts
+
+    def _run_export(self, job: ExportJob) -> ExportOutcome:
+        from modelreg.export.runner import run_export
+
+        return run_export(job)
+
+    def _run_bench(self, job: ExportJob, batches: list[int], runs: int) -> BenchOutcome:
+        from modelreg.export.runner import run_bench
+
+        return run_bench(job, batches, runs)
+
+    @staticmethod
+    def _check_ready_for_export(version: Version) -> None:
+        if version.status != "ready":
+            from modelreg.errors import InvalidState
+
+            raise InvalidState(f"{version.ref} is {version.status}; only a ready version can be exported",
+                               hint="wait for the run to finish, or pick a ready version", status=version.status)
+
+    def _scratch(self) -> Path:
+        root = self.ctx.settings.resolved_cache_dir / ".exports"
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="job-", dir=root))
+
+    def _find_export(self, version: Version, fmt: str, key: str) -> Export | None:
+        def run(tx: MetadataTx) -> Export | None:
+            return tx.get_export(version_id=version.id, format=fmt, key=key)
+
+        return self.ctx.read(run)
+
+    def _store_export(self, version: Version, fmt: str, key: str, opts: ExportOptions, src: ExportSource,
+                      outcome: ExportOutcome, out_dir: Path) -> Export:
+        prefix = f"exports/{fmt}/{key}/"
+        listed = set(outcome.files)
+        sources = [Source(prefix + s.path, s.open, s.origin) for s in folder_sources(out_dir) if s.path in listed]
+        missing = listed - {s.path[len(prefix):] for s in sources}
+        if missing:
+            raise ExportFailed(f"the {fmt} exporter said it wrote {sorted(missing)[0]!r} but did not",
+                               hint="a toolchain bug; run again with --force", format=fmt)
+        artifacts = store_sources(self.ctx, sources)
+        record = {"status": outcome.status, "options": opts.model_dump(mode="json"),
+                  "source": src.model_dump(mode="json"), "toolchain": outcome.toolchain,
+                  "duration_s": outcome.duration_s,
+                  "parity": outcome.parity.model_dump(mode="json") if outcome.parity else None,
+                  "error": outcome.error.model_dump(mode="json") if outcome.error else None,
+                  "created_by": self.ctx.actor}
+
+        def commit(arts: list[Artifact]) -> Export:
+            def run(tx: MetadataTx) -> Export:
+                model = self._model(tx, f"{version.project}/{version.model}")
+                claim_blobs(self.ctx, tx, arts)
+                saved = tx.save_export(version_id=version.id, format=fmt, key=key, record=record, files=arts,
+                                       now=self.ctx.now())
+                self._event(tx, "version.exported", model=model, version=version.number,
+                            after={"format": fmt, "key": key, "status": outcome.status,
+                                   "options": record["options"], "files": [a.model_dump() for a in arts],
+                                   "parity": record["parity"]})
+                return saved
+
+            return self.ctx.write(run)
+
+        result: Export = register_with_retry(self.ctx, sources, artifacts, commit)
+        return result
+
+    def _record_failure(self, version: Version, fmt: str, key: str, error: ModelregError) -> None:
+        def run(tx: MetadataTx) -> None:
+            model = self._model(tx, f"{version.project}/{version.model}")
+            self._event(tx, "version.export_failed", model=model, version=version.number,
+                        after={"format": fmt, "key": key, **error.to_dict()})
+
+        try:
+            self.ctx.write(run)
+        except Exception:  # the failure itself is what the caller needs to hear about
+            log.exception("could not record the failed export of %s", version.ref)
+
+
+def _pinned(version: Version) -> Ref:
+    return Ref(model=version.model, project=version.project, number=version.number)
+
+
+def _entry_point_of(version: Version) -> str | None:
+    for holder in (version.params, version.extra):
+        value = holder.get("entry_point")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _record_of(export: Export) -> dict[str, Any]:
+    return export.model_dump(mode="json", exclude={"id", "project", "model", "version", "format", "key", "files",
+                                                   "created_at"})
+
+
+def _batch_sizes(batches: Sequence[int]) -> list[int]:
+    sizes = list(batches)
+    if not sizes or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 4096 for b in sizes):
+        raise InvalidInput(f"batch sizes {sizes!r} must be whole numbers from 1 to 4096", hint="e.g. --batch 1,16",
+                           field="batches")
+    return sorted(set(sizes))
+
+
+__all__ = ["ExportsMixin", "choose_export", "export_file_name", "export_key", "export_options", "input_specs",
+           "pick_weights"]
