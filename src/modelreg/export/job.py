@@ -108,6 +108,7 @@ class ExportOutcome(_Data):
     duration_s: float = 0.0         # conversion time
     parity: Parity | None = None
     error: ExportFailure | None = None
+    notes: list[str] = Field(default_factory=list)  # what the exporter decided: an ignored option, a fallback
 
 
 class BenchRow(_Data):
