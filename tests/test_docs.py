@@ -37,6 +37,9 @@ def test_readme_starts_with_the_two_commands() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     block = lines[lines.index("```bash") + 1:]
     assert block[0] == "pip install -e . && modelreg serve"
-    assert block[1] == 'pip install -e ".[test]" && python -m pytest'
+    assert block[1] == ('pip install -c constraints.txt torch==2.13.0 && pip install -c constraints.txt -e ".[test]" '
+                        '&& python -m pytest')
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert 'pip install --quiet --disable-pip-version-check -e ".[test]"' in ci and "python -m pytest" in ci
+    assert "pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0" in ci
+    assert 'pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"' in ci
+    assert "python -m pytest" in ci

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from tests.export_models import Noisy, classifier
+from tests.test_tokens import as_principal
 
 import modelreg
 from modelreg.config import Settings
@@ -25,8 +27,6 @@ from modelreg.errors import (
     VersionInUse,
 )
 from modelreg.service import Service
-from tests.export_models import Noisy, classifier
-from tests.test_tokens import as_principal
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning",
                                         "ignore::UserWarning")

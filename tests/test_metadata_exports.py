@@ -6,11 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from tests.test_metadata_contract import T0, add_version, digest, setup_model
 
 from modelreg.errors import InvalidState, NotFound, VersionNotFound
 from modelreg.metadata.base import MetadataStore
 from modelreg.types import Artifact
-from tests.test_metadata_contract import T0, add_version, digest, setup_model
 
 
 def record(status: str = "ok", **extra: Any) -> dict[str, Any]:

@@ -398,6 +398,7 @@ class Export(Frozen):
     parity: Parity | None = None
     bench: BenchOutcome | None = None
     error: ExportFailure | None = None
+    notes: list[str] = Field(default_factory=list)  # what the exporter decided (an ignored option, a fallback)
     created_at: datetime
     created_by: str = ""
 

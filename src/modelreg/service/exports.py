@@ -352,7 +352,7 @@ class ExportsMixin(FilesMixin):
                   "duration_s": outcome.duration_s,
                   "parity": outcome.parity.model_dump(mode="json") if outcome.parity else None,
                   "error": outcome.error.model_dump(mode="json") if outcome.error else None,
-                  "created_by": self.ctx.actor}
+                  "notes": outcome.notes, "created_by": self.ctx.actor}
 
         def commit(arts: list[Artifact]) -> Export:
             def run(tx: MetadataTx) -> Export:
