@@ -39,3 +39,10 @@ def make_classifier() -> nn.Module:
 def classifier() -> Classifier:
     torch.manual_seed(0)
     return Classifier().eval()
+
+
+class KthValue(Classifier):
+    """Uses ``aten.kthvalue``, which the ONNX exporter of torch 2.13 cannot convert."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.kthvalue(self.conv(x).flatten(1), 2, dim=-1)[0]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from tests.export_models import Noisy, classifier
+from tests.export_models import KthValue, Noisy, classifier
 from tests.test_tokens import as_principal
 
 import modelreg
@@ -23,6 +23,7 @@ from modelreg.errors import (
     NotFound,
     NoWeights,
     PermissionDenied,
+    UnsupportedOperator,
     UntrustedSource,
     VersionInUse,
 )
@@ -145,6 +146,20 @@ def test_bad_requests_store_nothing(reg: Service, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="batch sizes"):
         reg.bench("cls:1", "onnx", batches=[0])
     assert reg.list_exports("cls:1") == []
+
+
+def test_an_operator_the_exporter_cannot_convert_stores_nothing(reg: Service, tmp_path: Path) -> None:
+    register(reg, tmp_path, "pickled", model=KthValue().eval())
+    with reg.ctx.meta.read() as tx:
+        blobs_before = tx.blob_rows()
+    with pytest.raises(UnsupportedOperator, match="kthvalue") as caught:
+        reg.export("cls:1", "onnx", trusted=True)
+    assert caught.value.details.get("format") == "onnx" and "kthvalue" in caught.value.details.get("operator", "")
+    assert reg.list_exports("cls:1") == []
+    with reg.ctx.meta.read() as tx:
+        assert tx.blob_rows() == blobs_before  # nothing half-stored
+    failed = [e for e in reg.events(model="cls").items if e.action == "version.export_failed"]
+    assert failed and failed[0].after["code"] == "unsupported_operator"
 
 
 def test_viewers_cannot_export(reg: Service, tmp_path: Path) -> None:

@@ -183,6 +183,8 @@ def bench(job: ExportJob, batches: Sequence[int], runs: int) -> BenchOutcome:
                 rows.append(_time("pytorch-eager", partial(source.module, *to_tensors(arrays)), batch, runs))
         except Exception as exc:
             problems.append(f"PyTorch eager failed at batch {batch}: {first_line(str(exc))}")
+    if torch.cuda.is_available():  # the GPU too, where this machine has one (eager; runtimes here are CPU builds)
+        rows += _eager_on_gpu(source.module, inputs, runs, problems)
     code = "export_failed"
     try:
         runtime: Runtime | None = format_module(job.format).open_runtime(Path(job.out_dir), job)
@@ -205,6 +207,34 @@ def bench(job: ExportJob, batches: Sequence[int], runs: int) -> BenchOutcome:
             problems.append(f"{runtime.name} failed at batch {batch}: {first_line(str(exc))}")
     error = ExportFailure(code=code, message="; ".join(problems)) if problems else None
     return BenchOutcome(rows=rows, machine=machine(), error=error)
+
+
+def _eager_on_gpu(module: Any, inputs: dict[int, list[Any]], runs: int, problems: list[str]) -> list[BenchRow]:
+    import torch
+
+    from modelreg.export.eager import to_tensors
+
+    rows: list[BenchRow] = []
+    try:
+        gpu = module.to("cuda")
+    except Exception as exc:
+        problems.append(f"PyTorch eager could not move to the GPU: {first_line(str(exc))}")
+        return rows
+    for batch, arrays in inputs.items():
+        tensors = tuple(t.to("cuda") for t in to_tensors(arrays))
+
+        def call(tensors: tuple[Any, ...] = tensors) -> None:
+            with torch.inference_mode():
+                gpu(*tensors)
+            torch.cuda.synchronize()
+
+        try:
+            row = _time("pytorch-eager", call, batch, runs)
+            rows.append(row.model_copy(update={"device": f"cuda ({torch.cuda.get_device_name(0)})"}))
+        except Exception as exc:
+            problems.append(f"PyTorch eager failed on the GPU at batch {batch}: {first_line(str(exc))}")
+    module.to("cpu")
+    return rows
 
 
 def _time(runtime: str, call: Callable[[], object], batch: int, runs: int) -> BenchRow:
