@@ -182,6 +182,29 @@ def test_put_file_and_small_reads_from_plain_read_streams(store: BlobStore, tmp_
     assert store.put(ReadOnly(data)).digest == sha(data)  # type: ignore[arg-type]
 
 
+class _Declared(io.RawIOBase):
+    """A stream of unknown length that declares a size, as the server's request body does (Content-Length)."""
+
+    def __init__(self, data: bytes, declared_size: int) -> None:
+        self._inner = io.BytesIO(data)
+        self.declared_size = declared_size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._inner.readinto(b)
+
+
+@pytest.mark.parametrize("declared", [0, 10, 5000, 64 * 1024 * 1024])
+def test_a_declared_size_sizes_buffers_but_never_the_content(store: BlobStore, declared: int) -> None:
+    data = random.Random(declared).randbytes(5000)
+    info = store.put(_Declared(data, declared))  # type: ignore[arg-type]
+    assert (info.digest, info.size) == ("sha256:" + hashlib.sha256(data).hexdigest(), 5000)
+    with store.open(info.digest) as f:
+        assert f.read() == data
+
+
 def test_text_stream_is_refused(store: BlobStore) -> None:
     with pytest.raises(InvalidInput):
         store.put(io.StringIO("not bytes"))  # type: ignore[arg-type]

@@ -132,7 +132,12 @@ def reader_of(source: BinaryIO | _RawReader) -> ReadInto:
 
 
 def size_hint(source: object) -> int | None:
-    """How many bytes a source still holds, when that is cheap to know (files, BytesIO)."""
+    """How many bytes a source still holds, when that is cheap to know (files, BytesIO, or a stream that
+    declares it, like the server's request body with its Content-Length). Only sizes the buffers: a wrong
+    hint costs speed, never correctness."""
+    declared = getattr(source, "declared_size", None)
+    if isinstance(declared, int) and not isinstance(declared, bool) and declared >= 0:
+        return declared
     try:
         if isinstance(source, io.BytesIO):
             return len(source.getbuffer()) - source.tell()

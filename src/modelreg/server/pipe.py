@@ -16,8 +16,9 @@ from typing import Any
 
 
 class BodyPipe(io.RawIOBase):
-    def __init__(self, max_buffered: int = 8 * 1024 * 1024) -> None:
+    def __init__(self, max_buffered: int = 8 * 1024 * 1024, declared_size: int | None = None) -> None:
         super().__init__()
+        self.declared_size = declared_size  # the request's Content-Length: lets the blob store size its buffers
         self._cond = threading.Condition()
         self._chunks: deque[memoryview] = deque()
         self._buffered = 0

@@ -63,7 +63,8 @@ async def _feed(request: Request, pipe: BodyPipe) -> None:
 async def put_blob(request: Request, reg: Registry, digest: str = DigestPath) -> Response:
     check_digest(digest)
     reg.ctx.require("editor", "uploading files")
-    pipe = BodyPipe()
+    length = request.headers.get("content-length", "")
+    pipe = BodyPipe(declared_size=int(length) if length.isdigit() else None)
     stored: list[BlobInfo] = []
     failed: list[BaseException] = []
 
