@@ -182,8 +182,7 @@ class ExportsMixin(FilesMixin):
         version = self.get_version(ref)
         self._check_ready_for_export(version)
         weights = pick_weights(version, source)
-        pinned = str(Ref(model=version.model, project=version.project, number=version.number))
-        local = self.resolve(pinned, weights.path)
+        local = self.resolve(str(_pinned(version)), weights.path)
         kind = detect_source_kind(local)
         if kind is None:
             raise NoWeights(f"{weights.path!r} of {version.ref} is not a PyTorch file (torch.save, TorchScript or "
@@ -204,14 +203,9 @@ class ExportsMixin(FilesMixin):
             raise UntrustedSource(f"{weights.path!r} of {version.ref} is a pickled module: loading it runs code from "
                                   "the file", hint="pass --trusted (trusted=True) if you registered these weights "
                                   "yourself", path=weights.path)
-        samples = next((a.path for a in version.artifacts if a.path.rsplit("/", 1)[-1] == SAMPLE_INPUTS_NAME), None)
-        model = self.ctx.read(lambda tx: self._model(tx, _pinned(version)))
         scratch = self._scratch()
         try:
-            job = ExportJob(format=format, options=opts, source_path=str(local), source_kind=kind,
-                            entry_point=src.entry_point, inputs=input_specs(version, opts),
-                            sample_inputs_path=str(self.resolve(pinned, samples)) if samples else None,
-                            task=model.task, trusted=trusted, out_dir=str(scratch / "out"))
+            job = self._job(version, format, opts, src, local, trusted, scratch / "out")
             outcome = self._run_export(job)
             if outcome.status == "failed" or not outcome.files:
                 error = failure_error(outcome, format)
@@ -278,16 +272,8 @@ class ExportsMixin(FilesMixin):
                 target = out / export_file_name(f.path)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.ctx.blobs.get_to_path(f.digest, target)
-            pinned = str(_pinned(version))
-            local = self.resolve(pinned, exported.source.path)
-            samples = next((a.path for a in version.artifacts if a.path.rsplit("/", 1)[-1] == SAMPLE_INPUTS_NAME),
-                           None)
-            job = ExportJob(format=exported.format, options=exported.options,
-                            source_path=str(local), source_kind=exported.source.kind,
-                            entry_point=exported.source.entry_point, inputs=input_specs(version, exported.options),
-                            sample_inputs_path=str(self.resolve(pinned, samples)) if samples else None,
-                            task=self.ctx.read(lambda tx: self._model(tx, _pinned(version))).task, trusted=trusted,
-                            out_dir=str(out))
+            local = self.resolve(str(_pinned(version)), exported.source.path)
+            job = self._job(version, exported.format, exported.options, exported.source, local, trusted, out)
             result = self._run_bench(job, sizes, runs)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -307,6 +293,16 @@ class ExportsMixin(FilesMixin):
         return self.ctx.write(run)
 
     # ---- the parts
+
+    def _job(self, version: Version, fmt: str, opts: ExportOptions, src: ExportSource, local: Path, trusted: bool,
+             out_dir: Path) -> ExportJob:
+        """The work for the exporter: the weights on local disk, the inputs, the sample inputs if stored."""
+        samples = next((a.path for a in version.artifacts if a.path.rsplit("/", 1)[-1] == SAMPLE_INPUTS_NAME), None)
+        model = self.ctx.read(lambda tx: self._model(tx, _pinned(version)))
+        return ExportJob(format=fmt, options=opts, source_path=str(local),
+                         source_kind=src.kind, entry_point=src.entry_point, inputs=input_specs(version, opts),
+                         sample_inputs_path=str(self.resolve(str(_pinned(version)), samples)) if samples else None,
+                         task=model.task, trusted=trusted, out_dir=str(out_dir))
 
     def _run_export(self, job: ExportJob) -> ExportOutcome:
         from modelreg.export.runner import run_export
