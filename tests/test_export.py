@@ -86,6 +86,24 @@ def test_export_is_verified_stored_once_and_listed(reg: Service, tmp_path: Path)
     assert [a.path for a in reg.get_version("cls:1").artifacts] == ["config.yaml", "weights/best.pt"]
 
 
+@pytest.mark.slow
+def test_one_version_to_all_four_formats(reg: Service, tmp_path: Path) -> None:
+    """The issue's bar: all four formats from one version, three verified by running them, all listed."""
+    program = torch.export.export(classifier(), (torch.randn(2, 3, 32, 32),),
+                                  dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=64)},))
+    torch.export.save(program, str(tmp_path / "model.pt2"))
+    reg.create_model("cls", task="classification")
+    reg.register_version("cls", files={"weights/model.pt2": tmp_path / "model.pt2"}, signature=SIGNATURE)
+    statuses = {fmt: reg.export("cls:1", fmt).status for fmt in ("onnx", "torchscript", "tflite", "coreml")}
+    assert statuses == {"onnx": "ok", "torchscript": "ok", "tflite": "ok", "coreml": "unverified"}
+    listed = {e.format: e for e in reg.list_exports("cls:1")}
+    assert set(listed) == set(statuses)
+    assert listed["tflite"].parity is not None and listed["tflite"].parity.runtime.startswith("ai-edge-litert")
+    coreml = listed["coreml"]
+    assert coreml.parity is not None and "macOS" in (coreml.parity.reason or "") and coreml.files
+    assert all(e.source.kind == "exported_program" for e in listed.values())
+
+
 def test_pull_format_gives_a_runnable_verified_export(reg: Service, tmp_path: Path) -> None:
     import onnxruntime as ort
 
