@@ -197,7 +197,7 @@ class _Declared(io.RawIOBase):
 
 
 @pytest.mark.parametrize("declared", [0, 10, 5000, 64 * 1024 * 1024])
-def test_a_declared_size_sizes_buffers_but_never_the_content(store: BlobStore, declared: int) -> None:
+def test_declared_size_is_only_a_hint(store: BlobStore, declared: int) -> None:
     data = random.Random(declared).randbytes(5000)
     info = store.put(_Declared(data, declared))  # type: ignore[arg-type]
     assert (info.digest, info.size) == ("sha256:" + hashlib.sha256(data).hexdigest(), 5000)

@@ -33,6 +33,7 @@ __all__ = ["s3_bucket", "s3_server", "s3_url"]  # the fixtures, re-exported for 
 test_round_trip = contract.test_round_trip
 test_put_file_and_small_reads_from_plain_read_streams = contract.test_put_file_and_small_reads_from_plain_read_streams
 test_text_stream_is_refused = contract.test_text_stream_is_refused
+test_declared_size_is_only_a_hint = contract.test_declared_size_is_only_a_hint
 test_same_content_is_stored_once = contract.test_same_content_is_stored_once
 test_racing_writers_of_one_content_create_it_once = contract.test_racing_writers_of_one_content_create_it_once
 test_expected_digest = contract.test_expected_digest
