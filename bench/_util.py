@@ -326,3 +326,24 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     out.append("  ".join("-" * w for w in widths))
     out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------- processes
+
+
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants (Linux /proc), parent first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        stack.extend(children.get(current, []))
+    return out

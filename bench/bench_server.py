@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from _util import Stats, machine_facts, markdown_table, ms, replace_section, scratch_dir, text_table
+from _util import Stats, machine_facts, markdown_table, ms, replace_section, scratch_dir, text_table, tree_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -80,18 +80,8 @@ def free_port() -> int:
 
 def tree_rss_mib(pid: int) -> float:
     """Resident memory of a process and its descendants (Linux /proc), in MiB."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    total_kib, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        stack.extend(children.get(current, []))
+    total_kib = 0
+    for current in tree_pids(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):

@@ -68,6 +68,7 @@ from _util import (
     replace_section,
     scratch_dir,
     text_table,
+    tree_pids,
     write_random_file,
 )
 from bench_core import BIG_MODEL, fill_versions
@@ -206,23 +207,6 @@ def dig(d: dict[str, Any] | None, *keys: str) -> Any:
 
 
 # ---------------------------------------------------------------- the modelreg server process
-
-
-def tree_pids(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        out.append(current)
-        stack.extend(children.get(current, []))
-    return out
 
 
 def tree_cpu_s(pid: int) -> float:
