@@ -13,6 +13,7 @@ import platform
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -347,3 +348,13 @@ def tree_pids(pid: int) -> list[int]:
         out.append(current)
         stack.extend(children.get(current, []))
     return out
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a server started by a benchmark; kill it if it has not exited within 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -36,7 +36,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from _util import Stats, machine_facts, markdown_table, ms, replace_section, scratch_dir, text_table, tree_pids
+from _util import (
+    Stats,
+    machine_facts,
+    markdown_table,
+    ms,
+    replace_section,
+    scratch_dir,
+    stop_process,
+    text_table,
+    tree_pids,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -126,12 +136,7 @@ def measure(config: Config, workers: int, requests: int, work: Path) -> Result:
         raw = _timed_raw(port, "/api/v1/health", requests)
         rss = tree_rss_mib(proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
     return Result(config, workers, startup, health, alias, raw, rss)
 

@@ -67,6 +67,7 @@ from _util import (
     ms,
     replace_section,
     scratch_dir,
+    stop_process,
     text_table,
     tree_pids,
     write_random_file,
@@ -306,12 +307,7 @@ def modelreg_server(work: Path, name: str, workers: int, env_extra: dict[str, st
                 f"idle after {settle:.1f} s more, {server.idle_mb:.0f} MB")
             yield server
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 # ---------------------------------------------------------------- profiles of the misses (py-spy)

@@ -22,9 +22,11 @@ from modelreg.errors import (
     ERRORS_BY_CODE,
     ExportFailed,
     InvalidInput,
+    InvalidState,
     ModelregError,
     NotFound,
     NoWeights,
+    PlatformUnsupported,
     UntrustedSource,
 )
 from modelreg.export.detect import WEIGHT_SUFFIXES, detect_source_kind
@@ -258,8 +260,6 @@ class ExportsMixin(FilesMixin):
         exported = self.export(ref, format, trusted=trusted, **options)
         version = self.get_version(str(Ref(model=exported.model, project=exported.project, number=exported.version)))
         if exported.status == "unverified" or format == "coreml":
-            from modelreg.errors import PlatformUnsupported
-
             reason = exported.parity.reason if exported.parity and exported.parity.reason else \
                 f"the {format} runtime cannot run on this machine"
             raise PlatformUnsupported(f"cannot benchmark the {format} export of {version.ref} here: {reason}",
@@ -317,8 +317,6 @@ class ExportsMixin(FilesMixin):
     @staticmethod
     def _check_ready_for_export(version: Version) -> None:
         if version.status != "ready":
-            from modelreg.errors import InvalidState
-
             raise InvalidState(f"{version.ref} is {version.status}; only a ready version can be exported",
                                hint="wait for the run to finish, or pick a ready version", status=version.status)
 
