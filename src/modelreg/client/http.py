@@ -57,7 +57,7 @@ from modelreg.filters import walk_pages
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
 from modelreg.service.blobs import FilesArg, Source, collect_sources
 from modelreg.service.context import DEFAULT_PROJECT
-from modelreg.service.exports import choose_export, export_file_name
+from modelreg.service.exports import choose_export, export_file_name, given_options
 from modelreg.service.files import COMPLETE_MARKER, FilesMixin, metadata_document, write_json_atomic
 from modelreg.service.metadata_files import fields_from_folder
 from modelreg.service.runs import RunBase
@@ -596,8 +596,7 @@ class HttpRegistry:
     def export(self, ref: str, format: str = "onnx", *, force: bool = False, trusted: bool = False,
                source: str | None = None, entry_point: str | None = None,
                options: Mapping[str, Any] | ExportOptions | None = None, **more_options: Any) -> Export:
-        opts = options.model_dump(exclude_unset=True) if isinstance(options, ExportOptions) else dict(options or {})
-        body = {"format": format, "options": {**opts, **more_options}, "force": force, "trusted": trusted,
+        body = {"format": format, "options": given_options(options, more_options), "force": force, "trusted": trusted,
                 "source": source, "entry_point": entry_point}
         return cast(Export, self._send(Export, "POST", self._version_path(ref) + "/exports", _drop_none(body),
                                        idempotent=not force, timeout=EXPORT_TIMEOUT_S))

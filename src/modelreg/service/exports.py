@@ -58,13 +58,18 @@ def export_key(fmt: str, options: ExportOptions, source: ExportSource) -> str:
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
+def given_options(options: Mapping[str, Any] | ExportOptions | None, more: Mapping[str, Any]) -> dict[str, Any]:
+    """The options a caller passed, ``options=`` and keywords together, as a plain mapping."""
+    base = options.model_dump(exclude_unset=True) if isinstance(options, ExportOptions) else dict(options or {})
+    return {**base, **more}
+
+
 def export_options(fmt: str, options: Mapping[str, Any] | ExportOptions | None) -> ExportOptions:
     """Validate the user's options and fill the format's defaults (dynamic batch for ONNX, TorchScript)."""
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown export format {fmt!r}", hint="use one of: " + ", ".join(FORMATS),
                            field="format", format=fmt)
-    raw = options.model_dump(exclude_unset=True) if isinstance(options, ExportOptions) else dict(options or {})
-    raw = {k: v for k, v in raw.items() if v is not None}
+    raw = {k: v for k, v in given_options(options, {}).items() if v is not None}
     unknown = sorted(set(raw) - set(ExportOptions.model_fields))
     if unknown:
         raise InvalidInput(f"unknown export option {unknown[0]!r}",
@@ -179,8 +184,7 @@ class ExportsMixin(FilesMixin):
         made raises (UnsupportedOperator, ExportOutOfMemory, …) and stores nothing.
         """
         self.ctx.require("editor", "exporting a version")
-        opts = export_options(format, {**(options.model_dump(exclude_unset=True) if isinstance(options, ExportOptions)
-                                          else dict(options or {})), **more_options})
+        opts = export_options(format, given_options(options, more_options))
         version = self.get_version(ref)
         self._check_ready_for_export(version)
         weights = pick_weights(version, source)
@@ -402,5 +406,5 @@ def _batch_sizes(batches: Sequence[int]) -> list[int]:
     return sorted(set(sizes))
 
 
-__all__ = ["ExportsMixin", "choose_export", "export_file_name", "export_key", "export_options", "input_specs",
-           "pick_weights"]
+__all__ = ["ExportsMixin", "choose_export", "export_file_name", "export_key", "export_options", "given_options",
+           "input_specs", "pick_weights"]
