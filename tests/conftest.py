@@ -177,3 +177,32 @@ def remote_state(remote_server: RemoteServer, tmp_path: Path) -> Iterator[Any]:
     finally:
         remote_server.use(previous)
         state.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_state(request: pytest.FixtureRequest, remote_server: RemoteServer, tmp_path: Path) -> Iterator[Any]:
+    """Fresh stores served by ``remote_server`` for one test, on SQLite and on PostgreSQL (local blobs in
+    tmp_path/server, actor "tester", no tokens): for attacks whose outcome may depend on the backend."""
+    from modelreg.server.state import open_state
+
+    settings = Settings(home=tmp_path / "server", actor="tester")
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        _truncate_postgres(url)
+        settings = settings.with_overrides(database_url=url)
+    state = open_state(settings)
+    previous = remote_server.use(state)
+    try:
+        yield state
+    finally:
+        remote_server.use(previous)
+        state.close()
+
+
+@pytest.fixture
+def backend_api(remote_server: RemoteServer, backend_state: Any) -> Iterator[Any]:
+    """An HTTP client for the API of ``backend_state`` (SQLite or PostgreSQL)."""
+    import httpx
+
+    with httpx.Client(base_url=remote_server.url + "/api/v1", timeout=30) as client:
+        yield client

@@ -54,7 +54,10 @@ def test_revoked_and_expired_tokens_are_refused(reg: Service) -> None:
     with pytest.raises(Unauthenticated) as err:
         future.authenticate(short)
     assert "expired" in err.value.message
-    assert not future.has_tokens()  # both are unusable then
+    assert future.has_tokens()  # both are unusable then, and the registry stays in token mode
+    assert future.purge_tokens() == ["old", "short"]
+    assert not future.has_tokens() and [e.action for e in reg.events(action="token.purged").items] == [
+        "token.purged", "token.purged"]
     with pytest.raises(NotFound):
         reg.revoke_token("nope")
     for bad in ({"role": "root"}, {"expires_in_s": -1}, {"project": "a/b"}):

@@ -31,6 +31,11 @@ SETTINGS_ENV: dict[str, str] = {
 }
 
 
+# Defaults of ``modelreg serve``'s own limits (here so the CLI can show them without importing the server).
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # the largest JSON request body
+DEFAULT_BODY_TIMEOUT_S = 30.0  # a request body that sends nothing for this long is refused (408)
+
+
 def _default_actor() -> str:
     try:
         return getpass.getuser()

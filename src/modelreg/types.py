@@ -17,6 +17,7 @@ from modelreg.export.job import (
     Parity,
     SourceKind,
 )
+from modelreg.text import check_storable
 
 Task = Literal["detection", "segmentation", "classification", "regression", "other"]
 VersionStatus = Literal["pending", "training", "ready", "failed"]
@@ -41,6 +42,7 @@ def check_metrics(metrics: dict[str, Any] | None, *, where: str = "metrics") -> 
         if not isinstance(name, str) or not name or len(name) > 128:
             raise InvalidMetadata(f"{where}: metric name {name!r} must be a string of 1..128 characters",
                                   field=where)
+        check_storable(name, f"{where} (a metric name)")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidMetadata(f"{where}.{name} is {value!r}; metrics are numbers",
                                   hint="put text under notes, tags or params instead", field=f"{where}.{name}")

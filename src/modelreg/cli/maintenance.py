@@ -16,6 +16,7 @@ from rich.text import Text
 from modelreg.cli.common import CursorOpt, JsonOpt, LimitOpt, state
 from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, human_size, short_ref, when
+from modelreg.service.maintenance import ORPHAN_GRACE_S, TEMP_GRACE_S
 from modelreg.types import Event
 
 app = typer.Typer()
@@ -27,12 +28,19 @@ def gc(
     yes: Annotated[bool, typer.Option(
         "--yes", "-y", help="Really delete. Without it gc is a dry run that shows what and how many bytes.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would go (the default).")] = False,
+    grace: Annotated[float, typer.Option(
+        "--grace", min=0.0, help="Seconds a stored file no version knows yet is left alone (it may belong to a "
+                                 "registration in progress).")] = ORPHAN_GRACE_S,
+    temp_grace: Annotated[float, typer.Option(
+        "--temp-grace", min=0.0, help="Seconds since its last write after which a temporary file of an "
+                                      "interrupted upload is removed.")] = TEMP_GRACE_S,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove unreferenced files (dry run unless --yes).
 
-    Files stored in the last hour that no version knows yet are left alone: they may belong to a
-    registration still in progress.
+    Files stored in the last hour (--grace) that no version knows yet are left alone: they may belong to
+    a registration still in progress. Temporary files of interrupted uploads go after an hour without a
+    write (--temp-grace); pass --temp-grace 0 to see or remove them all now.
 
     \b
     Example: modelreg gc            (shows what would go)
@@ -42,7 +50,7 @@ def gc(
         raise CliError("--yes and --dry-run contradict each other", hint="pass one of them",
                        exit_code=ExitCode.USAGE)
     st = state(ctx)
-    result = st.registry().gc(dry_run=not yes)
+    result = st.registry().gc(dry_run=not yes, grace_s=grace, temp_grace_s=temp_grace)
     if as_json:
         emit_json(result)
         return

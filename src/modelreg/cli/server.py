@@ -21,7 +21,7 @@ from rich.table import Table
 from modelreg.cli.common import JsonOpt, registry, state
 from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, when
-from modelreg.config import SETTINGS_ENV, Settings
+from modelreg.config import DEFAULT_BODY_TIMEOUT_S, SETTINGS_ENV, Settings
 from modelreg.errors import InvalidInput
 from modelreg.types import ROLES, Role, TokenInfo
 
@@ -74,6 +74,13 @@ def serve(
     max_body: Annotated[str, typer.Option(
         "--max-body", help="The largest JSON request body (file uploads are streamed and not limited).")]
     = "16MiB",
+    body_timeout: Annotated[float, typer.Option(
+        "--body-timeout", min=1.0, max=3600.0,
+        help="Seconds a request body may send nothing before it is refused (408) and its connection closed.")]
+    = DEFAULT_BODY_TIMEOUT_S,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="A host name a server without tokens answers besides localhost (repeatable); "
+                               "other Host headers are refused, which stops DNS rebinding.")] = None,
     loop: Annotated[str, typer.Option("--loop", help="The event loop: auto (uvloop when installed), asyncio "
                                                      "or uvloop.")] = "auto",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
@@ -90,7 +97,8 @@ def serve(
              MODELREG_URL=http://127.0.0.1:8080 modelreg versions fire-detector
     """
     try:
-        from modelreg.server.runner import is_loopback, run, server_environment
+        from modelreg.server.runner import is_loopback, run
+        from modelreg.server.state import ServeOptions
     except ImportError as exc:
         raise CliError(f"the server needs packages that are not installed ({exc.name})",
                        hint="pip install 'modelreg[server]'", exit_code=ExitCode.USAGE) from exc
@@ -120,8 +128,10 @@ def serve(
         auth = "NO TOKENS: anyone who reaches it acts as admin (--insecure)"
     st.err.print(f"modelreg serving {st.settings.resolved_database_url} on http://{shown}:{port} "
                  f"({workers} worker{'s' if workers > 1 else ''}; {auth}); docs at /docs", soft_wrap=True)
-    environ = server_environment(settings_environment(st.settings), max_body_bytes=limit,
-                                 require_auth=not loopback and not insecure)
+    options = ServeOptions(max_body_bytes=limit, require_auth=not loopback and not insecure,
+                           body_timeout_s=body_timeout, bind_host=host,
+                           allowed_hosts=tuple(h.strip().lower() for h in allowed_host or [] if h.strip()))
+    environ = {**settings_environment(st.settings), **options.to_env()}
     if loop not in ("auto", "asyncio", "uvloop"):
         raise InvalidInput(f"--loop {loop!r} is not auto, asyncio or uvloop")
     run(host=host, port=port, workers=workers, environ=environ, loop=loop, log_level=log_level.lower(),
@@ -209,3 +219,22 @@ def revoke_token(
         emit_json(info)
         return
     state(ctx).out.print(f"revoked token {info.name!r}", soft_wrap=True)
+
+
+@tokens_app.command("purge")
+def purge_tokens(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Delete the tokens that can no longer be used (revoked or expired).
+
+    A server stays in token mode once any token has existed, revoked and expired ones included, so
+    revoking the last token never opens it to anyone. When purging leaves no token at all, a server on
+    loopback is open to this machine again, as on its first start.
+
+    \b
+    Example: modelreg tokens revoke ci && modelreg tokens purge
+    """
+    names = registry(ctx).purge_tokens()
+    if as_json:
+        emit_json({"purged": names})
+        return
+    st = state(ctx)
+    st.out.print(f"purged {len(names)} token(s)" + (f": {', '.join(names)}" if names else ""), soft_wrap=True)

@@ -19,6 +19,7 @@ are streamed to a temporary file beside the target while hashed, verified, fsync
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -37,8 +38,8 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_jsonable_python
 
 from modelreg import __version__
-from modelreg.blobs.base import Progress
-from modelreg.blobs.local import copy_verified_to_path, pump, reader_of, size_hint
+from modelreg.blobs.base import BlobInfo, Progress, check_digest
+from modelreg.blobs.local import copy_verified_to_path, pump, reader_of, size_hint, verifying_stream
 from modelreg.config import Settings
 from modelreg.errors import (
     ArtifactNotFound,
@@ -167,6 +168,36 @@ class _ResponseReader:
 
     def close(self) -> None:
         pass
+
+
+class _RawBody(io.RawIOBase):
+    """A ``_StreamedBody`` as a raw stream (a range of a blob: it cannot be verified)."""
+
+    def __init__(self, body: _ResponseReader) -> None:
+        super().__init__()
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any, /) -> int:
+        return self._body.readinto(memoryview(buffer).cast("B"))
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+            super().close()
+
+
+class _StreamedBody(_ResponseReader):
+    """A streamed reply's body that closes the reply with it (``open_blob``)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response)
+        self._response = response
+
+    def close(self) -> None:
+        self._response.close()
 
 
 EXPORT_TIMEOUT_S = 3600.0  # an export or a benchmark runs on the server, possibly for minutes
@@ -430,6 +461,44 @@ class HttpRegistry:
 
         self._request("PUT", f"/blobs/{upload.digest}", content=chunks, idempotent=True,
                       headers={"Content-Length": str(upload.size), "Content-Type": OCTETS})
+
+    # ---- blobs by digest
+    def upload_blob(self, source: BinaryIO, digest: str) -> BlobInfo:
+        """Store a stream that must hash to ``digest`` on the server (IntegrityError and nothing kept if not)."""
+        check_digest(digest)
+
+        def chunks() -> Iterator[bytes]:
+            while data := source.read(CHUNK):
+                yield data
+
+        response = self._request("PUT", f"/blobs/{digest}", content=chunks, idempotent=False,
+                                 headers={"Content-Type": OCTETS})
+        return BlobInfo.model_validate_json(response.content)
+
+    def blob_size(self, digest: str) -> int:
+        """The stored size of a blob this principal may read; BlobNotFound otherwise."""
+        check_digest(digest)
+        response = self._http.head(f"/blobs/{digest}")
+        if response.status_code == 404:
+            raise BlobNotFound(f"blob {digest} is not stored", hint="upload it first", digest=digest)
+        raise_for_error(response)
+        return int(response.headers["content-length"])
+
+    def open_blob(self, digest: str, *, offset: int = 0) -> BinaryIO:
+        """A reader of the blob from ``offset``; read from the start to its end, it verifies the digest."""
+        size = self.blob_size(digest)
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        response = self._http.send(self._http.build_request("GET", f"/blobs/{digest}", headers=headers),
+                                   stream=True)
+        try:
+            raise_for_error(response)
+        except BaseException:
+            response.close()
+            raise
+        body = _StreamedBody(response)
+        if offset == 0:
+            return verifying_stream(body, digest, size)
+        return io.BufferedReader(_RawBody(body))
 
     def start_run(self, model: str, *, params: Mapping[str, Any] | None = None, parent: str | None = None,
                   description: str | None = None, tags: Mapping[str, str] | None = None,
@@ -725,8 +794,12 @@ class HttpRegistry:
     def revoke_token(self, name: str) -> TokenInfo:
         return cast(TokenInfo, self._send(TokenInfo, "DELETE", f"/tokens/{quote(name, safe='')}"))
 
+    def purge_tokens(self) -> list[str]:
+        """Delete every token that can no longer be used (revoked or expired); return their names."""
+        return list(self._request("POST", "/tokens/purge").json()["purged"])
+
     def has_tokens(self) -> bool:
-        """Whether the server needs a token (it has one that can still be used, or was started for other hosts)."""
+        """Whether the server needs a token (it is in token mode, or was started for other hosts)."""
         return bool(self._request("GET", "/auth").json()["tokens_required"])
 
     def authenticate(self, secret: str) -> TokenInfo:

@@ -189,6 +189,17 @@ class MetadataTx(ABC):
     def referenced_digests(self) -> dict[str, int]:
         """Digest -> size of every blob an artifact or an export file references."""
 
+    @abstractmethod
+    def grant_blob(self, *, digest: str, project: str, now: datetime) -> None:
+        """Record that a principal limited to ``project`` uploaded the blob (idempotent)."""
+
+    @abstractmethod
+    def blob_in_project(self, *, digest: str, project: str) -> bool:
+        """Whether ``project`` holds the blob: a version's artifact or an export file of it, or its upload.
+
+        ``delete_blob_row`` removes the blob's grants with its row.
+        """
+
     # ---- aliases
     @abstractmethod
     def set_alias(self, *, model_id: int, alias: str, version_id: int, now: datetime) -> None: ...
@@ -261,6 +272,10 @@ class MetadataTx(ABC):
     @abstractmethod
     def revoke_token(self, *, name: str, now: datetime) -> TokenInfo | None:
         """Set revoked_at (if not yet revoked); None when no such token."""
+
+    @abstractmethod
+    def delete_token(self, *, name: str) -> bool:
+        """Remove the token's row (its name becomes free); False when no such token."""
 
     # ---- events
     @abstractmethod

@@ -46,6 +46,7 @@ from modelreg.metadata.base import (
     MetadataTx,
     VersionDraft,
 )
+from modelreg.text import check_storable
 from modelreg.types import (
     AliasInfo,
     AliasMove,
@@ -94,6 +95,7 @@ def to_json_value(value: Any, *, field_name: str) -> Any:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+    check_storable(data, field_name)
     return data
 
 
@@ -314,6 +316,7 @@ class _Data:
     epochs: dict[int, Mapping[int, Epoch]] = field(default_factory=dict)
     events: dict[int, Event] = field(default_factory=dict)
     tokens: dict[str, tuple[TokenInfo, str]] = field(default_factory=dict)  # name -> (token, secret hash)
+    grants: set[tuple[str, str]] = field(default_factory=set)  # (digest, project) uploads
 
 
 # ---------------------------------------------------------------- the store
@@ -751,6 +754,8 @@ class _MemoryTx(MetadataTx):
         if db.refcount.get(digest, 0) > 0:
             raise InvalidState(f"blob {digest} is still referenced", digest=digest)
         self.undo.pop(db.blobs, digest)
+        for grant in [g for g in db.grants if g[0] == digest]:
+            self.undo.discard(db.grants, grant)
 
     def blob_rows(self) -> dict[str, tuple[int, BlobState]]:
         return {d: (b.size, b.state) for d, b in self._r().blobs.items()}
@@ -764,6 +769,24 @@ class _MemoryTx(MetadataTx):
         found = {a.digest: a.size for arts in db.artifacts.values() for a in arts}
         found.update({a.digest: a.size for e in db.exports.values() for a in e.files})
         return found
+
+    def grant_blob(self, *, digest: str, project: str, now: datetime) -> None:
+        self.undo.add(self._w().grants, (digest, project))
+
+    def blob_in_project(self, *, digest: str, project: str) -> bool:
+        db = self._r()
+        if (digest, project) in db.grants:
+            return True
+        project_id = db.project_ids.get(project)
+        holders = [vid for vid, arts in db.artifacts.items() if any(a.digest == digest for a in arts)]
+        holders += [e.version_id for e in db.exports.values() if any(a.digest == digest for a in e.files)]
+        return any(self._project_of_version(vid) == project_id for vid in holders)
+
+    def _project_of_version(self, version_id: int) -> int | None:
+        db = self._r()
+        version = db.versions.get(version_id)
+        model = db.models.get(version.model_id) if version else None
+        return model.project_id if model else None
 
     # ---- aliases
 
@@ -899,6 +922,9 @@ class _MemoryTx(MetadataTx):
             info = info.model_copy(update={"revoked_at": now})
             self.undo.put(db.tokens, name, (info, secret_hash))
         return info
+
+    def delete_token(self, *, name: str) -> bool:
+        return self.undo.pop(self._w().tokens, name) is not None
 
     # ---- events
 

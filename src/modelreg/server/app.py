@@ -16,13 +16,12 @@ from fastapi import FastAPI
 from modelreg import __version__
 from modelreg.config import Settings
 from modelreg.server.errors import install as install_errors
+from modelreg.server.guard import RequestGuard
 from modelreg.server.limits import BodyLimit
 from modelreg.server.routes import ROUTERS
-from modelreg.server.state import DEFAULT_MAX_BODY_BYTES, ServerState, open_state
+from modelreg.server.state import ServeOptions, ServerState, open_state
 
 API_PREFIX = "/api/v1"
-MAX_BODY_ENV = "MODELREG_MAX_BODY_BYTES"
-REQUIRE_AUTH_ENV = "MODELREG_REQUIRE_AUTH"
 
 DESCRIPTION = """\
 The REST API of a modelreg registry: projects, models, versions, aliases, search, insights, events,
@@ -34,9 +33,9 @@ of its class. Send `Authorization: Bearer <token>` once the server has tokens
 
 
 def create_app(settings: Settings, *, state: ServerState | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, require_auth: bool = False) -> FastAPI:
+               options: ServeOptions | None = None) -> FastAPI:
     """The application over the stores ``settings`` name (or the given ``state``, left open at shutdown)."""
-    server = state or open_state(settings, max_body_bytes=max_body_bytes, require_auth=require_auth)
+    server = state or open_state(settings, options)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,14 +48,11 @@ def create_app(settings: Settings, *, state: ServerState | None = None,
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestGuard)
     install_errors(app)  # last: its guard is the outermost middleware
     return app
 
 
 def create_app_from_environ() -> FastAPI:
     """The factory for uvicorn (``modelreg serve`` and its worker processes): settings from the environment."""
-    environ = os.environ
-    raw = environ.get(MAX_BODY_ENV, "").strip()
-    max_body = int(raw) if raw.isdigit() else DEFAULT_MAX_BODY_BYTES
-    require_auth = environ.get(REQUIRE_AUTH_ENV, "").strip().lower() in ("1", "true", "yes")
-    return create_app(Settings.from_env(environ), max_body_bytes=max_body, require_auth=require_auth)
+    return create_app(Settings.from_env(os.environ), options=ServeOptions.from_env(os.environ))

@@ -65,18 +65,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def server_environment(settings_env: Mapping[str, str], *, max_body_bytes: int | None,
-                       require_auth: bool) -> dict[str, str]:
-    """Environment variables that carry the settings to the worker processes uvicorn spawns."""
-    from modelreg.server.app import MAX_BODY_ENV, REQUIRE_AUTH_ENV
-
-    env = dict(settings_env)
-    if max_body_bytes is not None:
-        env[MAX_BODY_ENV] = str(max_body_bytes)
-    env[REQUIRE_AUTH_ENV] = "1" if require_auth else "0"
-    return env
-
-
 def run(*, host: str, port: int, workers: int, environ: Mapping[str, str], loop: str = "auto",
         log_level: str = "info", access_log: bool = True) -> None:
     """Serve until interrupted. ``environ`` is applied to this process first: the workers inherit it."""

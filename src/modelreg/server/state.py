@@ -7,17 +7,20 @@ token names. The stores are safe to share between threads (the metadata store's 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import anyio
+
 from modelreg.blobs.base import BlobStore, open_blob_store
-from modelreg.config import Settings
+from modelreg.config import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, Settings
 from modelreg.metadata.base import MetadataStore, open_metadata_store
 from modelreg.service import Context, Service
 from modelreg.service.tokens import hash_secret
 from modelreg.types import Role, TokenInfo
 
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+UPLOAD_THREADS = 16  # threads that store large uploads, apart from the pool every other request uses
 
 
 class TokenCache:
@@ -101,6 +104,46 @@ class ReadCache:
             self._entries[key] = body
 
 
+@dataclass(frozen=True)
+class ServeOptions:
+    """How ``modelreg serve`` was started (not the registry's settings); carried to uvicorn's worker
+    processes as environment variables, each declared once in ``OPTION_ENV``."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    require_auth: bool = False  # refuse requests without a token even while none exists
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    bind_host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
+
+    def to_env(self) -> dict[str, str]:
+        values = {"max_body_bytes": str(self.max_body_bytes), "require_auth": "1" if self.require_auth else "0",
+                  "body_timeout_s": repr(self.body_timeout_s), "bind_host": self.bind_host,
+                  "allowed_hosts": ",".join(self.allowed_hosts)}
+        return {OPTION_ENV[name]: value for name, value in values.items()}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ServeOptions:
+        """The options a worker process was given (absent or unreadable values keep their defaults)."""
+        raw = {name: environ.get(var, "").strip() for name, var in OPTION_ENV.items()}
+        defaults = cls()
+        timeout = raw["body_timeout_s"]
+        return cls(
+            max_body_bytes=int(raw["max_body_bytes"]) if raw["max_body_bytes"].isdigit() else defaults.max_body_bytes,
+            require_auth=raw["require_auth"].lower() in ("1", "true", "yes"),
+            body_timeout_s=float(timeout) if timeout.replace(".", "", 1).isdigit() else defaults.body_timeout_s,
+            bind_host=raw["bind_host"] or defaults.bind_host,
+            allowed_hosts=tuple(h.strip().lower() for h in raw["allowed_hosts"].split(",") if h.strip()))
+
+
+OPTION_ENV: dict[str, str] = {
+    "max_body_bytes": "MODELREG_MAX_BODY_BYTES",
+    "require_auth": "MODELREG_REQUIRE_AUTH",
+    "body_timeout_s": "MODELREG_BODY_TIMEOUT",
+    "bind_host": "MODELREG_BIND_HOST",
+    "allowed_hosts": "MODELREG_ALLOWED_HOSTS",
+}
+
+
 @dataclass
 class ServerState:
     """The stores and settings of one server process. ``require_auth``: refuse requests without a token
@@ -112,8 +155,18 @@ class ServerState:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     require_auth: bool = False
     owned: bool = True  # close the stores when the app shuts down
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    bind_host: str = "127.0.0.1"  # the address served; a token-less server answers Host values of it
+    allowed_hosts: tuple[str, ...] = ()  # Host names a token-less server answers besides loopback ones
     tokens: TokenCache = field(default_factory=TokenCache)
     reads: ReadCache = field(default_factory=ReadCache)
+    _uploads: anyio.CapacityLimiter | None = field(default=None, repr=False)
+
+    def upload_limiter(self) -> anyio.CapacityLimiter:
+        """The thread pool of large uploads (created on first use, inside the event loop)."""
+        if self._uploads is None:
+            self._uploads = anyio.CapacityLimiter(UPLOAD_THREADS)
+        return self._uploads
 
     def service(self, *, actor: str | None = None, role: Role = "admin", project: str | None = None,
                 settings: Settings | None = None) -> Service:
@@ -126,9 +179,9 @@ class ServerState:
             self.meta.close()
 
 
-def open_state(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               require_auth: bool = False) -> ServerState:
+def open_state(settings: Settings, options: ServeOptions | None = None) -> ServerState:
     """Open the stores the settings name (migrating the database) for a server process."""
+    opts = options or ServeOptions()
     if settings.database_url is None:
         settings.home.mkdir(parents=True, exist_ok=True)
     meta = open_metadata_store(settings.resolved_database_url)
@@ -137,5 +190,6 @@ def open_state(settings: Settings, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYT
     except BaseException:
         meta.close()
         raise
-    return ServerState(settings=settings, meta=meta, blobs=blobs, max_body_bytes=max_body_bytes,
-                       require_auth=require_auth)
+    return ServerState(settings=settings, meta=meta, blobs=blobs, max_body_bytes=opts.max_body_bytes,
+                       require_auth=opts.require_auth, body_timeout_s=opts.body_timeout_s, bind_host=opts.bind_host,
+                       allowed_hosts=opts.allowed_hosts)

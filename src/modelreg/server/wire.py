@@ -238,6 +238,10 @@ class TokenCreated(BaseModel):
     secret: str = Field(description="Shown this once; the server keeps only its SHA-256.")
 
 
+class TokensPurged(BaseModel):
+    purged: list[str] = Field(description="The names of the tokens deleted.")
+
+
 class AuthStatus(BaseModel):
     tokens_required: bool = Field(description="Whether requests need a bearer token.")
 

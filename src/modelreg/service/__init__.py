@@ -6,6 +6,7 @@ import threading
 from types import TracebackType
 
 from modelreg.service.aliases import AliasesMixin
+from modelreg.service.blob_access import BlobAccessMixin
 from modelreg.service.context import Context
 from modelreg.service.exports import ExportsMixin
 from modelreg.service.files import FilesMixin
@@ -18,7 +19,7 @@ from modelreg.service.tokens import TokensMixin
 
 
 class Service(RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, ExportsMixin, FilesMixin, MaintenanceMixin,
-              ImportMixin, TokensMixin):
+              ImportMixin, TokensMixin, BlobAccessMixin):
     """Every operation of the SDK (DESIGN.md §3), in-process. ``modelreg.connect()`` returns one."""
 
     def __init__(self, ctx: Context) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from modelreg.errors import AliasNotFound, GateFailed, InvalidInput, InvalidState, NothingToRollBack
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, validate_alias
 from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.gate import evaluate_gate
+from modelreg.service.permissions import PROTECTED, operation
 from modelreg.types import AliasInfo, AliasMove, Model, PromotionPlan, Version
 
 
@@ -36,6 +39,7 @@ class AliasesMixin(ServiceBase):
                     before={"version": previous}, after={"version": target.number, **(extra or {})})
         return previous
 
+    @operation("editor", "moving an alias", extra=PROTECTED)
     def set_alias(self, ref: str, alias: str, *, dry_run: bool = False) -> PromotionPlan:
         """Point ``alias`` of the model at the version ``ref`` names. ``dry_run`` shows the move only."""
         alias = validate_alias(alias)
@@ -53,10 +57,12 @@ class AliasesMixin(ServiceBase):
 
         return self.ctx.read(run) if dry_run else self.ctx.write(run)
 
+    @operation("editor", "activating a version", extra=PROTECTED)
     def activate(self, ref: str, *, dry_run: bool = False) -> PromotionPlan:
         """Make the version production (seed 000's "Activate Model")."""
         return self.set_alias(ref, "production", dry_run=dry_run)
 
+    @operation("editor", "removing an alias", extra=PROTECTED)
     def delete_alias(self, model: str, alias: str, *, dry_run: bool = False) -> PromotionPlan:
         alias = validate_alias(alias)
 
@@ -79,6 +85,7 @@ class AliasesMixin(ServiceBase):
 
         return self.ctx.read(run) if dry_run else self.ctx.write(run)
 
+    @operation("viewer", "listing aliases")
     def list_aliases(self, model: str) -> list[AliasInfo]:
         def run(tx: MetadataTx) -> list[AliasInfo]:
             mdl = self._model(tx, model)
@@ -87,11 +94,13 @@ class AliasesMixin(ServiceBase):
 
         return self.ctx.read(run)
 
+    @operation("viewer", "reading an alias's history")
     def alias_history(self, model: str, alias: str = "production") -> list[AliasMove]:
         """Every move of the alias, newest first."""
         alias = validate_alias(alias)
         return self.ctx.read(lambda tx: tx.alias_moves(model_id=self._model(tx, model).id, alias=alias))
 
+    @operation("editor", "rolling an alias back", extra=PROTECTED)
     def rollback(self, model: str, alias: str = "production", *, dry_run: bool = False) -> PromotionPlan:
         """Move ``alias`` back to the version it pointed to before its latest move.
 
@@ -130,6 +139,7 @@ class AliasesMixin(ServiceBase):
 
         return self.ctx.read(run) if dry_run else self.ctx.write(run)
 
+    @operation("editor", "promoting a version", extra=PROTECTED)
     def promote(self, model: str, src: str, dst: str = "production", *, dry_run: bool = False,
                 force: bool = False, archive_previous: bool = True) -> PromotionPlan:
         """Point ``dst`` at what ``src`` names (an alias such as staging, or a version such as v5).
@@ -178,8 +188,12 @@ def _source_ref(model: Model, src: str) -> Ref:
     text = src.strip()
     if ":" in text or "@" in text[1:] or "/" in text:
         r = as_ref(text)
-        if r.model != model.name:
-            raise InvalidInput(f"{src!r} belongs to another model than {model.name!r}", field="src")
+        if r.project is None:  # "det:3" while promoting in project alpha: alpha's det
+            r = dataclasses.replace(r, project=model.project)
+        if r.model != model.name or r.project != model.project:
+            raise InvalidInput(f"{src!r} is not a version of {model.project}/{model.name}; promote moves an "
+                               "alias between versions of one model", hint="name a version or an alias of this "
+                               "model, e.g. staging or v5", field="src")
         return r
     base = f"{model.project}/{model.name}"
     if text.startswith("@"):

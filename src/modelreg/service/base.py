@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from modelreg.errors import (
@@ -17,6 +18,7 @@ from modelreg.filters import And, Compare, Field, Sort
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, parse_ref, validate_name
 from modelreg.service.context import DEFAULT_PROJECT, Context
+from modelreg.service.permissions import operation
 from modelreg.types import Model, Project, Version
 
 READY = Compare(Field("column", "status", "status"), "=", "ready")
@@ -131,6 +133,7 @@ class ServiceBase:
         assert version is not None
         return model, self._decorate(tx, model, version)
 
+    @operation("viewer", "reading a version")
     def get_version(self, ref: str | Ref) -> Version:
         """The version a reference names (a bare model name means its MODEL_ENVIRONMENT alias)."""
         return self.ctx.read(lambda tx: self._version(tx, ref)[1])
@@ -159,6 +162,15 @@ class ServiceBase:
         """Fill the computed ``is_best`` flag (pass ``best_number`` when already known)."""
         best = self._best_number(tx, model) if best_number is False else best_number
         return version.model_copy(update={"is_best": best == version.number})
+
+    def _visible_blobs(self, digests: Iterable[str]) -> set[str]:
+        """The digests among ``digests`` the principal may read or register by digest: all of them, unless
+        it is limited to a project; then those the project holds (artifacts, export files) or uploaded."""
+        wanted = set(digests)
+        scope = self.ctx.project_scope
+        if scope is None or not wanted:
+            return wanted
+        return self.ctx.read(lambda tx: {d for d in wanted if tx.blob_in_project(digest=d, project=scope)})
 
     def _event(self, tx: MetadataTx, action: str, *, model: Model | None = None, project: str | None = None,
                version: int | None = None, alias: str | None = None, before: Any = None,

@@ -13,11 +13,11 @@ from modelreg.blobs.base import BlobStore
 from modelreg.config import Settings
 from modelreg.errors import PermissionDenied, StorageError
 from modelreg.metadata.base import MetadataStore, MetadataTx
+from modelreg.service.permissions import ROLE_ORDER, Permission
 from modelreg.types import Role
 
 log = logging.getLogger("modelreg.service")
 
-ROLE_ORDER: dict[str, int] = {"viewer": 0, "editor": 1, "maintainer": 2, "admin": 3}
 DEFAULT_PROJECT = "default"
 T = TypeVar("T")
 
@@ -50,6 +50,20 @@ class Context:
         if ROLE_ORDER[self.role] < ROLE_ORDER[role]:
             raise PermissionDenied(f"{action} needs the {role} role; {self.actor or 'you'} have {self.role}",
                                    hint=f"ask an admin for a token with the {role} role", role=role)
+
+    def allow(self, permission: Permission) -> None:
+        """Raise PermissionDenied unless the acting principal may perform an operation needing ``permission``."""
+        if permission.role is not None:
+            self.require(permission.role, permission.action)
+        if permission.registry_wide and self.project_scope is not None:
+            raise PermissionDenied(
+                f"{permission.action} covers every project; {self.actor or 'this token'} is limited to "
+                f"project {self.project_scope!r}", hint="use a token that is not limited to one project",
+                project=self.project_scope)
+
+    def outranks(self, role: Role) -> bool:
+        """Whether the acting principal's role is ``role`` or above."""
+        return ROLE_ORDER[self.role] >= ROLE_ORDER[role]
 
     def check_project(self, project: str) -> None:
         """Raise PermissionDenied when the acting principal is limited to another project."""

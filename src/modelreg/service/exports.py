@@ -36,6 +36,7 @@ from modelreg.refs import Ref, validate_artifact_path
 from modelreg.service.blobs import Source, folder_sources, register_with_retry, store_sources
 from modelreg.service.blobs import claim as claim_blobs
 from modelreg.service.files import FilesMixin, write_json_atomic
+from modelreg.service.permissions import operation
 from modelreg.types import Artifact, Export, ExportSource, Version
 
 log = logging.getLogger("modelreg.service")
@@ -171,6 +172,7 @@ def failure_error(outcome: ExportOutcome, fmt: str) -> ModelregError:
 
 
 class ExportsMixin(FilesMixin):
+    @operation("editor", "exporting a version")
     def export(self, ref: str, format: str = "onnx", *, force: bool = False, trusted: bool = False,
                source: str | None = None, entry_point: str | None = None,
                options: Mapping[str, Any] | ExportOptions | None = None, **more_options: Any) -> Export:
@@ -183,7 +185,6 @@ class ExportsMixin(FilesMixin):
         An export whose outputs differ from the source's is kept as ``failed-parity``; one that cannot be
         made raises (UnsupportedOperator, ExportOutOfMemory, …) and stores nothing.
         """
-        self.ctx.require("editor", "exporting a version")
         opts = export_options(format, given_options(options, more_options))
         version = self.get_version(ref)
         self._check_ready_for_export(version)
@@ -221,6 +222,7 @@ class ExportsMixin(FilesMixin):
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    @operation("viewer", "downloading files")
     def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
              metadata: bool = True, format: str | None = None) -> Path:
         """Write the version's files into ``to``; with ``format``, its export's files (and export.json) instead."""
@@ -237,6 +239,7 @@ class ExportsMixin(FilesMixin):
             write_json_atomic(dest / "export.json", exported.model_dump(mode="json"))
         return dest
 
+    @operation("viewer", "listing exports")
     def list_exports(self, ref: str) -> list[Export]:
         """The version's exports, oldest first: format, options, status, parity, speed, files."""
         version = self.get_version(ref)
@@ -246,18 +249,19 @@ class ExportsMixin(FilesMixin):
 
         return self.ctx.read(run)
 
+    @operation("viewer", "reading an export")
     def get_export(self, ref: str, format: str, **options: Any) -> Export:
         """The stored export of ``format`` (the newest when several option sets exist and none are given)."""
         version = self.get_version(ref)
         return choose_export(self.list_exports(str(_pinned(version))), version.ref, format, options)
 
+    @operation("editor", "benchmarking an export")
     def bench(self, ref: str, format: str = "onnx", *, batches: Sequence[int] = (1, 16), runs: int = 30,
               trusted: bool = False, **options: Any) -> Export:
         """Measure the export's latency (p50/p90, throughput) per batch size next to PyTorch eager, and store it.
 
         Exports first when the version has no such export yet (with ``options``).
         """
-        self.ctx.require("editor", "benchmarking an export")
         sizes = _batch_sizes(batches)
         if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 10_000:
             raise InvalidInput(f"runs={runs!r} must be a whole number from 1 to 10000", field="runs")

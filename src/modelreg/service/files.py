@@ -13,6 +13,7 @@ from modelreg.blobs.base import Progress
 from modelreg.errors import ArtifactNotFound, InvalidState
 from modelreg.refs import Ref, validate_artifact_path
 from modelreg.service.base import ServiceBase
+from modelreg.service.permissions import operation
 from modelreg.types import Version
 
 COMPLETE_MARKER = ".modelreg-complete"
@@ -30,6 +31,7 @@ class FilesMixin(ServiceBase):
     _resolved: dict[tuple[str, str | None], tuple[object, Path]]
     _resolved_lock: threading.Lock
 
+    @operation("viewer", "downloading files")
     def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
              metadata: bool = True) -> Path:
         """Write the version's files (verified) and its metadata.json into the folder ``to``."""
@@ -51,6 +53,7 @@ class FilesMixin(ServiceBase):
             raise InvalidState(f"{version.ref} is {version.status}; it has no files to fetch",
                                hint="pick a ready version", version=version.number, status=version.status)
 
+    @operation("viewer", "downloading files")
     def resolve(self, ref: str, path: str | None = None) -> Path:
         """A local path to the version's folder (or one file in it) for an application to load.
 

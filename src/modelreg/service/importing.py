@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING, Literal, cast
 
 from modelreg.service.base import ServiceBase
+from modelreg.service.permissions import operation
 from modelreg.types import ImportReport
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ Layout = Literal["auto", "versions", "environments"]
 
 
 class ImportMixin(ServiceBase):
+    @operation("editor", "importing a folder")
     def import_folder(self, path: str | os.PathLike[str], model: str, *, layout: Layout = "auto",
                       strict: bool = False, dry_run: bool = False) -> ImportReport:
         """Import ``models/versions/vN/`` (seed 000) or ``models/{production,staging,archive/*}/`` (seed 002).

@@ -13,7 +13,9 @@ from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, validate_name
 from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.context import DEFAULT_PROJECT
+from modelreg.service.permissions import operation
 from modelreg.service.projects import check_limit
+from modelreg.text import check_storable
 from modelreg.types import (
     ClassApDiff,
     Comparison,
@@ -51,6 +53,7 @@ class InsightsMixin(ServiceBase):
         model = tx.get_model(project=key.project, name=key.model)
         return tx.get_version(model_id=model.id, number=key.number) if model else None
 
+    @operation("viewer", "reading training history")
     def history(self, ref: str) -> list[Epoch]:
         """The version's training history, one row per epoch."""
         def run(tx: MetadataTx) -> list[Epoch]:
@@ -59,6 +62,7 @@ class InsightsMixin(ServiceBase):
 
         return self.ctx.read(run)
 
+    @operation("viewer", "reading lineage")
     def lineage(self, ref: str) -> Lineage:
         """Ancestors (parent first) and descendants (breadth first) of a version, across models."""
         def run(tx: MetadataTx) -> Lineage:
@@ -88,6 +92,7 @@ class InsightsMixin(ServiceBase):
 
         return self.ctx.read(run)
 
+    @operation("viewer", "comparing versions")
     def compare(self, refs: Sequence[str]) -> Comparison:
         """Metrics with differences from the first version, per-class AP deltas, params diff, curves."""
         if isinstance(refs, str) or len(refs) < 2:
@@ -111,6 +116,7 @@ class InsightsMixin(ServiceBase):
                 curves.setdefault(name, []).append((e.epoch, value))
         return curves
 
+    @operation("viewer", "reading a report")
     def report(self, ref: str, fmt: ReportFormat = "json") -> str:
         """A full report of a version: metadata, files, aliases, training history, lineage, exports, events."""
         if fmt not in ("json", "markdown", "md"):
@@ -135,10 +141,12 @@ class InsightsMixin(ServiceBase):
 
         return render_markdown(version, history, lineage, events, exports)
 
+    @operation("viewer", "reading the events log")
     def events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
                action: str | None = None, limit: int = 50, cursor: str | None = None) -> Page[Event]:
         """The audit log, newest first: who did what, when, before -> after."""
         check_limit(limit)
+        check_storable(action, "action", error=InvalidInput)
         decoded = decode_cursor(cursor)
         model_name: str | None = None
         if model is not None:

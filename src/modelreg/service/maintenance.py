@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from modelreg.errors import BlobNotFound
+from modelreg.errors import BlobNotFound, InvalidInput
 from modelreg.service.base import ServiceBase
 from modelreg.service.blobs import collect_blobs
+from modelreg.service.permissions import operation
 from modelreg.types import FsckProblem, FsckReport, GcReport
 
 # A stored blob with no row yet may belong to a registration in flight; gc leaves it alone this long.
 ORPHAN_GRACE_S = 3600.0
 TEMP_GRACE_S = 3600.0
+MAX_GRACE_S = 365 * 24 * 3600.0
 
 
 class MaintenanceMixin(ServiceBase):
+    @operation("maintainer", "gc", registry_wide=True)
     def gc(self, *, dry_run: bool = True, grace_s: float = ORPHAN_GRACE_S,
            temp_grace_s: float = TEMP_GRACE_S) -> GcReport:
         """Remove blobs that no version references (``dry_run``: only report what and how many bytes).
@@ -21,7 +24,10 @@ class MaintenanceMixin(ServiceBase):
         that may still be committing them; temporary files of interrupted writes older than
         ``temp_grace_s`` are removed too (a live writer touches its file at every chunk).
         """
-        self.ctx.require("maintainer", "gc")
+        for name, value in (("grace_s", grace_s), ("temp_grace_s", temp_grace_s)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_GRACE_S:
+                raise InvalidInput(f"{name} {value!r} must be a number of seconds from 0 to {MAX_GRACE_S:g}",
+                                   field=name)
         rows = self.ctx.read(lambda tx: tx.blob_rows())
         unreferenced = self.ctx.read(lambda tx: tx.unreferenced_blobs())
         candidates = dict(unreferenced)
@@ -54,6 +60,7 @@ class MaintenanceMixin(ServiceBase):
             return self.ctx.blobs.local_path(digest) is None and self.ctx.blobs.exists(digest)
         return (self.ctx.now() - written).total_seconds() > grace_s
 
+    @operation("maintainer", "fsck", registry_wide=True)
     def fsck(self, *, verify: bool = True) -> FsckReport:
         """Check every referenced blob exists, has its size and (``verify``) its SHA-256; report problems."""
         referenced = self.ctx.read(lambda tx: tx.referenced_digests())

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from modelreg.errors import AlreadyExists, Conflict, InvalidInput, InvalidMetadata, InvalidName, VersionInUse
+from modelreg.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidFilter,
+    InvalidInput,
+    InvalidMetadata,
+    InvalidName,
+    VersionInUse,
+)
 from modelreg.filters import (
     And,
     Compare,
@@ -24,6 +32,8 @@ from modelreg.refs import Ref, parse_ref, validate_alias, validate_name
 from modelreg.service.base import BY_NUMBER_DESC, ServiceBase
 from modelreg.service.blobs import collect_blobs
 from modelreg.service.context import DEFAULT_PROJECT
+from modelreg.service.permissions import operation
+from modelreg.text import check_storable
 from modelreg.types import BestMode, Model, Page, Policies, Project, Task
 
 _TASKS = ("detection", "segmentation", "classification", "regression", "other")
@@ -33,6 +43,7 @@ MAX_PAGE = 1000
 def check_labels(labels: object) -> list[str]:
     if not isinstance(labels, list) or not all(isinstance(x, str) and x.strip() for x in labels):
         raise InvalidMetadata("labels must be a list of non-empty class names", field="labels")
+    check_storable(labels, "labels")
     if len(set(labels)) != len(labels):
         dup = sorted({x for x in labels if labels.count(x) > 1})
         raise InvalidMetadata(f"labels repeat {dup}", hint="each class name appears once", field="labels")
@@ -52,6 +63,7 @@ def check_tags(tags: object, *, field: str = "tags") -> dict[str, str]:
         if not isinstance(value, (str, int, float, bool)):
             raise InvalidMetadata(f"{field}.{key} must be text, not {type(value).__name__}", field=f"{field}.{key}")
         out[key] = str(value)
+    check_storable(out, field)
     return out
 
 
@@ -71,6 +83,7 @@ def build_policies(base: Policies, changes: Mapping[str, Any]) -> Policies:
     if values["best_metric"]:
         validate_name(values["best_metric"], kind="metric name")
     values["protected_aliases"] = [validate_alias(a) for a in values["protected_aliases"]]
+    check_storable(values, "policies")
     if values["promotion_gate"]:
         parse_filter(values["promotion_gate"], gate_fields)
     else:
@@ -79,6 +92,7 @@ def build_policies(base: Policies, changes: Mapping[str, Any]) -> Policies:
 
 
 def where_of(query: str | None, structured: Mapping[str, Any] | None, resolve: Any) -> Node | None:
+    check_storable([query, structured], "filter", error=InvalidFilter)
     nodes = [n for n in (parse_filter(query, resolve), structured_filter(structured, resolve)
                          if structured else None) if n is not None]
     if not nodes:
@@ -88,12 +102,13 @@ def where_of(query: str | None, structured: Mapping[str, Any] | None, resolve: A
 
 class ProjectsMixin(ServiceBase):
     # ---- projects
+    @operation("editor", "creating a project")
     def create_project(self, name: str, *, description: str = "", labels: list[str] | None = None,
                        exist_ok: bool = False) -> Project:
-        self.ctx.require("editor", "creating a project")
         validate_name(name, kind="project name")
         self.ctx.check_project(name)
         labels = check_labels(labels or [])
+        check_storable(description, "description")
 
         def run(tx: MetadataTx) -> Project:
             existing = tx.get_project(name=name)
@@ -107,19 +122,22 @@ class ProjectsMixin(ServiceBase):
 
         return self.ctx.write(run)
 
+    @operation("viewer", "reading a project")
     def get_project(self, name: str = DEFAULT_PROJECT) -> Project:
         return self.ctx.read(lambda tx: self._project(tx, name))
 
+    @operation("viewer", "listing projects")
     def list_projects(self) -> list[Project]:
         scope = self.ctx.project_scope
         return [p for p in self.ctx.read(lambda tx: tx.list_projects()) if scope is None or p.name == scope]
 
+    @operation("editor", "changing a project")
     def update_project(self, name: str, *, description: str | None = None,
                        labels: list[str] | None = None) -> Project:
         """Change a project's description or label set; the old label set is kept in the events log."""
-        self.ctx.require("editor", "changing a project")
         if labels is not None:
             labels = check_labels(labels)
+        check_storable(description, "description")
 
         def run(tx: MetadataTx) -> Project:
             project = self._project(tx, name)
@@ -131,8 +149,8 @@ class ProjectsMixin(ServiceBase):
 
         return self.ctx.write(run)
 
+    @operation("maintainer", "deleting a project")
     def delete_project(self, name: str) -> None:
-        self.ctx.require("maintainer", "deleting a project")
 
         def run(tx: MetadataTx) -> None:
             project = self._project(tx, name)
@@ -146,13 +164,13 @@ class ProjectsMixin(ServiceBase):
         self.ctx.write(run)
 
     # ---- models
+    @operation("editor", "creating a model")
     def create_model(self, name: str, *, project: str | None = None, description: str = "",
                      task: Task = "other", baseline: str | None = None, tags: Mapping[str, str] | None = None,
                      best_metric: str | None = None, best_mode: BestMode = "max",
                      auto_activate_first: bool = True, protected_aliases: list[str] | None = None,
                      promotion_gate: str | None = None, exist_ok: bool = False) -> Model:
         """Create a model (``project/name`` or ``name`` in the default project, created on first use)."""
-        self.ctx.require("editor", "creating a model")
         ref = parse_ref(name)
         if ref.names_version:
             raise InvalidName(f"{name!r} names a version; a model name has no ':' or '@'", name=name)
@@ -165,6 +183,7 @@ class ProjectsMixin(ServiceBase):
             "best_metric": best_metric, "best_mode": best_mode, "auto_activate_first": auto_activate_first,
             "protected_aliases": protected_aliases, "promotion_gate": promotion_gate})
         clean_tags = check_tags(tags)
+        check_storable({"description": description, "baseline": baseline}, "model")
 
         def run(tx: MetadataTx) -> Model:
             proj = self._project_or_create(tx, project_name)
@@ -182,22 +201,24 @@ class ProjectsMixin(ServiceBase):
 
         return self.ctx.write(run)
 
+    @operation("viewer", "reading a model")
     def get_model(self, name: str | Ref) -> Model:
         return self.ctx.read(lambda tx: self._model(tx, name))
 
+    @operation("editor", "changing a model", extra="its policies (protected aliases, promotion gate): admin")
     def update_model(self, name: str, *, rename: str | None = None, description: str | None = None,
                      task: Task | None = None, baseline: str | None = None, tags: Mapping[str, Any] | None = None,
                      pinned: bool | None = None, best_metric: str | None = None, best_mode: BestMode | None = None,
                      auto_activate_first: bool | None = None, protected_aliases: list[str] | None = None,
                      promotion_gate: str | None = None) -> Model:
         """Change a model; ``tags`` merge (a None value removes the key); ``promotion_gate=''`` clears it."""
-        self.ctx.require("editor", "changing a model")
         if rename is not None:
             validate_name(rename, kind="model name")
         if task is not None and task not in _TASKS:
             raise InvalidInput(f"task {task!r} is not one of {', '.join(_TASKS)}", field="task")
         if protected_aliases is not None or promotion_gate is not None:
             self.ctx.require("admin", "changing a model's policies")
+        check_storable({"description": description, "baseline": baseline}, "model")
 
         def run(tx: MetadataTx) -> Model:
             model = self._model(tx, name, lock=True)
@@ -229,9 +250,9 @@ class ProjectsMixin(ServiceBase):
 
         return self.ctx.write(run)
 
+    @operation("maintainer", "deleting a model")
     def delete_model(self, name: str) -> None:
         """Delete a model and all its versions; refused while an alias or a pin holds any of them."""
-        self.ctx.require("maintainer", "deleting a model")
 
         def run(tx: MetadataTx) -> list[str]:
             model = self._model(tx, name, lock=True)
@@ -255,6 +276,7 @@ class ProjectsMixin(ServiceBase):
 
         collect_blobs(self.ctx, self.ctx.write(run))
 
+    @operation("viewer", "searching models")
     def search_models(self, query: str | None = None, *, project: str | None = None,
                       filter: Mapping[str, Any] | None = None, sort: str = "name", limit: int = 50,
                       cursor: str | None = None) -> Page[Model]:
@@ -269,6 +291,7 @@ class ProjectsMixin(ServiceBase):
         return self.ctx.read(lambda tx: tx.search_models(project=project, where=where, sort=order,
                                                          cursor=decode_cursor(cursor), limit=limit))
 
+    @operation("viewer", "searching models")
     def iter_models(self, query: str | None = None, **kwargs: Any) -> Iterator[Model]:
         """Every model matching, walking all pages."""
         return walk_pages(lambda cursor: self.search_models(query, cursor=cursor, **kwargs))

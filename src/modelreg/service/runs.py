@@ -16,7 +16,9 @@ from modelreg.errors import InvalidInput, InvalidState
 from modelreg.metadata.base import MetadataTx, VersionDraft
 from modelreg.refs import parse_ref, validate_artifact_path
 from modelreg.service.blobs import Source, claim, collect_sources, register_with_retry, store_sources
+from modelreg.service.permissions import operation
 from modelreg.service.versions import VersionsMixin, epochs_of, metadata_changes
+from modelreg.text import storable
 from modelreg.types import Artifact, TrainingInfo, Version, check_metrics
 
 
@@ -122,12 +124,12 @@ class Run(RunBase):
 
 
 class RunsMixin(VersionsMixin):
+    @operation("editor", "starting a run")
     def start_run(self, model: str, *, params: Mapping[str, Any] | None = None,
                   parent: str | None = None, description: str | None = None,
                   tags: Mapping[str, str] | None = None, dataset: Mapping[str, Any] | None = None,
                   source: Mapping[str, Any] | None = None) -> Run:
         """Start a training run: a new version with status ``training`` until the ``with`` block ends."""
-        self.ctx.require("editor", "starting a run")
         ref = parse_ref(model)
         if ref.names_version:
             raise InvalidInput(f"start a run in a model, not a version: {model!r}", model=model)
@@ -188,6 +190,7 @@ class RunsMixin(VersionsMixin):
         return result
 
     def _fail_run(self, run: Run, message: str) -> Version:
+        message = storable(message)  # an error is kept whatever it says (a file name may hold a surrogate)
         def tx_run(tx: MetadataTx) -> Version:
             model, version = self._version(tx, run.version.ref, lock_model=True)
             training = metadata_changes(training=self._training_info(run, {}))["training"]

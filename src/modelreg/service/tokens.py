@@ -6,10 +6,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from modelreg.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
+from modelreg.errors import AlreadyExists, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import validate_name
 from modelreg.service.base import ServiceBase
+from modelreg.service.permissions import TOKEN_RULE, operation
 from modelreg.types import ROLES, Role, TokenInfo
 
 TOKEN_PREFIX = "mr_"
@@ -22,15 +23,23 @@ def hash_secret(secret: str) -> str:
 
 
 class TokensMixin(ServiceBase):
+    @operation("admin", "creating a token", extra=TOKEN_RULE)
     def create_token(self, name: str, role: Role, *, project: str | None = None,
                      expires_in_s: float | None = None) -> tuple[TokenInfo, str]:
-        """Create a token; returns it and its secret, which is shown this once and never stored."""
-        self.ctx.require("admin", "creating a token")
+        """Create a token; returns it and its secret, which is shown this once and never stored.
+
+        A token limited to a project creates tokens of that project only (``project`` defaults to it),
+        and never one with a higher role than its own.
+        """
         validate_name(name, kind="token name")
         if role not in ROLES:
             raise InvalidInput(f"role {role!r} is not one of {', '.join(ROLES)}", field="role")
         if project is not None:
             validate_name(project, kind="project name")
+        project = self._own_project(project)
+        if not self.ctx.outranks(role):
+            raise PermissionDenied(f"{self.ctx.actor or 'you'} ({self.ctx.role}) cannot create a token with the "
+                                   f"higher role {role}", hint=f"pick {self.ctx.role} or a lower role", role=role)
         if expires_in_s is not None and not 0 < expires_in_s <= MAX_EXPIRY_S:
             raise InvalidInput("expiry must be between 1 second and 10 years", field="expires_in_s")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -49,27 +58,67 @@ class TokensMixin(ServiceBase):
 
         return self.ctx.write(run), secret
 
-    def list_tokens(self) -> list[TokenInfo]:
-        self.ctx.require("admin", "listing tokens")
-        return self.ctx.read(lambda tx: tx.list_tokens())
+    def _own_project(self, project: str | None) -> str | None:
+        """The project of a token the acting principal creates: its own when it is limited to one."""
+        scope = self.ctx.project_scope
+        if scope is None:
+            return project
+        if project not in (None, scope):
+            raise PermissionDenied(f"{self.ctx.actor or 'this token'} is limited to project {scope!r} and cannot "
+                                   f"create a token for {project!r}", hint=f"create a token for {scope!r}",
+                                   project=project)
+        return scope
 
+    def _visible(self, info: TokenInfo) -> bool:
+        scope = self.ctx.project_scope
+        return scope is None or info.project == scope
+
+    @operation("admin", "listing tokens", extra=TOKEN_RULE)
+    def list_tokens(self) -> list[TokenInfo]:
+        """Every token (never a secret); a token limited to a project sees that project's tokens only."""
+        return [t for t in self.ctx.read(lambda tx: tx.list_tokens()) if self._visible(t)]
+
+    @operation("admin", "revoking a token", extra=TOKEN_RULE)
     def revoke_token(self, name: str) -> TokenInfo:
-        self.ctx.require("admin", "revoking a token")
+        """Revoke a token at once; it keeps its name (and the server stays in token mode)."""
 
         def run(tx: MetadataTx) -> TokenInfo:
-            info = tx.revoke_token(name=name, now=self.ctx.now())
-            if info is None:
-                raise NotFound(f"no token named {name!r}", hint="list them: modelreg tokens list", token=name)
+            info = tx.get_token(name=name)
+            if info is None or not self._visible(info):
+                raise NotFound(f"no token named {name!r}", hint="list the tokens you can see", token=name)
+            revoked = tx.revoke_token(name=name, now=self.ctx.now())
+            assert revoked is not None
             self._event(tx, "token.revoked", project=info.project, after={"name": name})
-            return info
+            return revoked
 
         return self.ctx.write(run)
 
-    def has_tokens(self) -> bool:
-        """Whether any token that can still be used exists (the server refuses open binds without one)."""
-        now = self.ctx.now()
-        return any(t.active_at(now) for t in self.ctx.read(lambda tx: tx.list_tokens()))
+    @operation("admin", "purging tokens", registry_wide=True)
+    def purge_tokens(self) -> list[str]:
+        """Delete every token that can no longer be used (revoked or expired); return their names.
 
+        A server stays in token mode once any token exists, revoked and expired ones included, so that
+        revoking the last token never reopens it to anyone; when this leaves no token at all, a
+        loopback server is open again (as on the first start). Each deletion is an event.
+        """
+        now = self.ctx.now()
+
+        def run(tx: MetadataTx) -> list[str]:
+            gone = [t for t in tx.list_tokens() if not t.active_at(now)]
+            for token in gone:
+                tx.delete_token(name=token.name)
+                self._event(tx, "token.purged", project=token.project,
+                            after={"name": token.name, "role": token.role})
+            return [t.name for t in gone]
+
+        return self.ctx.write(run)
+
+    @operation(None, "asking whether the registry needs tokens")
+    def has_tokens(self) -> bool:
+        """Whether the registry is in token mode: some token exists, usable or not (see ``purge_tokens``)."""
+        return bool(self.ctx.read(lambda tx: tx.list_tokens()))
+
+    @operation(None, "signing in with a token")
     def authenticate(self, secret: str) -> TokenInfo:
         """The token a bearer secret belongs to; Unauthenticated when unknown, expired or revoked."""
         if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:

@@ -34,7 +34,9 @@ from modelreg.service.blobs import (
 )
 from modelreg.service.context import DEFAULT_PROJECT
 from modelreg.service.metadata_files import fields_from_folder
+from modelreg.service.permissions import operation
 from modelreg.service.projects import check_limit, check_tags, where_of
+from modelreg.text import check_storable
 from modelreg.types import (
     Artifact,
     ClassMetric,
@@ -86,6 +88,7 @@ def check_text(value: Any, field: str) -> str:
         raise InvalidMetadata(f"{field} must be text", field=field)
     if len(value) > MAX_TEXT:
         raise InvalidMetadata(f"{field} is {len(value)} characters; the limit is {MAX_TEXT}", field=field)
+    check_storable(value, field)
     return value
 
 
@@ -143,6 +146,8 @@ def metadata_changes(*, metrics: Any = None, class_metrics: Any = None, params: 
         out["changelog"] = list(changelog)
     if tags is not None:
         out["tags"] = check_tags(tags)
+    for key, value in out.items():  # every string inside, keys included: no lone surrogate, no NUL
+        check_storable(_jsonable({key: value})[key], key)
     return out
 
 
@@ -164,6 +169,7 @@ def epochs_of(items: Any, now: Any) -> list[Epoch]:
 
 
 class VersionsMixin(ServiceBase):
+    @operation("editor", "registering a version")
     def register_version(self, model: str, files: FilesArg = None, *, metrics: Mapping[str, float] | None = None,
                          class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
                          dataset: Mapping[str, Any] | DatasetRef | None = None,
@@ -187,7 +193,6 @@ class VersionsMixin(ServiceBase):
         (the server registers what a remote client uploaded). Every blob must be stored with that size,
         else BlobNotFound lists the ``missing`` digests and nothing changes.
         """
-        self.ctx.require("editor", "registering a version")
         ref = parse_ref(model)
         if ref.names_version:
             raise InvalidInput(f"register into a model, not a version: {model!r}", hint="e.g. fire-detector",
@@ -253,7 +258,9 @@ class VersionsMixin(ServiceBase):
                 raise InvalidArtifactPath(f"two files would be stored at {path!r}", path=path)
             out[path] = Artifact(path=path, digest=check_digest(raw.get("digest", "")), size=size,
                                  media_type=media_type(path))
-        missing = sorted({a.digest for a in out.values() if self.ctx.blobs.size(a.digest) != a.size})
+        visible = self._visible_blobs(a.digest for a in out.values())
+        missing = sorted({a.digest for a in out.values()
+                          if a.digest not in visible or self.ctx.blobs.size(a.digest) != a.size})
         if missing:
             raise _missing(missing)
         return sorted(out.values(), key=lambda a: a.path)
@@ -309,12 +316,14 @@ class VersionsMixin(ServiceBase):
         return self._decorate(tx, model, version)
 
     # ---- reading
+    @operation("viewer", "listing versions")
     def list_versions(self, model: str, *, limit: int = 50, cursor: str | None = None,
                       include_archived: bool = True) -> Page[Version]:
         """A model's versions, newest first."""
         query = None if include_archived else "not archived"
         return self.search_versions(query, model=model, limit=limit, cursor=cursor)
 
+    @operation("viewer", "searching versions")
     def search_versions(self, query: str | None = None, *, model: str | None = None, project: str | None = None,
                         filter: Mapping[str, Any] | None = None, sort: str | None = None, limit: int = 50,
                         cursor: str | None = None) -> Page[Version]:
@@ -347,11 +356,13 @@ class VersionsMixin(ServiceBase):
 
         return self.ctx.read(run)
 
+    @operation("viewer", "searching versions")
     def iter_versions(self, query: str | None = None, **kwargs: Any) -> Iterator[Version]:
         """Every version matching, walking all pages."""
         return walk_pages(lambda cursor: self.search_versions(query, cursor=cursor, **kwargs))
 
     # ---- amending
+    @operation("editor", "changing a version")
     def update_version(self, ref: str, *, metrics: Mapping[str, float] | None = None,
                        class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
                        dataset: Mapping[str, Any] | None = None, training: Mapping[str, Any] | None = None,
@@ -362,7 +373,6 @@ class VersionsMixin(ServiceBase):
                        parent: str | None = None) -> Version:
         """Amend a version's metadata (files never change). ``metrics`` and ``tags`` merge (a None tag
         value removes it); the other fields replace. Each call is one event with before and after."""
-        self.ctx.require("editor", "changing a version")
         raw_tags = dict(tags) if tags is not None else None
         changes = metadata_changes(metrics=metrics, class_metrics=class_metrics, params=params, dataset=dataset,
                                    training=training, source=source, signature=signature,
@@ -415,7 +425,6 @@ class VersionsMixin(ServiceBase):
         return False
 
     def _set_flag(self, ref: str, flag: str, value: bool, action: str) -> Version:
-        self.ctx.require("editor", f"{action.split('.')[-1]} a version")
 
         def run(tx: MetadataTx) -> Version:
             model, version = self._version(tx, as_ref(ref), lock_model=True)
@@ -431,23 +440,27 @@ class VersionsMixin(ServiceBase):
 
         return self.ctx.write(run)
 
+    @operation("editor", "pinning a version")
     def pin(self, ref: str) -> Version:
         """Pin a version: it cannot be deleted while pinned."""
         return self._set_flag(ref, "pinned", True, "version.pinned")
 
+    @operation("editor", "unpinning a version")
     def unpin(self, ref: str) -> Version:
         return self._set_flag(ref, "pinned", False, "version.unpinned")
 
+    @operation("editor", "archiving a version")
     def archive(self, ref: str) -> Version:
         """Archive a version: hidden from default listings, kept, still resolvable."""
         return self._set_flag(ref, "archived", True, "version.archived")
 
+    @operation("editor", "unarchiving a version")
     def unarchive(self, ref: str) -> Version:
         return self._set_flag(ref, "archived", False, "version.unarchived")
 
+    @operation("editor", "marking the best version")
     def mark_best(self, ref: str) -> Version:
         """Mark a version best, overriding the model's best_metric policy."""
-        self.ctx.require("editor", "marking the best version")
 
         def run(tx: MetadataTx) -> Version:
             model, version = self._version(tx, as_ref(ref), lock_model=True)
@@ -460,18 +473,19 @@ class VersionsMixin(ServiceBase):
 
         return self.ctx.write(run)
 
+    @operation("viewer", "reading a version")
     def best_version(self, model: str) -> Version:
         """The version marked best, or the best by the model's best_metric policy."""
         r = as_ref(model)
         return self.get_version(Ref(model=r.model, project=r.project, selector="best"))
 
     # ---- deleting
+    @operation("maintainer", "deleting a version")
     def delete_version(self, ref: str) -> None:
         """Delete a version and every blob nothing else references.
 
         Refused while an alias points to it or it is pinned; the error says which and what to do.
         """
-        self.ctx.require("maintainer", "deleting a version")
         r = as_ref(ref)
         if not r.number:
             raise InvalidInput(f"delete needs an explicit version number, e.g. {r.model}:3",

@@ -270,6 +270,16 @@ export_files = Table(
     Index("ix_export_files_digest", "digest"),
 )
 
+# Blob grants: a project that uploaded a blob may read it and register it by digest before any version
+# of that project holds it (tokens limited to a project see only their project's blobs).
+blob_grants = Table(
+    "blob_grants", metadata,
+    Column("digest", String(80), nullable=False),
+    Column("project", text_type(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("digest", "project"),
+)
+
 ALL_TABLES = [t.name for t in metadata.sorted_tables]
 
 tokens = Table(

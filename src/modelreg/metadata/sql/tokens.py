@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, delete, select, update
 
 from modelreg.errors import AlreadyExists
 from modelreg.metadata.sql.schema import tokens
@@ -48,3 +48,6 @@ class TokensTx(TxBase):
         self._w().execute(update(tokens).where(tokens.c.name == name, tokens.c.revoked_at.is_(None))
                           .values(revoked_at=now))
         return self.get_token(name=name)
+
+    def delete_token(self, *, name: str) -> bool:
+        return bool(self._w().execute(delete(tokens).where(tokens.c.name == name)).rowcount)

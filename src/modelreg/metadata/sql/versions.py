@@ -221,6 +221,7 @@ class VersionsTx(TxBase):
         if self._referenced(digest):
             raise InvalidState(f"blob {digest} is still referenced", digest=digest)
         conn.execute(db.blobs.delete().where(db.blobs.c.digest == digest))
+        conn.execute(db.blob_grants.delete().where(db.blob_grants.c.digest == digest))
 
     def blob_rows(self) -> dict[str, tuple[int, BlobState]]:
         table = db.blobs

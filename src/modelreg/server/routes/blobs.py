@@ -9,6 +9,8 @@ verifying reader, ranges through the local file when the store has one.
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
 import re
 from collections.abc import Iterator
@@ -20,12 +22,14 @@ from fastapi import APIRouter, Path, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
-from modelreg.blobs.base import BlobInfo, BlobStore, check_digest
-from modelreg.errors import BlobNotFound, IntegrityError, InvalidInput, StorageError
-from modelreg.server.auth import Registry
+from modelreg.blobs.base import BlobInfo, check_digest
+from modelreg.errors import IntegrityError, InvalidInput, StorageError
+from modelreg.server.auth import Registry, State
 from modelreg.server.errors import ClientFault
 from modelreg.server.pipe import BodyPipe
+from modelreg.server.state import ServerState
 from modelreg.server.wire import reply
+from modelreg.service import Service
 
 log = logging.getLogger("modelreg.server")
 router = APIRouter(prefix="/blobs", tags=["blobs"])
@@ -36,8 +40,7 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 OCTETS = "application/octet-stream"
 
 
-def _missing(digest: str) -> BlobNotFound:
-    return BlobNotFound(f"blob {digest} is not stored", hint="upload it: PUT /api/v1/blobs/<digest>", digest=digest)
+SMALL_UPLOAD = 4 * 1024 * 1024  # bodies up to this size are read whole on the event loop before a thread stores them
 
 
 async def _feed(request: Request, pipe: BodyPipe) -> None:
@@ -55,22 +58,46 @@ async def _feed(request: Request, pipe: BodyPipe) -> None:
         pipe.finish(exc)
 
 
+async def _read_small(request: Request) -> io.BytesIO:
+    try:
+        return io.BytesIO(await request.body())
+    except ClientDisconnect:
+        raise StorageError("the upload was cut off before its end; nothing was kept", hint="send the file again",
+                           retryable=True) from None
+
+
 @router.put("/{digest}", response_model=BlobInfo, status_code=201,
             summary="Upload a blob (streamed, verified against the digest; 200 when it was already stored)",
-            responses={422: {"description": "The body does not hash to the digest, or the digest is malformed"}},
+            responses={422: {"description": "The body does not hash to the digest, or the digest is malformed"},
+                       408: {"description": "The body stopped arriving for longer than the body-read timeout"}},
             openapi_extra={"requestBody": {"required": True,
                                            "content": {OCTETS: {"schema": {"type": "string", "format": "binary"}}}}})
-async def put_blob(request: Request, reg: Registry, digest: str = DigestPath) -> Response:
+async def put_blob(request: Request, reg: Registry, st: State, digest: str = DigestPath) -> Response:
+    """Small bodies are read on the event loop first; large ones are streamed to a thread of the upload
+    pool, never of the pool reads use, so uploads that stall cannot starve the rest of the API."""
     check_digest(digest)
-    reg.ctx.require("editor", "uploading files")
     length = request.headers.get("content-length", "")
-    pipe = BodyPipe(declared_size=int(length) if length.isdigit() else None)
+    declared = int(length) if length.isdigit() and len(length) < 20 else None
+    try:
+        if declared is not None and declared <= SMALL_UPLOAD:
+            body = await _read_small(request)
+            info = await anyio.to_thread.run_sync(reg.upload_blob, body, digest, limiter=st.upload_limiter())
+        else:
+            info = await _stream_upload(request, reg, st, digest, declared)
+    except IntegrityError as exc:
+        raise ClientFault(exc) from None
+    return reply(info, 201 if info.created else 200)
+
+
+async def _stream_upload(request: Request, reg: Service, st: ServerState, digest: str,
+                         declared: int | None) -> BlobInfo:
+    pipe = BodyPipe(declared_size=declared)
     stored: list[BlobInfo] = []
     failed: list[BaseException] = []
 
     def store() -> None:
         try:
-            stored.append(reg.ctx.blobs.put(pipe, expected_digest=digest))  # type: ignore[arg-type]
+            stored.append(reg.upload_blob(pipe, digest))  # type: ignore[arg-type]
         except BaseException as exc:
             failed.append(exc)
         finally:
@@ -78,21 +105,15 @@ async def put_blob(request: Request, reg: Registry, digest: str = DigestPath) ->
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(_feed, request, pipe)
-        await anyio.to_thread.run_sync(store)
+        await anyio.to_thread.run_sync(store, limiter=st.upload_limiter())
     if failed:
-        if isinstance(failed[0], IntegrityError):
-            raise ClientFault(failed[0])
         raise failed[0]
-    info = stored[0]
-    return reply(info, 201 if info.created else 200)
+    return stored[0]
 
 
 @router.head("/{digest}", summary="Whether the blob is stored (200 with Content-Length, else 404)")
 async def head_blob(reg: Registry, digest: str = DigestPath) -> Response:
-    check_digest(digest)
-    size = await anyio.to_thread.run_sync(reg.ctx.blobs.size, digest)
-    if size is None:
-        raise _missing(digest)
+    size = await anyio.to_thread.run_sync(reg.blob_size, digest)
     return Response(headers={"Content-Length": str(size), "ETag": f'"{digest}"', "Accept-Ranges": "bytes"},
                     media_type=OCTETS)
 
@@ -129,32 +150,12 @@ def _chunks(stream: BinaryIO, remaining: int | None, digest: str) -> Iterator[by
         stream.close()
 
 
-def _open_range(blobs: BlobStore, digest: str, first: int) -> BinaryIO:
-    local = blobs.local_path(digest)
-    if local is not None:
-        f = open(local, "rb")  # noqa: SIM115 -- closed by _chunks
-        f.seek(first)
-        return f
-    stream = blobs.open(digest)  # no local file: read up to the range (unverified: it is not read to the end)
-    to_skip = first
-    while to_skip:
-        skipped = len(stream.read(min(CHUNK, to_skip)))
-        if not skipped:
-            break
-        to_skip -= skipped
-    return stream
-
-
 @router.get("/{digest}", summary="Download a blob (streamed; Range gives 206; ETag is the digest)",
             responses={200: {"content": {OCTETS: {"schema": {"type": "string", "format": "binary"}}}},
                        206: {"description": "The requested range"}, 304: {"description": "Not modified"},
                        416: {"description": "The range is outside the blob"}})
 async def get_blob(request: Request, reg: Registry, digest: str = DigestPath) -> Response:
-    check_digest(digest)
-    blobs = reg.ctx.blobs
-    size = await anyio.to_thread.run_sync(blobs.size, digest)
-    if size is None:
-        raise _missing(digest)
+    size = await anyio.to_thread.run_sync(reg.blob_size, digest)
     etag = f'"{digest}"'
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": "private, max-age=31536000, immutable"}
     match = request.headers.get("if-none-match")
@@ -168,11 +169,11 @@ async def get_blob(request: Request, reg: Registry, digest: str = DigestPath) ->
                           status=416, headers={"Content-Range": f"bytes */{size}"})
     if isinstance(span, tuple):
         first, last = span
-        stream = await anyio.to_thread.run_sync(_open_range, blobs, digest, first)
+        stream = await anyio.to_thread.run_sync(functools.partial(reg.open_blob, digest, offset=first))
         length = last - first + 1
         headers.update({"Content-Range": f"bytes {first}-{last}/{size}", "Content-Length": str(length)})
         return StreamingResponse(_chunks(stream, length, digest), status_code=206, headers=headers,
                                  media_type=OCTETS)
-    stream = await anyio.to_thread.run_sync(blobs.open, digest)
+    stream = await anyio.to_thread.run_sync(reg.open_blob, digest)
     headers["Content-Length"] = str(size)
     return StreamingResponse(_chunks(stream, None, digest), headers=headers, media_type=OCTETS)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Request
 
 from modelreg.errors import Unauthenticated
 from modelreg.server.auth import Registry, State, bearer_secret
-from modelreg.server.wire import AuthStatus, TokenCreate, TokenCreated, Whoami, reply
+from modelreg.server.wire import AuthStatus, TokenCreate, TokenCreated, TokensPurged, Whoami, reply
 from modelreg.types import TokenInfo
 
 router = APIRouter(tags=["tokens"])
@@ -41,6 +41,12 @@ def list_tokens(reg: Registry) -> object:
 def create_token(body: TokenCreate, reg: Registry) -> object:
     info, secret = reg.create_token(body.name, body.role, project=body.project, expires_in_s=body.expires_in_s)
     return reply(TokenCreated(token=info, secret=secret), 201)
+
+
+@router.post("/tokens/purge", response_model=TokensPurged,
+             summary="Delete every revoked or expired token (admin, not limited to a project)")
+def purge_tokens(reg: Registry) -> object:
+    return reply(TokensPurged(purged=reg.purge_tokens()))
 
 
 @router.delete("/tokens/{name}", response_model=TokenInfo, summary="Revoke a token (admin); it keeps its name")
