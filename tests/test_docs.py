@@ -19,6 +19,29 @@ def test_cli_reference_is_generated_from_help() -> None:
         assert f"## `{path}`" in current
 
 
+def test_the_permissions_table_is_generated_from_the_code() -> None:
+    from modelreg.service.permissions import permissions_table
+
+    page = (DOCS / "security.md").read_text(encoding="utf-8")
+    block = page.split("<!-- permissions:start -->\n", 1)[1].split("<!-- permissions:end -->", 1)[0]
+    assert block == permissions_table(), (
+        "docs/security.md's table is stale: paste the output of python -c 'from modelreg.service.permissions "
+        "import permissions_table as t; print(t(), end=\"\")'")
+
+
+def test_every_public_operation_of_the_service_declares_its_permission() -> None:
+    import inspect
+
+    from modelreg.service import Service
+    from modelreg.service.permissions import OPERATIONS, permission_of
+
+    not_operations = {"url", "close"}  # the connection itself
+    public = {name for name, _ in inspect.getmembers(Service) if not name.startswith("_")} - not_operations
+    undeclared = sorted(name for name in public if permission_of(getattr(Service, name)) is None)
+    assert undeclared == [], f"declare the least role of {undeclared} with @operation"
+    assert set(OPERATIONS) == public
+
+
 def test_every_setting_is_documented() -> None:
     deployment = (DOCS / "deployment.md").read_text(encoding="utf-8")
     for variable in SETTINGS_ENV.values():

@@ -79,3 +79,18 @@ def permission_of(method: object) -> Permission | None:
     """The permission a service method declared (None when it declared none)."""
     found: Permission | None = getattr(method, "__modelreg_permission__", None)
     return found
+
+
+def permissions_table() -> str:
+    """The Markdown table of every operation and what it needs (``docs/security.md`` holds it verbatim)."""
+    import modelreg.service  # noqa: F401 -- importing the service declares every operation
+
+    order = {None: -1, **ROLE_ORDER}
+    rows = ["| operation | least role | token limited to a project | also |", "|---|---|---|---|"]
+    for name, p in sorted(OPERATIONS.items(), key=lambda item: (order[item[1].role], item[0])):
+        role = p.role or "anyone (signing in)"
+        scoped = ("refused: it covers every project" if p.registry_wide else
+                  "its own project only" if p.role is not None else "-")
+        rows.append(f"| `{name}` | {role} | {scoped} | {p.extra or ''} |")
+    return "\n".join(rows) + "\n"
+
