@@ -19,10 +19,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from test_server import assert_error, digest_of, register, upload
 
 from modelreg.service import Service
-
+from test_server import assert_error, digest_of, register, upload
 
 _OPEN: list[httpx.Client] = []
 
@@ -378,3 +377,47 @@ def test_a_cross_project_promote_is_a_clear_422(backend_api: httpx.Client, two_p
 @pytest.mark.parametrize("body", [{"grace_s": -1}, {"temp_grace_s": -5}, {"grace_s": 1e30}])
 def test_gc_refuses_negative_or_absurd_grace(backend_api: httpx.Client, body: dict[str, Any]) -> None:
     assert_error(backend_api.post("/maintenance/gc", json={"dry_run": True, **body}), 422, "invalid_input")
+
+
+# ---- runs: the service checks the role and the state of every step, whichever face calls it
+
+
+def test_a_viewer_cannot_log_finish_or_fail_a_run(backend_api: httpx.Client, backend_state: Any) -> None:
+    started = backend_api.post("/runs", json={"model": "p"})
+    assert started.status_code == 201
+    path = f"/projects/default/models/p/versions/{started.json()['number']}"
+    viewer = as_token(backend_api, token(backend_state, "dash", "viewer"))
+    before = snapshot(backend_state)
+    for step, body in (("/epochs", {"epoch": 1, "metrics": {"loss": 1.0}}), ("/finish", {}),
+                       ("/fail", {"error": "no"})):
+        assert_error(viewer.post(path + step, json=body), 403, "permission_denied")
+    assert snapshot(backend_state) == before
+    assert backend_state.service().history("p:1") == []
+
+
+def test_a_run_goes_on_and_ends_from_another_client(remote_server: Any, backend_state: Any) -> None:
+    import modelreg
+
+    with modelreg.connect(remote_server.url) as first, modelreg.connect(remote_server.url) as second:
+        run = first.start_run("p", params={"lr": 0.01})
+        second.resume_run(run.ref).log_epoch(1, loss=0.5)
+        digest = upload_bytes(second, b"weights")
+        later = second.resume_run(run.ref)
+        later.log_blob("weights/best.pt", digest, 7)
+        later.log_metrics(map50=0.7)
+        version = later.finish()
+        assert version.status == "ready" and version.metrics == {"map50": 0.7}
+        assert [a.path for a in version.artifacts] == ["weights/best.pt"]
+        assert [e.metrics for e in first.history(run.ref)] == [{"loss": 0.5}]
+        with pytest.raises(modelreg.InvalidState):
+            first.resume_run(run.ref)
+        failing = first.start_run("p")
+        assert second.resume_run(failing.ref).fail("out of memory").status == "failed"
+
+
+def upload_bytes(reg: Any, data: bytes) -> str:
+    import io
+
+    digest = digest_of(data)
+    reg.upload_blob(io.BytesIO(data), digest)
+    return digest

@@ -46,6 +46,7 @@ from modelreg.errors import (
     BlobNotFound,
     Conflict,
     InvalidInput,
+    InvalidState,
     ModelregError,
     NotFound,
     PermissionDenied,
@@ -508,14 +509,23 @@ class HttpRegistry:
                 "dataset": dataset, "source": source}
         return RemoteRun(self, cast(Version, self._send(Version, "POST", "/runs", _drop_none(body))))
 
+    def resume_run(self, ref: str) -> RemoteRun:
+        """The run of a version still in training, to log more epochs or end it."""
+        version = self.get_version(ref)
+        if version.status != "training":
+            raise InvalidState(f"{version.ref} is {version.status}; only a run in training can go on or end",
+                               hint="start a new run", version=version.number, status=version.status)
+        return RemoteRun(self, version)
+
     def _finish_run(self, run: RemoteRun) -> Version:
         try:
             uploads = self._hash_sources(run._sources)
         except BaseException as exc:
             self._fail_run(run, f"storing the run's files failed: {exc}")
             raise
+        stored = [{"path": a.path, "digest": a.digest, "size": a.size} for a in run._stored.values()]
         body = {**_jsonable(run._changes), "metrics": run._metrics or None,
-                "artifacts": [{"path": u.path, "digest": u.digest, "size": u.size} for u in uploads]}
+                "artifacts": [{"path": u.path, "digest": u.digest, "size": u.size} for u in uploads] + stored}
         response = self._post_with_blobs(self._version_path(run.ref) + "/finish", _drop_none(body), uploads, None)
         return Version.model_validate_json(response.content)
 

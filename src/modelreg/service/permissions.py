@@ -85,9 +85,11 @@ def permissions_table() -> str:
     """The Markdown table of every operation and what it needs (``docs/security.md`` holds it verbatim)."""
     import modelreg.service  # noqa: F401 -- importing the service declares every operation
 
-    order = {None: -1, **ROLE_ORDER}
+    def rank(p: Permission) -> int:
+        return -1 if p.role is None else ROLE_ORDER[p.role]
+
     rows = ["| operation | least role | token limited to a project | also |", "|---|---|---|---|"]
-    for name, p in sorted(OPERATIONS.items(), key=lambda item: (order[item[1].role], item[0])):
+    for name, p in sorted(OPERATIONS.items(), key=lambda item: (rank(item[1]), item[0])):
         role = p.role or "anyone (signing in)"
         scoped = ("refused: it covers every project" if p.registry_wide else
                   "its own project only" if p.role is not None else "-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import traceback
@@ -12,14 +13,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from modelreg.blobs.base import check_digest
 from modelreg.errors import InvalidInput, InvalidState
 from modelreg.metadata.base import MetadataTx, VersionDraft
 from modelreg.refs import parse_ref, validate_artifact_path
-from modelreg.service.blobs import Source, claim, collect_sources, register_with_retry, store_sources
+from modelreg.service.blobs import Source, claim, collect_sources, media_type, register_with_retry, store_sources
 from modelreg.service.permissions import operation
 from modelreg.service.versions import VersionsMixin, epochs_of, metadata_changes
 from modelreg.text import storable
 from modelreg.types import Artifact, TrainingInfo, Version, check_metrics
+
+MAX_ERROR = 4000  # characters of a failed run's error that are kept
 
 
 class RunBase(ABC):
@@ -29,6 +33,7 @@ class RunBase(ABC):
     def __init__(self, version: Version) -> None:
         self.version = version
         self._sources: list[Source] = []
+        self._stored: dict[str, Artifact] = {}  # files already in the blob store, by artifact path
         self._metrics: dict[str, float] = {}
         self._changes: dict[str, Any] = {}
         self._done = False
@@ -73,6 +78,15 @@ class RunBase(ABC):
                 raise InvalidInput(f"the run already has a file at {s.path!r}", path=s.path)
         self._sources.extend(sources)
 
+    def log_blob(self, path: str, digest: str, size: int) -> None:
+        """Add a file that is already in the blob store (uploaded by digest) at ``path``."""
+        self._check_open()
+        path = validate_artifact_path(path)
+        if path in self._stored or any(s.path == path for s in self._sources):
+            raise InvalidInput(f"the run already has a file at {path!r}", path=path)
+        self._stored[path] = Artifact(path=path, digest=check_digest(digest), size=size,
+                                      media_type=media_type(path))
+
     def set(self, **metadata: Any) -> None:
         """Set other metadata of the version (class_metrics, dataset, notes, signature, …)."""
         self._check_open()
@@ -85,14 +99,29 @@ class RunBase(ABC):
     def __enter__(self) -> Self:
         return self
 
+    def finish(self) -> Version:
+        """End the run successfully: store its files and make the version ready (what leaving the ``with``
+        block does; for trainers whose hooks cannot hold a ``with`` block open)."""
+        self._check_open()
+        self._done = True
+        self.version = self._finish()
+        return self.version
+
+    def fail(self, error: str) -> Version:
+        """End the run as failed with ``error`` (what an exception leaving the ``with`` block does)."""
+        self._check_open()
+        self._done = True
+        self.version = self._fail(str(error)[:MAX_ERROR])
+        return self.version
+
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._done = True
+        if self._done:  # finished or failed explicitly inside the block
+            return
         if exc is None:
-            self.version = self._finish()
+            self.finish()
         else:
-            message = "".join(traceback.format_exception_only(exc_type, exc)).strip()
-            self.version = self._fail(message[:4000])
+            self.fail("".join(traceback.format_exception_only(exc_type, exc)).strip())
 
 
 class Run(RunBase):
@@ -117,7 +146,12 @@ class Run(RunBase):
         return (epochs[-1].epoch + 1) if epochs else 1
 
     def _finish(self) -> Version:
-        return self._service._finish_run(self, self._sources, self._metrics, self._changes)
+        sources = list(self._sources)
+        if self._stored:
+            stored = self._service._stored_artifacts(list(self._stored.values()))
+            blobs = self._service.ctx.blobs
+            sources += [Source(a.path, functools.partial(blobs.open, a.digest), f"blob {a.digest}") for a in stored]
+        return self._service._finish_run(self, sources, self._metrics, self._changes)
 
     def _fail(self, message: str) -> Version:
         return self._service._fail_run(self, message)
@@ -149,6 +183,21 @@ class RunsMixin(VersionsMixin):
             return version
 
         return Run(self, self.ctx.write(run))
+
+    @operation("editor", "continuing a run")
+    def resume_run(self, ref: str) -> Run:
+        """The run of a version still in training, to log more epochs or end it (another process, a
+        trainer's hook, or a client on another machine can pick up a run this way)."""
+        version = self.get_version(ref)
+        if version.status != "training":
+            raise InvalidState(f"{version.ref} is {version.status}; only a run in training can go on or end",
+                               hint="start a new run", version=version.number, status=version.status)
+        run = Run(self, version)
+        started = version.training.started_at if version.training else None
+        if started is not None:
+            run._started_at = started
+            run._started = time.monotonic() - max(0.0, (self.ctx.now() - started).total_seconds())
+        return run
 
     def _training_info(self, run: Run, changes: dict[str, Any]) -> dict[str, Any]:
         finished: datetime = self.ctx.now()
