@@ -31,6 +31,10 @@ SETTINGS_ENV: dict[str, str] = {
 }
 
 
+# The server ``connect()`` and the CLI talk to when no registry is named, and its token.
+URL_ENV = "MODELREG_URL"
+TOKEN_ENV = "MODELREG_TOKEN"
+
 # Defaults of ``modelreg serve``'s own limits (here so the CLI can show them without importing the server).
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # the largest JSON request body
 DEFAULT_BODY_TIMEOUT_S = 30.0  # a request body that sends nothing for this long is refused (408)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -285,11 +286,23 @@ T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
+    """One page of a keyset-paginated listing: iterate it (or ``len`` it) like the list of its items;
+    ``total`` counts every match, ``next_cursor`` fetches the next page (None on the last)."""
+
     model_config = ConfigDict(frozen=True)
 
     items: list[T]
     next_cursor: str | None = None
     total: int
+
+    def __iter__(self) -> Iterator[T]:  # type: ignore[override]  # the items, not pydantic's (field, value) pairs
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> T:
+        return self.items[index]
 
 
 class MetricDiff(Frozen):

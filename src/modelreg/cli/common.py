@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from modelreg.cli.errors import CliError, ExitCode
-from modelreg.config import Settings
+from modelreg.config import TOKEN_ENV, URL_ENV, Settings
 from modelreg.errors import InvalidInput, InvalidMetadata
 from modelreg.service import Service
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     AnyRegistry: TypeAlias = Service | HttpRegistry  # the embedded registry, or a server through MODELREG_URL
 
-SERVER_VARS = ("MODELREG_URL", "MODELREG_TOKEN")
+SERVER_VARS = (URL_ENV, TOKEN_ENV)
 
 
 def _connect(settings: Settings) -> AnyRegistry:

@@ -19,7 +19,7 @@ from modelreg import __version__
 from modelreg.cli import aliases, exports, insights, maintenance, models, projects, server, transfer, versions
 from modelreg.cli.common import SERVER_VARS, Opener, State, env_flag, make_console
 from modelreg.cli.errors import ExitCode, report
-from modelreg.config import Settings
+from modelreg.config import TOKEN_ENV, URL_ENV, Settings
 
 
 class RegistryGroup(TyperGroup):
@@ -103,8 +103,8 @@ def root(
     server_vars = tuple(v for v in SERVER_VARS if environ.get(v, "").strip())
     st = State(settings=settings, out=make_console(stderr=False, environ=environ),
                err=make_console(stderr=True, environ=environ), debug=debug, server_vars=server_vars, opener=opener,
-               server_url=environ.get("MODELREG_URL", "").strip() or None,
-               server_token=environ.get("MODELREG_TOKEN", "").strip() or None)
+               server_url=environ.get(URL_ENV, "").strip() or None,
+               server_token=environ.get(TOKEN_ENV, "").strip() or None)
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = st

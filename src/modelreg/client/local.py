@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelreg.blobs.base import open_blob_store
-from modelreg.config import Settings
+from modelreg.config import TOKEN_ENV, URL_ENV, Settings
 from modelreg.errors import InvalidInput
 from modelreg.metadata.base import open_metadata_store
 from modelreg.service import Context, Service
@@ -19,21 +19,28 @@ if TYPE_CHECKING:
 _DB_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:", "memory:")
 
 
+
 def connect(url: str | None = None, *, artifacts: str | None = None, token: str | None = None,
             home: str | os.PathLike[str] | None = None, actor: str | None = None,
             settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Service | HttpRegistry:
     """Open a registry.
 
-    - ``connect()``: the embedded default under ``$MODELREG_HOME`` (``~/.modelreg``): SQLite + local files.
+    - ``connect()``: the server ``MODELREG_URL`` names (with ``MODELREG_TOKEN``) when it is set, as the
+      CLI does; otherwise the embedded default under ``$MODELREG_HOME`` (``~/.modelreg``): SQLite + local files.
     - ``connect("postgresql://…", artifacts="/srv/blobs")``: scale-out stores directly.
     - ``connect(home="/tmp/reg")``: the embedded default somewhere else.
     - ``connect("memory://")``: an in-memory registry (tests, notebooks).
     - ``connect("http://host:8080", token="mr_…")``: a modelreg server (``HttpRegistry``, the same interface).
 
-    Settings come from ``settings`` or the environment (``MODELREG_*``, ``MODEL_ENVIRONMENT``); a server's
-    token from ``token`` or ``MODELREG_TOKEN``.
+    An explicit argument always wins over ``MODELREG_URL`` (``url``, ``home``, ``artifacts`` or ``settings``
+    choose the registry themselves). ``repr(reg)`` says which registry it is. Settings come from
+    ``settings`` or the environment (``MODELREG_*``, ``MODEL_ENVIRONMENT``); a server's token from
+    ``token`` or ``MODELREG_TOKEN``.
     """
-    base = settings or Settings.from_env(os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    base = settings or Settings.from_env(env)
+    if url is None and home is None and artifacts is None and settings is None:
+        url = env.get(URL_ENV, "").strip() or None
     if url and url.startswith(("http://", "https://")):
         from modelreg.client.http import HttpRegistry
 
@@ -44,7 +51,7 @@ def connect(url: str | None = None, *, artifacts: str | None = None, token: str 
             raise InvalidInput("artifacts= names the blob store of an embedded registry; a server has its own",
                                hint="drop artifacts= when connecting to a server", url=url)
         if token is None:
-            token = (os.environ if environ is None else environ).get("MODELREG_TOKEN") or None
+            token = env.get(TOKEN_ENV, "").strip() or None
         return HttpRegistry(url, token=token, settings=base.with_overrides(**changes))
     if url and not url.startswith(_DB_SCHEMES):
         raise InvalidInput(f"cannot connect to {url!r}",

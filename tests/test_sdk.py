@@ -1,0 +1,35 @@
+"""The SDK as a new user meets it: connect() follows MODELREG_URL like the CLI, pages behave like lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import modelreg
+from modelreg.client.http import HttpRegistry
+from modelreg.service import Service
+
+
+def test_connect_follows_modelreg_url_and_token(remote_server: Any, remote_state: Any, tmp_path: Path) -> None:
+    _, secret = remote_state.service().create_token("sdk", "editor")
+    environ = {"MODELREG_URL": remote_server.url, "MODELREG_TOKEN": secret, "MODELREG_HOME": str(tmp_path / "h")}
+    with modelreg.connect(environ=environ) as reg:
+        assert isinstance(reg, HttpRegistry) and remote_server.url in repr(reg)
+        reg.register_version("m", files={"w.pt": b"1"})
+    assert remote_state.service().get_version("m:1").created_by == "sdk"  # it reached the server, as "sdk"
+    with modelreg.connect(home=tmp_path / "local", environ=environ) as local:  # an explicit argument wins
+        assert isinstance(local, Service) and "registry.db" in repr(local)
+        assert local.list_projects() == []
+    with modelreg.connect(environ={"MODELREG_HOME": str(tmp_path / "h2")}) as embedded:
+        assert isinstance(embedded, Service) and str(tmp_path / "h2") in repr(embedded)
+
+
+def test_pages_iterate_their_items_and_have_a_length(reg: Service) -> None:
+    for i in range(3):
+        reg.register_version("m", files={"w.pt": str(i).encode()})
+    page = reg.list_versions("m", limit=2)
+    assert [v.number for v in page] == [3, 2] and len(page) == 2 and page[0].number == 3
+    assert page.total == 3 and page.next_cursor is not None
+    assert page.model_dump()["total"] == 3  # serialisation is unchanged
+    assert [m.name for m in reg.search_models()] == ["m"]
+    assert len(reg.events(limit=1)) == 1
