@@ -42,6 +42,16 @@ def test_every_public_operation_of_the_service_declares_its_permission() -> None
     assert set(OPERATIONS) == public
 
 
+def test_every_event_action_is_documented() -> None:
+    from modelreg.types import EVENT_ACTIONS
+
+    concepts = (DOCS / "concepts.md").read_text(encoding="utf-8")
+    section = concepts.split("## Events", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+\.[a-z_]+)`", section))
+    missing, unknown = set(EVENT_ACTIONS) - documented, documented - set(EVENT_ACTIONS)
+    assert not missing and not unknown, (sorted(missing), sorted(unknown))
+
+
 def test_every_setting_is_documented() -> None:
     deployment = (DOCS / "deployment.md").read_text(encoding="utf-8")
     for variable in SETTINGS_ENV.values():

@@ -33,3 +33,16 @@ def test_pages_iterate_their_items_and_have_a_length(reg: Service) -> None:
     assert page.model_dump()["total"] == 3  # serialisation is unchanged
     assert [m.name for m in reg.search_models()] == ["m"]
     assert len(reg.events(limit=1)) == 1
+
+
+def test_events_filter_on_the_declared_actions(reg: Service) -> None:
+    import pytest
+
+    from modelreg.types import EVENT_ACTIONS
+
+    reg.register_version("m", files={"w.pt": b"1"})
+    assert [e.action for e in reg.events(action="version.registered")] == ["version.registered"]
+    assert {e.action for e in reg.events()} <= set(EVENT_ACTIONS)
+    with pytest.raises(modelreg.InvalidInput) as err:
+        reg.events(action="version.created")
+    assert "version.registered" in str(err.value) and err.value.details["field"] == "action"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,6 +24,20 @@ Task = Literal["detection", "segmentation", "classification", "regression", "oth
 VersionStatus = Literal["pending", "training", "ready", "failed"]
 BestMode = Literal["max", "min"]
 STATUSES: tuple[str, ...] = ("pending", "training", "ready", "failed")
+# Every kind of change the events log records: the one declaration (docs/concepts.md lists them, the
+# events filter and the dashboard's activity page offer them).
+EventAction = Literal[
+    "project.created", "project.updated", "project.deleted",
+    "model.created", "model.updated", "model.deleted",
+    "version.registered", "version.updated", "version.deleted", "version.pinned", "version.unpinned",
+    "version.archived", "version.unarchived", "version.marked_best",
+    "run.started", "run.finished", "run.failed",
+    "alias.set", "alias.deleted", "alias.rollback", "alias.promoted",
+    "version.exported", "version.export_failed", "export.benchmarked",
+    "token.created", "token.revoked", "token.purged",
+    "gc.deleted",
+]
+EVENT_ACTIONS: tuple[str, ...] = get_args(EventAction)
 
 
 class Frozen(BaseModel):

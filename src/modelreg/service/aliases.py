@@ -10,7 +10,7 @@ from modelreg.refs import Ref, validate_alias
 from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.gate import evaluate_gate
 from modelreg.service.permissions import PROTECTED, operation
-from modelreg.types import AliasInfo, AliasMove, Model, PromotionPlan, Version
+from modelreg.types import AliasInfo, AliasMove, EventAction, Model, PromotionPlan, Version
 
 
 class AliasesMixin(ServiceBase):
@@ -19,7 +19,7 @@ class AliasesMixin(ServiceBase):
             self.ctx.require("maintainer", f"moving the protected alias {alias!r}")
 
     def _move(self, tx: MetadataTx, model: Model, alias: str, target: Version, *, kind: str = "set",
-              action: str = "alias.set", extra: dict[str, object] | None = None) -> int | None:
+              action: EventAction = "alias.set", extra: dict[str, object] | None = None) -> int | None:
         """Point ``alias`` at ``target``, record the move and the event; return the previous number."""
         if target.status != "ready":
             raise InvalidState(f"{target.ref} is {target.status}; only a ready version can be {alias}",

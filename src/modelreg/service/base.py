@@ -19,7 +19,7 @@ from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, parse_ref, validate_name
 from modelreg.service.context import DEFAULT_PROJECT, Context
 from modelreg.service.permissions import operation
-from modelreg.types import Model, Project, Version
+from modelreg.types import EventAction, Model, Project, Version
 
 READY = Compare(Field("column", "status", "status"), "=", "ready")
 NOT_ARCHIVED = Compare(Field("column", "archived", "bool"), "=", False)
@@ -172,7 +172,7 @@ class ServiceBase:
             return wanted
         return self.ctx.read(lambda tx: {d for d in wanted if tx.blob_in_project(digest=d, project=scope)})
 
-    def _event(self, tx: MetadataTx, action: str, *, model: Model | None = None, project: str | None = None,
+    def _event(self, tx: MetadataTx, action: EventAction, *, model: Model | None = None, project: str | None = None,
                version: int | None = None, alias: str | None = None, before: Any = None,
                after: Any = None) -> None:
         tx.append_event(actor=self.ctx.actor, action=action, now=self.ctx.now(),

@@ -15,8 +15,8 @@ from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.context import DEFAULT_PROJECT
 from modelreg.service.permissions import operation
 from modelreg.service.projects import check_limit
-from modelreg.text import check_storable
 from modelreg.types import (
+    EVENT_ACTIONS,
     ClassApDiff,
     Comparison,
     Epoch,
@@ -146,7 +146,7 @@ class InsightsMixin(ServiceBase):
                action: str | None = None, limit: int = 50, cursor: str | None = None) -> Page[Event]:
         """The audit log, newest first: who did what, when, before -> after."""
         check_limit(limit)
-        check_storable(action, "action", error=InvalidInput)
+        check_action(action)
         decoded = decode_cursor(cursor)
         model_name: str | None = None
         if model is not None:
@@ -159,6 +159,14 @@ class InsightsMixin(ServiceBase):
             self.ctx.check_project(project)
         return self.ctx.read(lambda tx: tx.list_events(project=project, model=model_name, version=version,
                                                        action=action, cursor=decoded, limit=limit))
+
+
+def check_action(action: str | None) -> None:
+    """An events filter names one of the declared actions (``version.registered``)."""
+    if action is None or action in EVENT_ACTIONS:
+        return
+    raise InvalidInput(f"{str(action)[:80]!r} is not an event action", field="action",
+                       hint="one of " + ", ".join(EVENT_ACTIONS), actions=list(EVENT_ACTIONS))
 
 
 def build_comparison(versions: list[Version], curves: dict[str, dict[str, list[tuple[int, float]]]]) -> Comparison:

@@ -42,6 +42,7 @@ from modelreg.types import (
     ClassMetric,
     DatasetRef,
     Epoch,
+    EventAction,
     Model,
     Page,
     Signature,
@@ -424,7 +425,7 @@ class VersionsMixin(ServiceBase):
             current = pv.id if pv else None
         return False
 
-    def _set_flag(self, ref: str, flag: str, value: bool, action: str) -> Version:
+    def _set_flag(self, ref: str, flag: str, value: bool, action: EventAction) -> Version:
 
         def run(tx: MetadataTx) -> Version:
             model, version = self._version(tx, as_ref(ref), lock_model=True)
