@@ -397,6 +397,29 @@ def test_blob_row_protocol(metadata_store: MetadataStore) -> None:
         assert tx.blob_rows()[d_free] == (20, "live")
 
 
+def test_blob_grants_and_which_project_holds_a_blob(metadata_store: MetadataStore) -> None:
+    held, uploaded, other = digest(11), digest(12), digest(13)
+    with metadata_store.transaction() as tx:
+        model = setup_model(tx, project="alpha")
+        v = add_version(tx, model)
+        tx.claim_blobs(blobs={held: 1})
+        tx.add_artifacts(version_id=v.id, artifacts=[Artifact(path="w.pt", digest=held, size=1)])
+        tx.grant_blob(digest=uploaded, project="alpha", now=T0)
+        tx.grant_blob(digest=uploaded, project="alpha", now=T0)  # idempotent
+        setup_model(tx, project="beta")
+    with metadata_store.read() as tx:
+        assert tx.blob_in_project(digest=held, project="alpha") is True  # an artifact of a version there
+        assert tx.blob_in_project(digest=uploaded, project="alpha") is True  # its own upload
+        assert tx.blob_in_project(digest=held, project="beta") is False
+        assert tx.blob_in_project(digest=uploaded, project="beta") is False
+        assert tx.blob_in_project(digest=other, project="alpha") is False
+    with metadata_store.transaction() as tx:  # gc of the upload drops its grants with its row
+        assert tx.mark_blob_deleting(digest=uploaded, size=5) is True
+        tx.delete_blob_row(digest=uploaded)
+    with metadata_store.read() as tx:
+        assert tx.blob_in_project(digest=uploaded, project="alpha") is False
+
+
 def test_gc_waits_for_a_registration_holding_the_blob(metadata_store: MetadataStore) -> None:
     """A registration that claimed a blob and commits a reference wins over a concurrent gc."""
     d = digest(7)

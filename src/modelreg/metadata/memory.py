@@ -14,7 +14,6 @@ It follows the same rules as the SQL store so that one contract test suite cover
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,13 +22,10 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar
 
-from pydantic_core import to_jsonable_python
-
 from modelreg.errors import (
     AlreadyExists,
     InvalidFilter,
     InvalidInput,
-    InvalidMetadata,
     InvalidState,
     ModelNotFound,
     NotFound,
@@ -46,7 +42,7 @@ from modelreg.metadata.base import (
     MetadataTx,
     VersionDraft,
 )
-from modelreg.text import check_storable
+from modelreg.metadata.values import check_cursor, cursor_value, dump_json, parse_time_value
 from modelreg.types import (
     AliasInfo,
     AliasMove,
@@ -73,51 +69,8 @@ _JSON_VERSION_FIELDS = ("changelog", "class_metrics", "params", "dataset", "trai
                         "extra")
 
 
-# ---------------------------------------------------------------- value rules, shared with metadata/sql
-# (one definition of JSON values, filter times and cursors keeps both stores answering alike)
-
-
-def _jsonable_fallback(value: Any) -> Any:
-    item = getattr(value, "item", None)  # numpy scalars
-    return item() if callable(item) else str(value)
-
-
-def to_json_value(value: Any, *, field_name: str) -> Any:
-    """A metadata value as plain JSON data; NaN/inf anywhere inside raise InvalidMetadata naming the field."""
-    data = to_jsonable_python(value, fallback=_jsonable_fallback)
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            raise InvalidMetadata(f"{field_name} contains {item}, which cannot be stored",
-                                  hint="replace it with null or leave it out", field=field_name)
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    check_storable(data, field_name)
-    return data
-
-
-def dump_json(value: Any, *, field_name: str) -> str | None:
-    """JSON text of a metadata value (``None`` stays ``None``, as SQL NULL)."""
-    if value is None:
-        return None
-    return json.dumps(to_json_value(value, field_name=field_name), separators=(",", ":"))
-
-
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
-
-
-def parse_time_value(value: Any) -> datetime:
-    """An ISO time from a filter or cursor as an aware UTC datetime (naive means UTC)."""
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise InvalidFilter(f"{value!r} is not a time", hint="use ISO 8601, e.g. '2024-05-01T12:00:00Z'",
-                            value=str(value)) from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _time_text(value: datetime) -> str:
@@ -140,40 +93,6 @@ def _normalize_times(node: Node | None) -> Node | None:
         return n
 
     return None if node is None else norm(node)
-
-
-def check_cursor(cursor: list[Any] | None, field_: Field | None) -> tuple[Any, int] | None:
-    """Validate a decoded ``[sort_value, id]`` cursor (``[id]`` when ``field_`` is None)."""
-    if cursor is None:
-        return None
-    bad = InvalidFilter("the cursor is not valid", hint="pass back next_cursor exactly as it was returned")
-    expected = 1 if field_ is None else 2
-    if not isinstance(cursor, list) or len(cursor) != expected:
-        raise bad
-    last_id = cursor[-1]
-    if isinstance(last_id, bool) or not isinstance(last_id, int):
-        raise bad
-    if field_ is None or cursor[0] is None:
-        return None, last_id
-    value = cursor[0]
-    kind = field_.type
-    if kind == "num" and (isinstance(value, bool) or not isinstance(value, (int, float))
-                          or not math.isfinite(value)):
-        raise bad
-    if kind == "bool" and not isinstance(value, bool):
-        raise bad
-    if kind in ("str", "status", "time") and not isinstance(value, str):
-        raise bad
-    if kind == "time":
-        try:
-            value = parse_time_value(value)
-        except InvalidFilter as exc:
-            raise bad from exc
-    return value, last_id
-
-
-def cursor_value(value: Any) -> Any:
-    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
 
 
 def _check_limit(limit: int) -> None:

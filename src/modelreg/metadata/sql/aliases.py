@@ -9,9 +9,9 @@ from typing import Any, Literal
 from sqlalchemy import Row, select, update
 
 from modelreg.errors import InvalidState, ModelNotFound
-from modelreg.metadata.memory import to_json_value
 from modelreg.metadata.sql.schema import alias_moves, aliases, events, models, versions
 from modelreg.metadata.sql.txbase import TxBase
+from modelreg.metadata.values import to_json_value
 from modelreg.types import AliasInfo, AliasMove, Event, Policies
 
 

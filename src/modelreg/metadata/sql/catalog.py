@@ -11,7 +11,6 @@ from sqlalchemy import func, select, update
 
 from modelreg.errors import AlreadyExists, InvalidInput, InvalidState, ModelNotFound, ProjectNotFound
 from modelreg.metadata.base import MODEL_UPDATABLE
-from modelreg.metadata.memory import to_json_value
 from modelreg.metadata.sql.rows import load_models, select_models
 from modelreg.metadata.sql.schema import (
     alias_moves,
@@ -28,6 +27,7 @@ from modelreg.metadata.sql.schema import (
     versions,
 )
 from modelreg.metadata.sql.txbase import TxBase
+from modelreg.metadata.values import to_json_value
 from modelreg.types import Model, Policies, Project, Task
 
 

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Row, select, update
 
 from modelreg.errors import InvalidState, NotFound, VersionNotFound
-from modelreg.metadata.memory import to_json_value
 from modelreg.metadata.sql.rows import version_keys
 from modelreg.metadata.sql.schema import blobs, export_files, exports
 from modelreg.metadata.sql.txbase import TxBase
+from modelreg.metadata.values import to_json_value
 from modelreg.types import Artifact, Export
 
 

@@ -23,7 +23,6 @@ from sqlalchemy.sql.selectable import NamedFromClause
 
 from modelreg.errors import InvalidFilter
 from modelreg.filters import And, Compare, Field, Node, Not, Or
-from modelreg.metadata.memory import parse_time_value
 from modelreg.metadata.sql.schema import (
     model_tags,
     models,
@@ -32,6 +31,7 @@ from modelreg.metadata.sql.schema import (
     version_tags,
     versions,
 )
+from modelreg.metadata.values import parse_time_value
 
 
 @dataclass(frozen=True)

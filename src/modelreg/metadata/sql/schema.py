@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

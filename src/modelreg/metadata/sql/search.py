@@ -30,7 +30,6 @@ from sqlalchemy.sql.selectable import NamedFromClause
 
 from modelreg.errors import InvalidInput
 from modelreg.filters import Compare, Field, Node, Sort, encode_cursor
-from modelreg.metadata.memory import check_cursor, cursor_value
 from modelreg.metadata.sql.filters import (
     MODELS,
     VERSIONS,
@@ -44,6 +43,7 @@ from modelreg.metadata.sql.filters import (
 from modelreg.metadata.sql.rows import MODEL_COLUMNS, load_models, load_versions
 from modelreg.metadata.sql.schema import events, models, projects, versions
 from modelreg.metadata.sql.txbase import TxBase
+from modelreg.metadata.values import check_cursor, cursor_value
 from modelreg.types import Event, Model, Page, Version
 
 

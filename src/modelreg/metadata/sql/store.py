@@ -39,9 +39,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from modelreg.errors import AlreadyExists, Conflict, InvalidInput, ModelregError, StorageError
 from modelreg.metadata.base import MetadataStore, MetadataTx
-from modelreg.metadata.memory import dump_json
 from modelreg.metadata.sql.migrate import BEGIN_OPTION, upgrade_to_head
 from modelreg.metadata.sql.tx import SqlTx
+from modelreg.metadata.values import dump_json
 
 log = logging.getLogger(__name__)
 

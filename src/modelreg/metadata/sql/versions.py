@@ -19,11 +19,11 @@ from modelreg.errors import (
     VersionNotFound,
 )
 from modelreg.metadata.base import VERSION_UPDATABLE, BlobState, VersionDraft
-from modelreg.metadata.memory import to_json_value
 from modelreg.metadata.sql import schema as db
 from modelreg.metadata.sql.rows import JSON_FIELDS, load_versions, version_keys
 from modelreg.metadata.sql.schema import aliases, models, projects, version_metrics, version_tags, versions
 from modelreg.metadata.sql.txbase import TxBase
+from modelreg.metadata.values import to_json_value
 from modelreg.types import Artifact, Epoch, Version, VersionKey
 
 log = logging.getLogger(__name__)
