@@ -317,6 +317,41 @@ def test_truncated_blob_is_detected_and_healed_by_put(local: LocalBlobStore, tmp
     assert local.verify(digest)
 
 
+@pytest.mark.parametrize("size", [5000, 5 * MiB + 3])
+def test_put_repairs_a_damaged_copy(store: BlobStore, size: int) -> None:
+    """Storing the original again replaces a damaged copy of the same size, atomically (finding 7)."""
+    data = payload(size, seed=size)
+    digest = store.put(io.BytesIO(data)).digest
+    assert_put_repairs(store, data, lambda: corrupt(store, digest, offset=size // 2))
+    if isinstance(store, LocalBlobStore):
+        path = store.local_path(digest)
+        assert path is not None and stat.S_IMODE(path.stat().st_mode) == 0o444
+        inode = path.stat().st_ino
+        assert not store.put(io.BytesIO(data)).created
+        assert path.stat().st_ino == inode  # an intact copy is kept, not rewritten
+
+
+def assert_put_repairs(store: BlobStore, data: bytes, damage: Callable[[], None]) -> None:
+    """``damage`` the stored copy of ``data``; each way of storing it again repairs it, nothing else changes."""
+    digest = sha(data)
+    for again in (lambda: store.put(io.BytesIO(data)),
+                  lambda: store.put(io.BytesIO(data), expected_digest=digest),
+                  lambda: store.put(io.BytesIO(data), repair=True)):
+        damage()
+        assert not store.verify(digest)
+        info = again()
+        assert (info.digest, info.size, info.created) == (digest, len(data), True)
+        assert store.verify(digest)
+        with store.open(digest) as f:
+            assert f.read() == data
+        intact = store.put(io.BytesIO(data))
+        assert not intact.created  # repaired once, then stored once
+    forced = store.put(io.BytesIO(data), repair=True)  # replaces even an intact copy: the same bytes again
+    assert forced.created and store.verify(digest)
+    assert list(store.iter_digests()) == [(digest, len(data))]
+    assert temp_files(store) == []
+
+
 def test_progress_adds_up_to_the_size(store: BlobStore, tmp_path: Path) -> None:
     data = payload(9 * MiB + 123)
     moved: list[int] = []

@@ -335,6 +335,51 @@ def test_truncated_blob_is_detected(store: S3BlobStore, s3_server: S3Server, tmp
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("size", [5000, 5 * MiB + 3])
+def test_put_repairs_a_damaged_copy(store: S3BlobStore, s3_server: S3Server, size: int) -> None:
+    data = payload(size, seed=size)
+    digest = store.put(io.BytesIO(data)).digest
+    contract.assert_put_repairs(store, data, lambda: flip_byte(s3_server, store, digest, size // 2))
+
+
+@pytest.mark.parametrize("path", ["staged", "direct", "seekable"])
+def test_every_upload_path_repairs_a_damaged_copy(multipart: S3BlobStore, s3_server: S3Server, path: str) -> None:
+    data = payload(12 * MiB + 3, seed=4)
+    digest = multipart.put(io.BytesIO(data)).digest
+    flip_byte(s3_server, multipart, digest, 7 * MiB)
+    if path == "staged":
+        info = multipart.put(Unseekable(data))  # type: ignore[arg-type]
+    elif path == "direct":
+        info = multipart.put(Unseekable(data), expected_digest=digest)  # type: ignore[arg-type]
+    else:
+        info = multipart.put(io.BytesIO(data))
+    assert info.created and multipart.verify(digest)
+
+
+def test_only_objects_of_a_verified_write_are_trusted(store: S3BlobStore, s3_server: S3Server,
+                                                      recorded: list[str]) -> None:
+    """put decides without downloading: an object carries the marker of a verified write, or is replaced."""
+    data = payload(3000, seed=8)
+    digest, key = sha(data), store._key(sha(data))
+    s3_server.client.put_object(Bucket=store.bucket, Key=key, Body=data)  # intact, but written by someone else
+    assert store.put(io.BytesIO(data)).created  # replaced once by a verified copy...
+    recorded.clear()
+    assert not store.put(io.BytesIO(data)).created  # ...then trusted: one HeadObject, nothing sent
+    assert recorded == ["HeadObject"]
+    head = s3_server.client.head_object(Bucket=store.bucket, Key=key)
+    assert head["Metadata"] == {"modelreg-sha256": digest[7:]}
+
+    other = payload(3000, seed=9)  # the marker of another digest: a copy of another blob is not trusted
+    s3_server.client.put_object(Bucket=store.bucket, Key=key, Body=other, Metadata={"modelreg-sha256": sha(other)[7:]})
+    assert store.put(io.BytesIO(data)).created and store.verify(digest)
+
+    forged = bytearray(data)  # the right marker on other bytes: only a re-hash sees it, and repair=True fixes it
+    forged[0] ^= 0xFF
+    s3_server.client.put_object(Bucket=store.bucket, Key=key, Body=bytes(forged), Metadata=head["Metadata"])
+    assert not store.put(io.BytesIO(data)).created and not store.verify(digest)
+    assert store.put(io.BytesIO(data), repair=True).created and store.verify(digest)
+
+
 def test_missing_blob(store: S3BlobStore, tmp_path: Path) -> None:
     digest = sha(b"never stored")
     assert not store.exists(digest) and store.size(digest) is None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
+import math
 
 import pytest
 from hypothesis import given
@@ -10,6 +13,8 @@ from hypothesis import strategies as st
 
 from modelreg.errors import InvalidArtifactPath, InvalidFilter, InvalidName, InvalidReference
 from modelreg.filters import (
+    MAX_CURSOR_VALUES,
+    MAX_FILTER_DEPTH,
     And,
     Compare,
     Not,
@@ -23,7 +28,15 @@ from modelreg.filters import (
     parse_sort,
     structured_filter,
 )
-from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
+from modelreg.refs import (
+    MAX_VERSION,
+    Ref,
+    parse_ref,
+    validate_alias,
+    validate_artifact_path,
+    validate_name,
+    version_number,
+)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -150,3 +163,111 @@ def test_sort_and_cursor() -> None:
     for bad in ["%%%", "bm90IGpzb24", encode_cursor({"a": 1})]:  # type: ignore[arg-type]
         with pytest.raises(InvalidFilter):
             decode_cursor(bad)
+
+
+# ---- limits: nesting depth, version numbers, structured values, cursors (security review, finding 13)
+
+
+def _groups(levels: int) -> str:
+    return "(" * levels + "pinned" + ")" * levels
+
+
+def test_filter_nesting_is_limited_by_one_constant(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_filter(_groups(MAX_FILTER_DEPTH)) is not None
+    assert parse_filter("not " * MAX_FILTER_DEPTH + "pinned") is not None
+    assert parse_filter(" and ".join(["(pinned)"] * 200)) is not None  # siblings are not depth
+    for deep in (_groups(MAX_FILTER_DEPTH + 1), "not " * (MAX_FILTER_DEPTH + 1) + "pinned", _groups(1900),
+                 "not (" * 600 + "pinned" + ")" * 600):
+        with pytest.raises(InvalidFilter) as err:
+            parse_filter(deep)
+        assert f"deeper than {MAX_FILTER_DEPTH} levels" in err.value.message and err.value.hint
+        assert err.value.details["limit"] == MAX_FILTER_DEPTH
+    monkeypatch.setattr("modelreg.filters.MAX_FILTER_DEPTH", 2)
+    with pytest.raises(InvalidFilter):
+        parse_filter("not (not pinned)")
+
+
+def test_a_stored_gate_past_the_limit_says_how_to_replace_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from modelreg.service.gate import evaluate_gate
+    from modelreg.types import Version
+
+    gate = "not not metrics.map50 >= 0.5"
+    now = datetime.now(UTC)
+    candidate = Version(id=1, model="m", project="default", number=1, metrics={"map50": 0.9}, created_at=now,
+                        updated_at=now)
+    assert evaluate_gate(gate, candidate, None)[0]
+    monkeypatch.setattr("modelreg.filters.MAX_FILTER_DEPTH", 1)
+    with pytest.raises(InvalidFilter) as err:
+        evaluate_gate(gate, candidate, None)
+    assert "promotion gate" in err.value.message and "--promotion-gate" in (err.value.hint or "")
+
+
+@pytest.mark.parametrize(("text", "number"), [("m:2147483647", MAX_VERSION), ("m:v007", 7), ("m:V1", 1)])
+def test_version_numbers_up_to_the_database_integer(text: str, number: int) -> None:
+    assert parse_ref(text).number == number
+
+
+@pytest.mark.parametrize("text", ["m:2147483648", "m:999999999999", "m:v" + "9" * 29, "m:" + "9" * 5000,
+                                  "m:00", "m:v0", "m:\u0663", "m:v\uff13"])
+def test_version_numbers_out_of_range_or_not_ascii_are_refused(text: str) -> None:
+    with pytest.raises(InvalidReference) as err:
+        parse_ref(text)
+    assert err.value.hint and "model:3" in err.value.hint
+    assert len(err.value.message) < 200  # a 5,000-digit reference is not echoed back whole
+
+
+def test_version_number_reads_the_number_forms_only() -> None:
+    assert version_number("v12") == 12 and version_number("12") == 12
+    assert version_number("staging") is None and version_number("v") is None and version_number("1.5") is None
+    for bad in ("0", "v" + "9" * 29, str(MAX_VERSION + 1)):
+        with pytest.raises(InvalidReference) as err:
+            version_number(bad)
+        assert str(MAX_VERSION) in (err.value.hint or "")
+
+
+@pytest.mark.parametrize("bound", ["abc", "0.5", "nan", True, None, [1], {"a": 1}, math.nan, math.inf, -math.inf,
+                                   10**400])
+def test_structured_metric_bounds_are_finite_numbers(bound: object) -> None:
+    for option in ("metrics_min", "metrics_max"):
+        with pytest.raises(InvalidFilter) as err:
+            structured_filter({"must": {option: {"map50": bound}}})
+        assert "metrics.map50" in err.value.message and option in err.value.message
+        assert err.value.details["field"] == "metrics.map50"
+
+
+def test_structured_metric_bounds_accept_integers_and_floats() -> None:
+    node = structured_filter({"must": {"metrics_min": {"map50": 1}, "metrics_max": {"val_loss": 0.25}}})
+    assert isinstance(node, And)
+    assert [(c.op, c.value) for c in node.items if isinstance(c, Compare)] == [(">=", 1.0), ("<=", 0.25)]
+
+
+@pytest.mark.parametrize(("must", "named"), [({"is_pinned": "false"}, "is_pinned"), ({"is_trained": 1}, "is_trained"),
+                                             ({"name_contains": 3}, "name_contains"), ({"status": ["ready"]}, "status"),
+                                             ({"tags": ["team"]}, "tags"), ({"tags": {"team": 1}}, "tags.team"),
+                                             ({"metrics_min": 0.5}, "metrics_min")])
+def test_structured_options_check_their_types(must: dict[str, object], named: str) -> None:
+    with pytest.raises(InvalidFilter) as err:
+        structured_filter({"must": must})
+    assert named in err.value.message and err.value.hint
+
+
+def _cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("raw", ["[" * 100_000 + "]" * 100_000, '{"a":' * 5000 + "1" + "}" * 5000, "[[1],2]",
+                                 '[{"a":1}]', "[1,2]x", json.dumps(list(range(MAX_CURSOR_VALUES + 1))),
+                                 "[NaN,1]", "[Infinity,1]", "[1e999,1]", f"[0.5,{2**63}]", "[1" + "0" * 5000 + "]",
+                                 "1", '"x"', "{}", "\xff"])
+def test_a_cursor_is_a_short_flat_list_of_scalars(raw: str) -> None:
+    with pytest.raises(InvalidFilter) as err:
+        decode_cursor(_cursor(raw))
+    assert err.value.message == "the cursor is not one this server issued"
+    assert "next_cursor" in (err.value.hint or "")
+
+
+def test_cursor_strings_may_hold_brackets_and_quotes() -> None:
+    values = ['a [b] {c} "d" \\', -(2**63 - 1), 2**63 - 1, False, None, 1e300]
+    assert decode_cursor(encode_cursor(values)) == values

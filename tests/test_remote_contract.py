@@ -21,6 +21,7 @@ import pytest
 import modelreg
 from modelreg.client.http import HttpRegistry, RemoteRun
 from modelreg.config import Settings
+from modelreg.registry import Registry
 from modelreg.service import Context, Run, Service
 from test_service import *  # noqa: F403 -- the contract suite, collected again with the ``reg`` below
 
@@ -41,6 +42,13 @@ def reg(remote_state: Any, remote_server: Any, tmp_path: Path) -> Iterator[HttpR
 
 def _public(cls: type) -> dict[str, Any]:
     return {name: member for name, member in inspect.getmembers(cls) if not name.startswith("_")}
+
+
+def test_both_registries_offer_exactly_the_registry_protocol() -> None:
+    contract = _public(Registry)
+    for cls in (Service, HttpRegistry):
+        assert sorted(set(contract) - set(_public(cls))) == [], f"{cls.__name__} lacks them"
+        assert sorted(set(_public(cls)) - set(contract)) == [], f"{cls.__name__} offers more than Registry"
 
 
 def test_http_registry_has_every_public_method_with_the_same_signature() -> None:

@@ -46,3 +46,30 @@ def test_events_filter_on_the_declared_actions(reg: Service) -> None:
     with pytest.raises(modelreg.InvalidInput) as err:
         reg.events(action="version.created")
     assert "version.registered" in str(err.value) and err.value.details["field"] == "action"
+
+
+def test_a_run_that_fails_on_a_bad_argument_leaves_no_version(reg: Service) -> None:
+    import pytest
+
+    with pytest.raises(modelreg.InvalidMetadata), reg.start_run("m", params={"lr": 0.01}) as run:
+        run.log_epoch(1, train_loss=...)  # type: ignore[arg-type]  # a placeholder left in copied code
+    assert list(reg.list_versions("m")) == []
+    assert [e.action for e in reg.events(model="m")][:2] == ["run.discarded", "run.started"]
+    with pytest.raises(ValueError), reg.start_run("m") as second:  # a real failure is kept, with its error
+        second.log_epoch(1, loss=0.5)
+        raise ValueError("diverged")
+    assert [(v.number, v.status) for v in reg.list_versions("m")] == [(2, "failed")]
+    with pytest.raises(modelreg.InvalidMetadata), reg.start_run("m") as third:  # history logged: kept as failed
+        third.log_epoch(1, loss=0.4)
+        third.log_epoch(2, loss=float("nan"))
+    assert reg.get_version("m:3").status == "failed"
+
+
+def test_a_remote_run_that_fails_on_a_bad_argument_leaves_no_version(remote_server: Any, remote_state: Any) -> None:
+    import pytest
+
+    with modelreg.connect(remote_server.url) as reg:
+        with pytest.raises(modelreg.InvalidMetadata), reg.start_run("m") as run:
+            run.log_epoch(1, train_loss=...)  # type: ignore[arg-type]
+        assert list(reg.list_versions("m")) == []
+        assert reg.events(model="m", action="run.discarded").total == 1

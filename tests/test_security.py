@@ -421,3 +421,21 @@ def upload_bytes(reg: Any, data: bytes) -> str:
     digest = digest_of(data)
     reg.upload_blob(io.BytesIO(data), digest)
     return digest
+
+
+def test_deeply_nested_metadata_is_a_clear_422(backend_api: httpx.Client, backend_state: Any) -> None:
+    register(backend_api, "p", b"weights")
+    before = snapshot(backend_state)
+    for depth in (65, 300, 900):
+        deep: Any = "x"
+        for _ in range(depth):
+            deep = [deep]
+        error = assert_error(backend_api.post("/versions", json={"model": "p", "params": {"a": deep}}), 422,
+                             "invalid_metadata")
+        assert error["details"]["field"] == "params" and "64" in error["message"]
+    assert snapshot(backend_state) == before
+
+
+@pytest.mark.parametrize("version", ["999999999999", "0", "1" + "0" * 22])
+def test_an_out_of_range_events_version_is_422_on_both_backends(backend_api: httpx.Client, version: str) -> None:
+    assert_error(backend_api.get("/events", params={"version": version}), 422, "invalid_input")

@@ -44,7 +44,8 @@ from modelreg.errors import (
 )
 from modelreg.export.job import ExportOptions
 from modelreg.refs import Ref, parse_ref
-from modelreg.service import Run, Service
+from modelreg.registry import Registry
+from modelreg.service import Run
 from modelreg.types import (
     AliasInfo,
     AliasMove,
@@ -66,7 +67,6 @@ from modelreg.types import (
     Version,
 )
 
-Registry = Service
 __version__ = "0.1.0"
 
 __all__ = [

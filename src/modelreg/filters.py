@@ -13,6 +13,11 @@ Grammar (keywords are case-insensitive)::
 A bare field (``pinned``) means ``pinned = true``. Stores compile the AST to parameterized SQL
 (``metadata/sql/filters.py``) or evaluate it in Python (``evaluate``); nothing is ever built by
 pasting text into SQL.
+
+Limits, each declared once below: ``MAX_FILTER_LENGTH`` characters and ``MAX_FILTER_DEPTH`` levels of
+nesting (each ``(`` and each ``not`` is one level). The depth limit keeps the recursive parser, the
+evaluators and the SQL they compile to far from any stack: SQLite's own SQL parser overflows at about
+32 levels of alternating ``and``/``or`` groups, so the limit sits below that on every backend alike.
 """
 
 from __future__ import annotations
@@ -134,6 +139,7 @@ _TOKEN_RE = re.compile(
 )
 _KEYWORDS = {"and", "or", "not", "contains", "true", "false"}
 MAX_FILTER_LENGTH = 4000
+MAX_FILTER_DEPTH = 24  # levels of "(" and "not"; below SQLite's parser stack (about 32 levels of groups)
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,16 @@ class _Parser:
         self.toks = _tokenize(text)
         self.i = 0
         self.resolve = resolve
+        self.depth = 0
+
+    def enter(self, tok: _Tok) -> None:
+        """One level deeper (a ``(`` or a ``not``); refuse the filter past ``MAX_FILTER_DEPTH``."""
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels at position {tok.pos}",
+                                hint="each '(' and each 'not' is a level; remove redundant parentheses and "
+                                     "double negations, or split the search into simpler filters",
+                                position=tok.pos, limit=MAX_FILTER_DEPTH)
 
     def peek(self) -> _Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -211,16 +227,21 @@ class _Parser:
         tok = self.peek()
         if tok and tok.kind == "kw" and tok.text == "not":
             self.i += 1
-            return Not(self.parse_not())
+            self.enter(tok)
+            node = Not(self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_primary()
 
     def parse_primary(self) -> Node:
         tok = self.take()
         if tok.kind == "paren" and tok.text == "(":
+            self.enter(tok)
             node = self.parse_or()
             close = self.take()
             if close.text != ")":
                 raise self.error(close, "')'")
+            self.depth -= 1
             return node
         if tok.kind != "word":
             raise self.error(tok, "a field name")
@@ -324,28 +345,75 @@ def _options(opts: Any, resolve: FieldResolver) -> list[Node]:
         raise InvalidFilter("each filter section is an object of options", hint=", ".join(_STRUCTURED_KEYS))
     out: list[Node] = []
     for key, value in opts.items():
-        if value is None:
-            continue
-        if key in ("name_contains", "description_contains"):
-            out.append(Compare(resolve(key.removesuffix("_contains")), "contains", str(value)))
-        elif key in ("is_pinned", "is_archived"):
-            out.append(Compare(resolve(key.removeprefix("is_")), "=", bool(value)))
-        elif key == "is_trained":
-            node = Compare(resolve("status"), "=", "ready")
-            out.append(node if value else Not(node))
-        elif key in ("status", "task", "baseline"):
-            field = resolve(key)
-            out.append(Compare(field, "=", _check_value(field, "=", str(value), 0)))
-        elif key == "tags" and isinstance(value, Mapping):
-            out.extend(Compare(resolve(f"tags.{k}"), "=", str(v)) for k, v in value.items())
-        elif key in ("metrics_min", "metrics_max") and isinstance(value, Mapping):
-            op: Op = ">=" if key == "metrics_min" else "<="
-            for k, v in value.items():
-                field = resolve(f"metrics.{k}")
-                out.append(Compare(field, op, _check_value(field, op, float(v), 0)))
-        else:
-            raise InvalidFilter(f"unknown filter option {key!r}", hint="options: " + ", ".join(_STRUCTURED_KEYS))
+        if value is not None:
+            out.extend(_option(str(key), value, resolve))
     return out
+
+
+_BOUND_OPS: dict[str, Op] = {"metrics_min": ">=", "metrics_max": "<="}
+_FLOAT_INT = 10**308  # an integer past this does not fit in a float
+_SHOWN = 40  # characters of a refused value quoted back in an error
+
+
+def _option(key: str, value: Any, resolve: FieldResolver) -> list[Node]:
+    """The comparisons of one option, each value checked against the type the option takes."""
+    if key in ("name_contains", "description_contains"):
+        return [Compare(resolve(key.removesuffix("_contains")), "contains", _text(key, value))]
+    if key in ("is_pinned", "is_archived"):
+        return [Compare(resolve(key.removeprefix("is_")), "=", _flag(key, value))]
+    if key == "is_trained":
+        node = Compare(resolve("status"), "=", "ready")
+        return [node if _flag(key, value) else Not(node)]
+    if key in ("status", "task", "baseline"):
+        field = resolve(key)
+        return [Compare(field, "=", _check_value(field, "=", _text(key, value), 0))]
+    if key == "tags":
+        pairs = _mapping(key, value, '{"tags": {"team": "vision"}}').items()
+        return [Compare(resolve(f"tags.{k}"), "=", _text(f"tags.{k}", v)) for k, v in pairs]
+    if key in _BOUND_OPS:
+        pairs = _mapping(key, value, f'{{"{key}": {{"map50": 0.5}}}}').items()
+        return [_bound(key, resolve(f"metrics.{k}"), v) for k, v in pairs]
+    raise InvalidFilter(f"unknown filter option {key!r}", hint="options: " + ", ".join(_STRUCTURED_KEYS))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "…"
+
+
+def _text(option: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidFilter(f"filter option {option} is text; {_shown(value)} is not",
+                            hint="put the value in quotes", option=option)
+    return value
+
+
+def _flag(option: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidFilter(f"filter option {option} is true or false; {_shown(value)} is not",
+                            hint=f'use a JSON boolean, e.g. {{"{option}": true}}', option=option)
+    return value
+
+
+def _mapping(option: str, value: Any, example: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidFilter(f"filter option {option} is an object; {_shown(value)} is not",
+                            hint=f"for example {example}", option=option)
+    return value
+
+
+def _bound(option: str, field: Field, bound: Any) -> Compare:
+    """``metrics.<name> >= bound`` (metrics_min) or ``<=`` (metrics_max); the bound is a finite JSON number."""
+    hint = f'bounds are numbers, e.g. {{"{option}": {{"{field.name}": 0.5}}}}'
+    if isinstance(bound, bool) or not isinstance(bound, int | float):
+        raise InvalidFilter(f"the {option} bound of {field} is {_shown(bound)}, not a number", hint=hint,
+                            option=option, field=str(field))
+    number = float(bound) if isinstance(bound, float) or abs(bound) <= _FLOAT_INT else math.inf
+    if not math.isfinite(number):
+        raise InvalidFilter(f"the {option} bound of {field} is {_shown(bound)}, not a finite number", hint=hint,
+                            option=option, field=str(field))
+    op = _BOUND_OPS[option]
+    return Compare(field, op, _check_value(field, op, number, 0))
 
 
 # ---------------------------------------------------------------- evaluation in Python
@@ -412,18 +480,44 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_CURSOR_VALUES = 8  # a cursor is a flat list: [sort value, id] or [id]
+_CURSOR_INT = 2**63 - 1  # the largest integer SQLite and PostgreSQL store
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
 def decode_cursor(cursor: str | None) -> list[Any] | None:
+    """The values of a cursor that ``encode_cursor`` made: a flat list of at most ``MAX_CURSOR_VALUES``
+    scalars (text, finite numbers, 64-bit integers, booleans, null). Anything else raises InvalidFilter
+    before the JSON is parsed deeper than one level."""
     if not cursor:
         return None
+    bad = InvalidFilter("the cursor is not one this server issued",
+                        hint="pass back next_cursor exactly as the previous page returned it, or leave cursor "
+                             "out for the first page", cursor=cursor[:40])
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidFilter("the cursor is not valid", hint="pass back next_cursor exactly as it was returned",
-                            cursor=cursor[:40]) from exc
-    if not isinstance(values, list):
-        raise InvalidFilter("the cursor is not valid", hint="pass back next_cursor exactly as it was returned")
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not _flat_list(text):
+            raise bad
+        values = json.loads(text)
+    except ValueError as exc:  # binascii.Error, UnicodeDecodeError, JSONDecodeError, too many digits
+        raise bad from exc
+    if not isinstance(values, list) or len(values) > MAX_CURSOR_VALUES or not all(map(_cursor_scalar, values)):
+        raise bad
     return values
+
+
+def _flat_list(text: str) -> bool:
+    """Whether JSON ``text`` is one list with no list or object inside (strings blanked out first)."""
+    skeleton = _JSON_STRING.sub('""', text).strip()
+    return skeleton.startswith("[") and skeleton.count("[") == 1 and "{" not in skeleton
+
+
+def _cursor_scalar(value: Any) -> bool:
+    if value is None or isinstance(value, bool | str):
+        return True
+    if isinstance(value, int):
+        return abs(value) <= _CURSOR_INT
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def walk_pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:

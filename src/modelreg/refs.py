@@ -7,6 +7,10 @@ A reference is ``[project/]model[:version]`` or ``[project/]model@alias``::
     fire-detector:latest     the newest ready version
     fire-detector:best       the best version by the model's policy (or the one marked best)
     embereye/fire-detector@production
+
+Version numbers run from 1 to ``MAX_VERSION``, the largest the metadata stores' INTEGER column holds:
+a larger one is refused here as InvalidReference (422) before any store is asked, so every backend
+(memory, SQLite, PostgreSQL) and every face answers it alike.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import Literal
 from modelreg.errors import InvalidArtifactPath, InvalidName, InvalidReference
 
 NAME_MAX = 128
+MAX_VERSION = 2**31 - 1  # versions.number is a 32-bit INTEGER on PostgreSQL
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_VERSION_RE = re.compile(r"[vV]?([0-9]+)")
 Selector = Literal["latest", "best"]
 
 
@@ -107,13 +113,7 @@ def parse_ref(text: object) -> Ref:
         if ver in ("latest", "best"):
             selector = ver  # type: ignore[assignment]
         else:
-            m = re.fullmatch(r"[vV]?(\d{1,12})", ver)
-            if not m or int(m.group(1)) < 1:
-                raise InvalidReference(f"reference {text!r}: {ver!r} is not a version",
-                                       hint="a version is a positive number (model:3 or model:v3), "
-                                            "model:latest or model:best",
-                                       ref=text)
-            number = int(m.group(1))
+            number = _ref_version(text, ver)
     try:
         model = validate_name(rest, kind="model name")
         if project is not None:
@@ -121,6 +121,38 @@ def parse_ref(text: object) -> Ref:
     except InvalidName as exc:
         raise InvalidReference(f"reference {text!r}: {exc.message}", hint=forms, ref=text) from exc
     return Ref(model=model, project=project, number=number, selector=selector, alias=alias)
+
+
+def version_number(text: str) -> int | None:
+    """The number ``text`` names (``3``, ``v3``, ``V3``), or None when it is not written as a number.
+
+    Raises InvalidReference for 0 or a number past ``MAX_VERSION`` (digits are counted before ``int()``,
+    so thousands of them cost nothing).
+    """
+    m = _VERSION_RE.fullmatch(text)
+    if m is None:
+        return None
+    digits = m.group(1).lstrip("0")
+    number = int(digits) if 0 < len(digits) <= len(str(MAX_VERSION)) else None
+    if number is None or number > MAX_VERSION:
+        shown = text if len(text) <= 20 else text[:20] + "…"
+        raise InvalidReference(f"version {shown} is out of range",
+                               hint=f"version numbers run from 1 to {MAX_VERSION}", version=shown)
+    return number
+
+
+def _ref_version(text: str, ver: str) -> int:
+    try:
+        number = version_number(ver)
+    except InvalidReference as exc:
+        raise InvalidReference(f"reference {text[:80]!r}: {exc.message}",
+                               hint=f"a version is a number from 1 to {MAX_VERSION} (model:3 or model:v3), "
+                                    "model:latest or model:best", ref=text[:80]) from exc
+    if number is None:
+        raise InvalidReference(f"reference {text!r}: {ver!r} is not a version",
+                               hint="a version is a positive number (model:3 or model:v3), "
+                                    "model:latest or model:best", ref=text)
+    return number
 
 
 _PATH_MAX = 1024

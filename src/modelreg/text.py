@@ -4,7 +4,8 @@ Python strings may hold lone UTF-16 surrogates (``"\\ud800"``, from JSON escapes
 that no UTF-8 encoder accepts, and NUL, which PostgreSQL refuses and SQLite keeps. Either would be
 committed by one store and then break every reader (a reply that cannot be encoded), or be refused by
 one backend and kept by the other. ``check_storable`` walks any JSON-like value (keys included) and
-raises ``InvalidMetadata`` naming the first offending field; ``storable`` repairs text that must be
+raises ``InvalidMetadata`` naming the first offending field (values nested deeper than ``MAX_DEPTH``
+are refused too: serialisers and databases give up on them); ``storable`` repairs text that must be
 kept whatever it holds (an error message), replacing what cannot be stored.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from modelreg.errors import InvalidInput, InvalidMetadata
 
 REPLACEMENT = "\ufffd"
+MAX_DEPTH = 64  # levels of objects and lists inside one metadata value (params, extra, …)
 
 
 def unstorable_reason(text: str) -> str | None:
@@ -30,19 +32,23 @@ def unstorable_reason(text: str) -> str | None:
 
 
 def check_storable(value: Any, field: str, *, error: type[InvalidInput] = InvalidMetadata) -> None:
-    """Raise ``error`` naming the path inside ``field`` of the first string (or key) that cannot be stored."""
-    stack: list[tuple[str, Any]] = [(field, value)]
+    """Raise ``error`` naming the path inside ``field`` of the first string (or key) that cannot be stored,
+    or of the first object or list nested deeper than ``MAX_DEPTH`` levels."""
+    stack: list[tuple[str, Any, int]] = [(field, value, 0)]
     while stack:
-        where, item = stack.pop()
+        where, item, depth = stack.pop()
+        if isinstance(item, (Mapping, list, tuple)) and depth >= MAX_DEPTH:
+            raise error(f"{field} nests objects and lists more than {MAX_DEPTH} levels deep; it cannot be stored",
+                        hint="flatten it: use dotted keys such as 'optimizer.lr'", field=field)
         if isinstance(item, str):
             _refuse(unstorable_reason(item), where, where, error)
         elif isinstance(item, Mapping):
             for key, inner in item.items():
                 if isinstance(key, str):
                     _refuse(unstorable_reason(key), f"a key of {where}", where, error)
-                stack.append((f"{where}.{key}", inner))
+                stack.append((f"{where}.{key}", inner, depth + 1))
         elif isinstance(item, (list, tuple)):
-            stack.extend((f"{where}[{i}]", inner) for i, inner in enumerate(item))
+            stack.extend((f"{where}[{i}]", inner, depth + 1) for i, inner in enumerate(item))
 
 
 def _refuse(reason: str | None, what: str, field: str, error: type[InvalidInput]) -> None:

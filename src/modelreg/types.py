@@ -31,11 +31,11 @@ EventAction = Literal[
     "model.created", "model.updated", "model.deleted",
     "version.registered", "version.updated", "version.deleted", "version.pinned", "version.unpinned",
     "version.archived", "version.unarchived", "version.marked_best",
-    "run.started", "run.finished", "run.failed",
+    "run.started", "run.finished", "run.failed", "run.discarded",
     "alias.set", "alias.deleted", "alias.rollback", "alias.promoted",
     "version.exported", "version.export_failed", "export.benchmarked",
     "token.created", "token.revoked", "token.purged",
-    "gc.deleted",
+    "gc.deleted", "blobs.repaired",
 ]
 EVENT_ACTIONS: tuple[str, ...] = get_args(EventAction)
 
@@ -382,13 +382,24 @@ class FsckProblem(Frozen):
     kind: Literal["missing", "corrupt", "dangling"]
     digest: str
     detail: str
+    size: int | None = None  # the size the registry recorded for the blob
+
+
+class FsckRepair(Frozen):
+    """A missing or corrupt blob that ``fsck(repair_from=...)`` stored again from a file of that folder."""
+
+    kind: Literal["missing", "corrupt"]
+    digest: str
+    size: int
+    source: str  # the file it came from (on the machine that ran the repair)
 
 
 class FsckReport(Frozen):
     checked: int
     bytes: int
-    problems: list[FsckProblem] = Field(default_factory=list)
+    problems: list[FsckProblem] = Field(default_factory=list)  # what is still wrong (after any repair)
     unreferenced: int = 0
+    repaired: list[FsckRepair] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:

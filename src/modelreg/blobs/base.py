@@ -3,8 +3,16 @@
 A digest is always written ``sha256:<64 lowercase hex>``. ``put`` streams its source in chunks (never
 a whole file in memory), hashes while writing to a temporary object, verifies against an expected
 digest when one is given, and only then makes the blob visible (local: fsync + rename). Storing
-content that is already there stores nothing new. Readers verify what they read: a mismatch raises
-``IntegrityError``, never returns corrupt bytes silently.
+content that is already there stores nothing new, unless the stored copy is damaged: then the new,
+verified copy replaces it atomically (``created`` is then True: the content was written), so storing
+the original file again is how a damaged blob is repaired. Readers verify what they read: a mismatch
+raises ``IntegrityError``, never returns corrupt bytes silently.
+
+How ``put`` tells a good stored copy from a damaged one without re-hashing it:
+local and memory compare it with the new copy just written (equal bytes, and the new copy hashes to
+the digest); S3 trusts an object only when it carries the marker its verified writes set (an object
+written any other way loses it) and otherwise replaces it with the upload in hand. ``repair=True``
+replaces whatever is stored, for a copy that a full re-hash (``verify``, ``fsck``) found damaged.
 
 Implementations: ``blobs.local.LocalBlobStore`` (a folder), ``blobs.memory.MemoryBlobStore`` (the fake);
 ``blobs.s3.S3BlobStore`` (any S3-compatible store). ``open_blob_store(url)`` picks one.
@@ -38,7 +46,7 @@ def check_digest(digest: str) -> str:
 class BlobInfo(Frozen):
     digest: str
     size: int
-    created: bool  # False when the content was already stored
+    created: bool  # True when this put wrote the content: it was absent, or its stored copy damaged
 
 
 class BlobStore(ABC):
@@ -46,12 +54,17 @@ class BlobStore(ABC):
 
     @abstractmethod
     def put(self, source: BinaryIO, *, expected_digest: str | None = None,
-            progress: Progress | None = None) -> BlobInfo:
-        """Store a stream. With ``expected_digest``, a mismatch raises IntegrityError and keeps nothing."""
+            progress: Progress | None = None, repair: bool = False) -> BlobInfo:
+        """Store a stream. With ``expected_digest``, a mismatch raises IntegrityError and keeps nothing.
 
-    def put_file(self, path: Path, *, progress: Progress | None = None) -> BlobInfo:
+        A damaged stored copy of the same content is replaced atomically by the verified new one
+        (``created`` is then True); ``repair`` replaces the stored copy even when it looks intact
+        (for one a full re-hash found damaged). An intact copy is kept (``created`` False).
+        """
+
+    def put_file(self, path: Path, *, progress: Progress | None = None, repair: bool = False) -> BlobInfo:
         with open(path, "rb") as f:
-            return self.put(f, progress=progress)
+            return self.put(f, progress=progress, repair=repair)
 
     @abstractmethod
     def exists(self, digest: str) -> bool: ...

@@ -11,6 +11,11 @@ chunk on a helper thread while the chunk is written, fsyncs it, and only then li
 directory. Any failure, a digest mismatch or a ``KeyboardInterrupt`` removes the temporary file; a
 SIGKILL leaves it for ``clean_temp``. Memory use is a few chunks whatever the file size.
 
+When the content is already stored, the stored copy is compared byte for byte with the temporary
+file (which hashes to the digest): equal, the temporary file goes; different (a flipped byte, a
+truncation), the temporary file is renamed over it, so storing the original again repairs a damaged
+blob atomically. Readers see the old copy or the new one, never a mix.
+
 The helpers ``pump``, ``VerifyingReader`` and ``copy_verified_to_path`` are shared with the memory fake.
 """
 
@@ -30,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from modelreg.blobs.base import BlobInfo, BlobStore, Progress, check_digest
 from modelreg.errors import BlobNotFound, IntegrityError, InvalidInput, StorageError
@@ -43,9 +48,14 @@ _INLINE_HASH = 256 * 1024  # smaller chunks are hashed inline: a thread hop woul
 _BLOB_MODE = 0o444
 _FILE_MODE = 0o644
 _HEX = frozenset("0123456789abcdef")
+DAMAGED_HINT = ("the stored copy is damaged: store the original file again (upload it, or run fsck --repair FOLDER "
+                "with a folder that holds it); the verified new copy replaces the damaged one")
+MISSING_HINT = ("fsck lists every missing blob; store the original files again (upload them, or run fsck --repair "
+                "FOLDER with a folder that holds them)")
 
 ReadInto = Callable[[memoryview], "int | None"]
 Sink = Callable[[memoryview], None]
+StoredCopy = Literal["absent", "intact", "damaged"]
 
 
 class _RawReader(Protocol):
@@ -276,7 +286,7 @@ class VerifyingReader(io.RawIOBase):
             f"blob {self._digest} is corrupt: read {self._read} bytes"
             + (f" hashing to {actual}" if actual else "")
             + f", expected {self._size} bytes",
-            hint="the stored copy is damaged; run `modelreg fsck` and register the file again",
+            hint=DAMAGED_HINT,
             digest=self._digest,
             expected=self._digest,
             actual=actual,
@@ -370,6 +380,22 @@ def _advise_sequential(fd: int) -> None:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
 
 
+def _same_content(a: Path, b: Path, chunk_size: int) -> bool:
+    """Whether two files hold the same bytes (read in chunks; stops at the first difference)."""
+    with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
+        _advise_sequential(fb.fileno())
+        first, second = bytearray(chunk_size), bytearray(chunk_size)
+        with memoryview(first) as va, memoryview(second) as vb:
+            while True:
+                n, m = _fill(fa.readinto, va), _fill(fb.readinto, vb)
+                if n != m:
+                    return False
+                if n == 0:
+                    return True
+                if (first if n == chunk_size else first[:n]) != (second if n == chunk_size else second[:n]):
+                    return False
+
+
 def copy_verified_to_path(
     source: BinaryIO | _RawReader,
     dest: Path,
@@ -401,7 +427,7 @@ def copy_verified_to_path(
             if actual != digest or total != size:
                 raise IntegrityError(
                     f"blob {digest} is corrupt: {total} bytes hashing to {actual}, expected {size} bytes",
-                    hint="the stored copy is damaged; run `modelreg fsck` and register the file again",
+                    hint=DAMAGED_HINT,
                     digest=digest,
                     expected=digest,
                     actual=actual,
@@ -444,7 +470,8 @@ class LocalBlobStore(BlobStore):
     # writing
 
     def put(
-        self, source: BinaryIO, *, expected_digest: str | None = None, progress: Progress | None = None
+        self, source: BinaryIO, *, expected_digest: str | None = None, progress: Progress | None = None,
+        repair: bool = False,
     ) -> BlobInfo:
         if expected_digest is not None:
             check_digest(expected_digest)
@@ -470,73 +497,100 @@ class LocalBlobStore(BlobStore):
                         actual=digest,
                         size=size,
                     )
-                already = self._already_stored(digest, size)
-                if not already:
+                stored = self._stored_copy(Path(tmp), digest, size, repair=repair)
+                if stored != "intact":
                     with _storage("write", Path(tmp)):
                         os.fchmod(fd, _BLOB_MODE)
                         os.fsync(fd)
             finally:
                 os.close(fd)
-            if already:  # the content is there: no fsync, the unflushed temporary file just goes
+            if stored == "intact":  # the content is there: no fsync, the unflushed temporary file just goes
                 _unlink_quietly(tmp)
-                created = False
+                info = BlobInfo(digest=digest, size=size, created=False)
+            elif stored == "absent":
+                info = self._publish(Path(tmp), digest, size)
             else:
-                created = self._publish(Path(tmp), digest, size)
+                info = self._replace(Path(tmp), digest, size)
         except BaseException:
             _unlink_quietly(tmp)
             raise
-        log.debug("put %s (%d bytes, %s)", digest, size, "new" if created else "already stored")
-        return BlobInfo(digest=digest, size=size, created=created)
+        log.debug("put %s (%d bytes, %s)", digest, size,
+                  "stored" if info.created else "already stored")
+        return info
 
-    def _already_stored(self, digest: str, size: int) -> bool:
-        """True when a blob of this digest and size is stored (touched, for gc's grace period)."""
+    def _stored_copy(self, tmp: Path, digest: str, size: int, *, repair: bool = False) -> StoredCopy:
+        """What is stored under ``digest``, judged against ``tmp``, a copy known to hash to it.
+
+        ``intact``: byte for byte the same as ``tmp`` (touched, for gc's grace period). ``damaged``:
+        anything else, or anything at all with ``repair``. Comparing costs a read of both files, a
+        fraction of what re-hashing the stored copy would (``tmp`` was just written: it is in the cache).
+        """
         final = self._path(digest)
         try:
-            if final.stat().st_size != size:
-                return False
+            stored = final.stat().st_size
+        except OSError:  # absent, or unreadable: linking into place will say which
+            return "absent"
+        if repair or stored != size:
+            return "damaged"
+        try:
+            with _storage("read", final):
+                same = _same_content(tmp, final, min(self.chunk_size, size + 1))
+        except StorageError as e:
+            if e.details.get("errno") == errno.ENOENT:  # deleted just now
+                return "absent"
+            raise
+        if not same:
+            return "damaged"
+        with contextlib.suppress(OSError):  # tells a grace-period gc the content was just wanted again
             os.utime(final)
-        except OSError:
-            return False
-        return True
+        return "intact"
 
-    def _publish(self, tmp: Path, digest: str, size: int) -> bool:
-        """Link the verified temporary file into place; return False if the blob was already there."""
+    def _publish(self, tmp: Path, digest: str, size: int) -> BlobInfo:
+        """Link the verified temporary file into place where nothing was stored a moment ago."""
         final = self._path(digest)
         with _storage("create the folder", final.parent):
             _makedirs_durable(final.parent)
         try:
             os.link(tmp, final)  # atomic and never overwrites: one of two racing writers creates
         except FileExistsError:
-            return self._dedup(tmp, final, size)
+            return self._settle(tmp, digest, size)
         except OSError as e:  # a filesystem without hard links
             if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
                 raise StorageError(f"could not store {final}: {e.strerror or e}", path=str(final), errno=e.errno) from e
             with _storage("store", final):
                 if final.exists():
-                    return self._dedup(tmp, final, size)
+                    return self._settle(tmp, digest, size)
                 os.replace(tmp, final)
             _fsync_dir(final.parent)
-            return True
+            return BlobInfo(digest=digest, size=size, created=True)
         _fsync_dir(final.parent)
         _unlink_quietly(tmp)
-        return True
+        return BlobInfo(digest=digest, size=size, created=True)
 
-    def _dedup(self, tmp: Path, final: Path, size: int) -> bool:
-        try:
-            stored = final.stat().st_size
-        except FileNotFoundError:  # deleted just now: store ours
-            stored = -1
-        if stored != size:  # a damaged copy (or none): replace it with the verified one
-            if stored >= 0:
-                log.warning("blob %s had %d bytes instead of %d; replacing it", final.name, stored, size)
-            with _storage("store", final):
-                os.replace(tmp, final)
-            _fsync_dir(final.parent)
-            return stored < 0
-        with contextlib.suppress(OSError):  # tells a grace-period gc the content was just wanted again
-            os.utime(final)
-        _unlink_quietly(tmp)
-        return False
+    def _settle(self, tmp: Path, digest: str, size: int) -> BlobInfo:
+        """A copy appeared while we wrote ours (a racing writer): keep it if intact, else replace it."""
+        stored = self._stored_copy(tmp, digest, size)
+        if stored == "intact":
+            _unlink_quietly(tmp)
+            return BlobInfo(digest=digest, size=size, created=False)
+        if stored == "absent":  # and gone again: deleted just now
+            with _storage("store", self._path(digest)):
+                os.replace(tmp, self._path(digest))
+            _fsync_dir(self._path(digest).parent)
+            return BlobInfo(digest=digest, size=size, created=True)
+        return self._replace(tmp, digest, size)
+
+    def _replace(self, tmp: Path, digest: str, size: int) -> BlobInfo:
+        """Put the verified temporary file in place of a damaged copy, atomically (a rename over it)."""
+        final = self._path(digest)
+        log.warning("replacing the stored copy of blob %s (damaged, or a repair was asked) with the verified "
+                    "copy just stored (%d bytes)", digest, size)
+        with _storage("create the folder", final.parent):
+            _makedirs_durable(final.parent)
+        with _storage("store", final):
+            os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        return BlobInfo(digest=digest, size=size, created=True)
 
     # reading
 
@@ -559,7 +613,7 @@ class LocalBlobStore(BlobStore):
         except FileNotFoundError:
             raise BlobNotFound(
                 f"blob {digest} is not in the store at {self.root}",
-                hint="run `modelreg fsck` to list missing blobs",
+                hint=MISSING_HINT,
                 digest=digest,
             ) from None
         except OSError as e:

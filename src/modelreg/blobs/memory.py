@@ -1,7 +1,8 @@
 """The in-memory blob store: a dict behind the same contract as the local folder, for tests.
 
-It verifies what it returns exactly like the real stores, and ``corrupt`` lets a test damage a blob
-to check that the damage is detected.
+It verifies what it returns exactly like the real stores, replaces a damaged copy when the content
+is stored again, and ``corrupt`` lets a test damage a blob to check that the damage is detected and
+repaired.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class MemoryBlobStore(BlobStore):
         return data
 
     def put(
-        self, source: BinaryIO, *, expected_digest: str | None = None, progress: Progress | None = None
+        self, source: BinaryIO, *, expected_digest: str | None = None, progress: Progress | None = None,
+        repair: bool = False,
     ) -> BlobInfo:
         if expected_digest is not None:
             check_digest(expected_digest)
@@ -52,12 +54,13 @@ class MemoryBlobStore(BlobStore):
                 actual=digest,
                 size=size,
             )
+        data = b"".join(chunks)
         with self._lock:
             stored = self._blobs.get(digest)
-            created = stored is None or len(stored) != size
-            if created:
-                self._blobs[digest] = b"".join(chunks)
-        return BlobInfo(digest=digest, size=size, created=created)
+            if stored is not None and stored == data and not repair:  # intact: nothing to store
+                return BlobInfo(digest=digest, size=size, created=False)
+            self._blobs[digest] = data  # new, or a damaged copy replaced by the verified one
+        return BlobInfo(digest=digest, size=size, created=True)
 
     def exists(self, digest: str) -> bool:
         check_digest(digest)

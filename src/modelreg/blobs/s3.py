@@ -20,6 +20,14 @@ until its bytes are verified:
   its parts go up; then the staging object is copied server-side to the final key (a multipart copy
   above ``copy_part_size``) and deleted, or, when the blob is already stored, the upload is aborted.
 
+Every object a verified write makes carries the user metadata ``modelreg-sha256: <hex digest>``
+(set on the PutObject, the multipart upload, or the server-side copy). Storing content again trusts
+an object only with the right size and that marker, found by one HeadObject; anything else at the
+key (absent, written by another tool or out of band, a copy of another blob, stored before the
+marker existed) is replaced by the verified copy in hand, so a damaged blob is repaired by storing
+its original again without downloading anything. ``repair=True`` replaces even a marked object, for
+bytes that rotted under their marker (only ``verify`` and fsck, which re-hash, can see that).
+
 Any error, digest mismatch or ``KeyboardInterrupt`` aborts the multipart upload and deletes the
 staging object; a killed writer leaves an incomplete upload or a staging object for ``clean_temp``.
 Memory use is ``multipart_threshold`` at most for a small source, ``(max_concurrency + 1) × part_size``
@@ -41,7 +49,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import boto3
 from botocore.config import Config
@@ -75,6 +83,8 @@ _NO_ACCESS = frozenset(
     {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 )
 _ALREADY_THERE = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
+MARK = "modelreg-sha256"  # user metadata set by a verified write: the object's digest, in hex
+Stored = Literal["absent", "intact", "replace"]
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -163,6 +173,15 @@ def _seekable(source: object) -> bool:
         return bool(source.seekable())  # type: ignore[attr-defined]
     except (AttributeError, OSError, ValueError):
         return False
+
+
+def _mark(digest: str) -> dict[str, str]:
+    """The user metadata a verified write puts on an object: ``x-amz-meta-modelreg-sha256: <hex>``."""
+    return {MARK: digest[7:]}
+
+
+def _outcome(info: BlobInfo) -> str:
+    return "stored" if info.created else "already stored"
 
 
 def _code(e: ClientError) -> str:
@@ -295,10 +314,33 @@ class S3BlobStore(BlobStore):
                 return None
             raise
 
+    def _stored(self, digest: str, size: int, *, repair: bool = False) -> Stored:
+        """What is stored under ``digest``: ``absent``, ``intact`` (the right size and the marker of a
+        verified write of this digest) or ``replace`` (anything else, or anything at all with ``repair``).
+
+        An object overwritten behind the store's back (a PutObject, a copy of another blob) loses the
+        marker or carries another digest's, so it is replaced by the verified copy in hand, at no
+        extra cost: no download is needed to decide.
+        """
+        key = self._key(digest)
+        try:
+            with self._errors("look up", key):
+                head = self._client.head_object(Bucket=self.bucket, Key=key)
+        except StorageError as e:
+            if e.details.get("code") in _NOT_FOUND:
+                return "absent"
+            raise
+        stored_size, mark = head["ContentLength"], head.get("Metadata", {}).get(MARK)
+        if not repair and stored_size == size and mark == digest[7:]:
+            return "intact"
+        log.warning("object %s is not a verified copy of its digest (%d bytes for %d, marker %r%s); replacing it",
+                    key, stored_size, size, mark, ", repair asked" if repair else "")
+        return "replace"
+
     # writing
 
     def put(self, source: BinaryIO, *, expected_digest: str | None = None,
-            progress: Progress | None = None) -> BlobInfo:
+            progress: Progress | None = None, repair: bool = False) -> BlobInfo:
         if expected_digest is not None:
             check_digest(expected_digest)
         read_into = reader_of(source)
@@ -308,7 +350,7 @@ class S3BlobStore(BlobStore):
             start = source.tell()
             hexdigest, size = pump(read_into, None, chunk_size=READ_CHUNK, expected_size=hint)
             known = f"sha256:{hexdigest}"
-            if self._head_size(self._key(known)) == size:
+            if self._stored(known, size, repair=repair) == "intact":
                 if progress is not None and size:
                     progress(size)
                 log.debug("put %s (%d bytes, already stored)", known, size)
@@ -321,12 +363,12 @@ class S3BlobStore(BlobStore):
                 head += _read_up_to(read_into, self.part_size - want)
                 want = self.part_size
             if len(head) < want:
-                return self._put_small(head, expected_digest, progress)
+                return self._put_small(head, expected_digest, progress, repair)
             read_into = _Prefixed(head, read_into).readinto
             del head  # the prefixed reader drops it once read: no part is held longer than it is in flight
         if known is not None:
-            return self._put_direct(read_into, known, expected_digest is not None, hint, progress)
-        return self._put_staged(read_into, hint, progress)
+            return self._put_direct(read_into, known, expected_digest is not None, hint, progress, repair)
+        return self._put_staged(read_into, hint, progress, repair)
 
     def _mismatch(self, digest: str, known: str, size: int, *, expected: bool) -> IntegrityError:
         if expected:
@@ -337,51 +379,50 @@ class S3BlobStore(BlobStore):
                               "when uploaded)", hint="store it again once nothing writes to it",
                               expected=known, actual=digest, size=size)
 
-    def _put_small(self, data: bytearray, expected_digest: str | None, progress: Progress | None) -> BlobInfo:
+    def _put_small(self, data: bytearray, expected_digest: str | None, progress: Progress | None,
+                   repair: bool) -> BlobInfo:
         raw = hashlib.sha256(data).digest()
         digest = f"sha256:{raw.hex()}"
         size = len(data)
         if expected_digest is not None and digest != expected_digest:
             raise self._mismatch(digest, expected_digest, size, expected=True)
         key = self._key(digest)
-        stored = self._head_size(key)
-        created = False
-        if stored != size:  # absent, or a damaged copy to replace with the verified one
-            if stored is not None:
-                log.warning("blob %s had %d bytes instead of %d; replacing it", digest, stored, size)
-            extra: dict[str, Any] = {"IfNoneMatch": "*"} if stored is None and self.conditional_writes else {}
+        stored = self._stored(digest, size, repair=repair)
+        info = BlobInfo(digest=digest, size=size, created=False)
+        if stored != "intact":
             try:
                 with self._errors("store", key):
                     self._client.put_object(Bucket=self.bucket, Key=key, Body=data,  # type: ignore[arg-type]
-                                            ChecksumSHA256=base64.b64encode(raw).decode(), **extra)
-                created = stored is None
+                                            ChecksumSHA256=base64.b64encode(raw).decode(), Metadata=_mark(digest),
+                                            **self._condition(stored))
+                info = BlobInfo(digest=digest, size=size, created=True)
             except StorageError as e:
                 if e.details.get("code") not in _ALREADY_THERE:
                     raise
         if progress is not None and size:
             progress(size)
-        log.debug("put %s (%d bytes, %s)", digest, size, "new" if created else "already stored")
-        return BlobInfo(digest=digest, size=size, created=created)
+        log.debug("put %s (%d bytes, %s)", digest, size, _outcome(info))
+        return info
 
     def _put_direct(self, read_into: ReadInto, known: str, expected: bool, hint: int | None,
-                    progress: Progress | None) -> BlobInfo:
+                    progress: Progress | None, repair: bool) -> BlobInfo:
         """Multipart upload to the final key, completed only when the content hashes to ``known``."""
         key = self._key(known)
-        upload_id = self._create_upload(key)
+        upload_id = self._create_upload(key, known)
         try:
             hexdigest, size, parts = self._upload_parts(key, upload_id, read_into, hint, progress)
             digest = f"sha256:{hexdigest}"
             if digest != known:
                 raise self._mismatch(digest, known, size, expected=expected)
-            created = self._complete(key, upload_id, parts, size)
+            info = self._complete(key, upload_id, parts, known, size, repair=repair)
         except BaseException:
             self._abort(key, upload_id)
             raise
-        log.debug("put %s (%d bytes in %d parts, %s)", known, size, len(parts), "new" if created else "already stored")
-        return BlobInfo(digest=known, size=size, created=created)
+        log.debug("put %s (%d bytes in %d parts, %s)", known, size, len(parts), _outcome(info))
+        return info
 
     def _put_staged(self, read_into: ReadInto, hint: int | None,
-                    progress: Progress | None) -> BlobInfo:
+                    progress: Progress | None, repair: bool) -> BlobInfo:
         """Multipart upload to a staging key, then a server-side copy to the final key once verified."""
         staging = f"{self._tmp}{uuid.uuid4().hex}"
         upload_id = self._create_upload(staging)
@@ -389,7 +430,8 @@ class S3BlobStore(BlobStore):
             hexdigest, size, parts = self._upload_parts(staging, upload_id, read_into, hint, progress)
             digest = f"sha256:{hexdigest}"
             key = self._key(digest)
-            already = self._head_size(key) == size
+            stored = self._stored(digest, size, repair=repair)
+            already = stored == "intact"
             if not already:
                 with self._errors("store", staging):
                     self._client.complete_multipart_upload(Bucket=self.bucket, Key=staging, UploadId=upload_id,
@@ -399,15 +441,14 @@ class S3BlobStore(BlobStore):
             raise
         if already:
             self._abort(staging, upload_id)
-            created = False
+            info = BlobInfo(digest=digest, size=size, created=False)
         else:
             try:
-                created = self._copy(staging, key, size)
+                info = self._copy(staging, key, digest, size, stored, repair=repair)
             finally:
                 self._delete_quietly(staging)
-        log.debug("put %s (%d bytes in %d parts via %s, %s)", digest, size, len(parts), staging,
-                  "new" if created else "already stored")
-        return BlobInfo(digest=digest, size=size, created=created)
+        log.debug("put %s (%d bytes in %d parts via %s, %s)", digest, size, len(parts), staging, _outcome(info))
+        return info
 
     def _part_size(self, number: int, base: int) -> int:
         """Size of part ``number`` (1-based): ``base``, doubling every 1000 parts so 10,000 parts reach 5 TiB."""
@@ -457,46 +498,53 @@ class S3BlobStore(BlobStore):
             return self._client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
                                             Body=data)["ETag"]  # type: ignore[arg-type]
 
-    def _create_upload(self, key: str) -> str:
+    def _create_upload(self, key: str, digest: str | None = None) -> str:
+        """Start a multipart upload; with ``digest``, the object it completes into carries its marker."""
+        extra: dict[str, Any] = {"Metadata": _mark(digest)} if digest is not None else {}
         with self._errors("start an upload to", key):
-            return self._client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+            return self._client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
 
-    def _complete(self, key: str, upload_id: str, parts: list[CompletedPartTypeDef], size: int) -> bool:
-        """Make the upload the object at ``key`` unless a good copy is there; False (and abort) if one is."""
-        stored = self._head_size(key)
-        if stored == size:
+    def _condition(self, stored: Stored) -> dict[str, Any]:
+        """``If-None-Match: *`` where nothing is stored (of two racing writers, one creates); none to replace."""
+        return {"IfNoneMatch": "*"} if stored == "absent" and self.conditional_writes else {}
+
+    def _complete(self, key: str, upload_id: str, parts: list[CompletedPartTypeDef], digest: str, size: int, *,
+                  repair: bool) -> BlobInfo:
+        """Make the upload the object at ``key`` unless an intact copy is there (then abort it)."""
+        stored = self._stored(digest, size, repair=repair)
+        if stored == "intact":
             self._abort(key, upload_id)
-            return False
-        if stored is not None:
-            log.warning("object %s had %d bytes instead of %d; replacing it", key, stored, size)
-        extra: dict[str, Any] = {"IfNoneMatch": "*"} if stored is None and self.conditional_writes else {}
+            return BlobInfo(digest=digest, size=size, created=False)
         try:
             with self._errors("store", key):
                 self._client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                                       MultipartUpload={"Parts": parts}, **extra)
+                                                       MultipartUpload={"Parts": parts}, **self._condition(stored))
         except StorageError as e:
             if e.details.get("code") not in _ALREADY_THERE:
                 raise
             self._abort(key, upload_id)
-            return False
-        return stored is None
+            return BlobInfo(digest=digest, size=size, created=False)
+        return BlobInfo(digest=digest, size=size, created=True)
 
-    def _copy(self, source_key: str, key: str, size: int) -> bool:
-        """Server-side copy of ``source_key`` to ``key``; False when ``key`` appeared meanwhile."""
+    def _copy(self, source_key: str, key: str, digest: str, size: int, stored: Stored, *,
+              repair: bool) -> BlobInfo:
+        """Server-side copy of the verified ``source_key`` to ``key`` (``stored``: what is there), marked;
+        not created when a copy appeared meanwhile where there was none."""
         source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source_key}
         if size <= self.copy_part_size:
-            extra: dict[str, Any] = {"IfNoneMatch": "*"} if self.conditional_writes else {}
             try:
                 with self._errors("copy to", key):
-                    self._client.copy_object(Bucket=self.bucket, Key=key, CopySource=source, **extra)
+                    self._client.copy_object(Bucket=self.bucket, Key=key, CopySource=source,
+                                             MetadataDirective="REPLACE", Metadata=_mark(digest),
+                                             **self._condition(stored))
             except StorageError as e:
                 if e.details.get("code") not in _ALREADY_THERE:
                     raise
-                return False
-            return True
+                return BlobInfo(digest=digest, size=size, created=False)
+            return BlobInfo(digest=digest, size=size, created=True)
         part = max(self.copy_part_size, math.ceil(size / MAX_PARTS))
         ranges = [(i + 1, start, min(start + part, size) - 1) for i, start in enumerate(range(0, size, part))]
-        upload_id = self._create_upload(key)
+        upload_id = self._create_upload(key, digest)
 
         def copy_part(r: tuple[int, int, int]) -> CompletedPartTypeDef:
             with self._errors("copy a part to", key):
@@ -508,7 +556,7 @@ class S3BlobStore(BlobStore):
         try:
             with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="modelreg-s3-copy") as pool:
                 parts = list(pool.map(copy_part, ranges))
-            return self._complete(key, upload_id, parts, size)
+            return self._complete(key, upload_id, parts, digest, size, repair=repair)
         except BaseException:
             self._abort(key, upload_id)
             raise

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,14 +21,12 @@ from modelreg.errors import InvalidInput, InvalidMetadata
 from modelreg.service import Service
 
 if TYPE_CHECKING:
-    from modelreg.client.http import HttpRegistry
-
-    AnyRegistry: TypeAlias = Service | HttpRegistry  # the embedded registry, or a server through MODELREG_URL
+    from modelreg.registry import Registry
 
 SERVER_VARS = (URL_ENV, TOKEN_ENV)
 
 
-def _connect(settings: Settings) -> AnyRegistry:
+def _connect(settings: Settings) -> Registry:
     from modelreg.client import connect
 
     return connect(settings=settings)
@@ -38,7 +36,7 @@ def _connect(settings: Settings) -> AnyRegistry:
 class Opener:
     """How the CLI opens the registry. Tests pass their own as ``obj=`` to share one registry."""
 
-    open: Callable[[Settings], AnyRegistry] = _connect
+    open: Callable[[Settings], Registry] = _connect
     close: bool = True
 
 
@@ -64,9 +62,9 @@ class State:
     opener: Opener = field(default_factory=Opener)
     server_url: str | None = None  # MODELREG_URL: use that server instead of the embedded registry
     server_token: str | None = None  # MODELREG_TOKEN
-    _registry: AnyRegistry | None = None
+    _registry: Registry | None = None
 
-    def registry(self) -> AnyRegistry:
+    def registry(self) -> Registry:
         if self._registry is None:
             if self.server_url:
                 from modelreg.client.http import HttpRegistry
@@ -109,7 +107,7 @@ def state(ctx: typer.Context) -> State:
     return found
 
 
-def registry(ctx: typer.Context) -> AnyRegistry:
+def registry(ctx: typer.Context) -> Registry:
     return state(ctx).registry()
 
 

@@ -1,23 +1,26 @@
 """Keeping storage honest and seeing what happened: ``gc``, ``fsck``, ``events``.
 
 ``gc`` is a dry run unless ``--yes``: by default it only shows what it would remove and how many bytes;
-``modelreg gc --yes`` removes it. ``fsck`` exits 7 when it finds a missing, corrupt or dangling blob.
+``modelreg gc --yes`` removes it. ``fsck`` exits 7 when it finds a missing, corrupt or dangling blob;
+``fsck --repair DIR`` stores again every missing or corrupt one whose content is in DIR.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from modelreg.cli.common import CursorOpt, JsonOpt, LimitOpt, state
 from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, human_size, short_ref, when
-from modelreg.service.maintenance import ORPHAN_GRACE_S, TEMP_GRACE_S
-from modelreg.types import Event
+from modelreg.registry import ORPHAN_GRACE_S, TEMP_GRACE_S
+from modelreg.types import Event, FsckReport
 
 app = typer.Typer()
 
@@ -74,37 +77,70 @@ def fsck(
     ctx: typer.Context,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Check presence and sizes only; do not re-hash the contents.")] = False,
+    repair: Annotated[Path | None, typer.Option(
+        "--repair", metavar="DIR", file_okay=False, dir_okay=True,
+        help="Store again every missing or corrupt file whose content is in DIR (searched recursively, "
+             "matched by content whatever the names); the verified copy replaces a damaged one atomically. "
+             "With MODELREG_URL, DIR is on this machine and the files are uploaded.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the stored files (exit 7 on problems).
+    """Check the stored files (exit 7 on problems), and repair them from a folder.
 
-    Every referenced file: present, right size, right SHA-256.
+    Every referenced file: present, right size, right SHA-256. With --repair DIR, every missing or
+    corrupt one found in DIR is stored again.
 
-    Exits 0 when all is well and 7 when problems are found (each listed with its digest).
+    Exits 0 when all is well (after any repair) and 7 when problems remain (each listed with its digest).
 
     \b
     Example: modelreg fsck --quick
+             modelreg fsck --repair runs/train     (the folder the files were registered from)
     """
     st = state(ctx)
-    result = st.registry().fsck(verify=not quick)
+    result = st.registry().fsck(verify=not quick, repair_from=repair)
     if as_json:
         emit_json({**result.model_dump(mode="json"), "ok": result.ok})
     else:
-        how = "sizes checked" if quick else "re-hashed"
-        st.out.print(f"{result.checked} blob(s), {human_size(result.bytes)} {how}; "
-                     f"{len(result.problems)} problem(s); {result.unreferenced} unreferenced (modelreg gc)",
-                     soft_wrap=True)
-        if result.problems:
-            table = Table(box=None, pad_edge=False, header_style="bold")
-            for column in ("problem", "digest", "detail"):
-                table.add_column(column)
-            for p in result.problems:
-                table.add_row(Text(p.kind, style="red"), p.digest, p.detail)
-            st.out.print(table)
+        _print_fsck(st.out, result, quick=quick)
     if result.problems:
         raise CliError(f"fsck found {len(result.problems)} problem(s) in the stored files",
-                       hint="re-register the affected versions from their original files, or restore the blobs "
-                            "from a backup", exit_code=ExitCode.INTEGRITY)
+                       hint=_fsck_hint(result, repair), exit_code=ExitCode.INTEGRITY)
+
+
+def _print_fsck(out: Console, result: FsckReport, *, quick: bool) -> None:
+    how = "sizes checked" if quick else "re-hashed"
+    out.print(f"{result.checked} blob(s), {human_size(result.bytes)} {how}; "
+              f"{len(result.problems)} problem(s); {result.unreferenced} unreferenced (modelreg gc)",
+              soft_wrap=True)
+    if result.repaired:
+        out.print(Text(f"repaired {len(result.repaired)} blob(s):", style="green"))
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("was", "digest", "from"):
+            table.add_column(column)
+        for r in result.repaired:
+            table.add_row(Text(r.kind, style="green"), r.digest, r.source)
+        out.print(table)
+    if result.problems:
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("problem", "digest", "detail"):
+            table.add_column(column)
+        for p in result.problems:
+            table.add_row(Text(p.kind, style="red"), p.digest, p.detail)
+        out.print(table)
+
+
+def _fsck_hint(result: FsckReport, repair: Path | None) -> str:
+    """What fixes the problems that remain: storing the originals again, or, for dangling ones, re-registering."""
+    steps = []
+    if any(p.kind != "dangling" for p in result.problems):
+        if repair is None:
+            steps.append("repair missing and corrupt files from a folder holding the originals: "
+                         "modelreg fsck --repair DIR (or upload the files again)")
+        else:
+            steps.append(f"{repair} holds no good copy of the rest: point --repair at the folder with the "
+                         "original files, or restore them from a backup")
+    if any(p.kind == "dangling" for p in result.problems):
+        steps.append("re-register the versions that use dangling blobs from their original files")
+    return "; ".join(steps)
 
 
 def _change(before: Any, after: Any) -> str:

@@ -57,10 +57,11 @@ from modelreg.errors import (
 from modelreg.export.job import ExportOptions
 from modelreg.filters import walk_pages
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
+from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.blobs import FilesArg, Source, collect_sources
-from modelreg.service.context import DEFAULT_PROJECT
 from modelreg.service.exports import choose_export, export_file_name, given_options
 from modelreg.service.files import COMPLETE_MARKER, FilesMixin, metadata_document, write_json_atomic
+from modelreg.service.maintenance import blobs_to_repair, find_by_content, repair_folder, with_repairs
 from modelreg.service.metadata_files import fields_from_folder
 from modelreg.service.runs import RunBase
 from modelreg.types import (
@@ -73,6 +74,7 @@ from modelreg.types import (
     Epoch,
     Event,
     Export,
+    FsckRepair,
     FsckReport,
     GcReport,
     ImportReport,
@@ -196,6 +198,15 @@ class _StreamedBody(_ResponseReader):
     def __init__(self, response: httpx.Response) -> None:
         super().__init__(response)
         self._response = response
+
+    def readinto(self, view: memoryview, /) -> int:
+        try:
+            return super().readinto(view)
+        except httpx.TransportError as exc:
+            raise StorageError(f"reading {self._response.url} was cut off before its end: {exc}",
+                               hint="the server cuts a download off when its stored copy fails verification "
+                                    "(fsck finds it), or the connection dropped: read it again",
+                               url=str(self._response.url)) from exc
 
     def close(self) -> None:
         self._response.close()
@@ -717,11 +728,17 @@ class HttpRegistry:
         return dest
 
     def _download(self, digest: str, size: int, dest: Path, progress: Progress | None) -> None:
-        """Stream a blob to ``dest``: temporary file beside it, hashed, verified, fsynced, renamed."""
+        """Stream a blob to ``dest``: temporary file beside it, hashed, verified, fsynced, renamed.
+
+        The server verifies a blob as it streams and cuts the download off when its copy is damaged; so
+        after a cut-off the retry asks for the digest up front (``Want-Repr-Digest``): the server then
+        verifies the whole blob before it replies, and a damaged copy is an IntegrityError here, as locally.
+        """
+        headers: dict[str, str] = {}
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
             try:
-                with self._http.stream("GET", f"/blobs/{digest}") as response:
+                with self._http.stream("GET", f"/blobs/{digest}", headers=headers) as response:
                     if not (response.status_code in RETRY_STATUSES and not last):
                         raise_for_error(response)
                         copy_verified_to_path(_ResponseReader(response), dest, digest=digest, size=size,
@@ -731,6 +748,7 @@ class HttpRegistry:
                 if last:
                     raise StorageError(f"downloading {digest} from {self._base} failed: {exc}",
                                        hint="check the connection and try again", digest=digest) from exc
+                headers = {"Want-Repr-Digest": "sha-256=10"}
             time.sleep(min(2.0, 0.05 * 2 ** attempt))
 
     def resolve(self, ref: str, path: str | None = None) -> Path:
@@ -778,10 +796,41 @@ class HttpRegistry:
         body = {"dry_run": dry_run, "grace_s": grace_s, "temp_grace_s": temp_grace_s}
         return cast(GcReport, self._send(GcReport, "POST", "/maintenance/gc", body))
 
-    def fsck(self, *, verify: bool = True) -> FsckReport:
-        """Check every referenced blob on the server exists, has its size and (``verify``) its SHA-256."""
-        return cast(FsckReport, self._send(FsckReport, "POST", "/maintenance/fsck", {"verify": verify},
-                                           idempotent=True))
+    def fsck(self, *, verify: bool = True, repair_from: str | os.PathLike[str] | None = None) -> FsckReport:
+        """Check every referenced blob on the server exists, has its size and (``verify``) its SHA-256.
+
+        ``repair_from``: a folder on this machine holding original files (searched recursively, matched
+        by content); every missing or corrupt blob found there is uploaded, and the server's verified
+        upload replaces its damaged copy atomically. Listed under ``repaired``; ``problems`` is what stays.
+        """
+        folder = repair_folder(repair_from) if repair_from is not None else None
+        report = cast(FsckReport, self._send(FsckReport, "POST", "/maintenance/fsck", {"verify": verify},
+                                             idempotent=True))
+        if folder is None:
+            return report
+        wanted = blobs_to_repair(report)
+        repaired: list[FsckRepair] = []
+        notes: dict[str, str] = {}
+        for digest, path in find_by_content(folder, {d: size for d, (_, size) in wanted.items()}).items():
+            kind, size = wanted[digest]
+            info = self._upload_file(path, digest, size)
+            if not info.created:  # the store vouches for its copy (S3: a verified write's marker)
+                notes[digest] = (f"uploaded from {path}, but the server kept its copy; run fsck --repair on a "
+                                 "machine with direct access to the storage")
+                continue
+            repaired.append(FsckRepair(kind=kind, digest=digest, size=size, source=str(path)))
+        return with_repairs(report, folder, repaired, notes)
+
+    def _upload_file(self, path: Path, digest: str, size: int) -> BlobInfo:
+        """PUT one file as the blob ``digest`` (the server verifies it, and replaces a damaged copy)."""
+        def chunks() -> Iterator[bytes]:
+            with open(path, "rb") as f:
+                while data := f.read(CHUNK):
+                    yield data
+
+        response = self._request("PUT", f"/blobs/{digest}", content=chunks, idempotent=True,
+                                 headers={"Content-Length": str(size), "Content-Type": OCTETS})
+        return BlobInfo.model_validate_json(response.content)
 
     def import_folder(self, path: str | os.PathLike[str], model: str, *, layout: Layout = "auto",
                       strict: bool = False, dry_run: bool = False) -> ImportReport:
@@ -833,9 +882,13 @@ class RemoteRun(RunBase):
         self._check_open()
         self._registry._request("POST", self._registry._version_path(self.ref) + "/epochs",
                                 body={"epoch": epoch, "metrics": metrics})
+        self._epochs_logged += 1
 
     def _finish(self) -> Version:
         return self._registry._finish_run(self)
 
     def _fail(self, message: str) -> Version:
         return self._registry._fail_run(self, message)
+
+    def _discard(self, message: str) -> None:
+        self._registry._request("POST", self._registry._version_path(self.ref) + "/discard", body={"error": message})

@@ -14,7 +14,7 @@ from modelreg.metadata.base import open_metadata_store
 from modelreg.service import Context, Service
 
 if TYPE_CHECKING:
-    from modelreg.client.http import HttpRegistry
+    from modelreg.registry import Registry
 
 _DB_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:", "memory:")
 
@@ -22,7 +22,7 @@ _DB_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:", "me
 
 def connect(url: str | None = None, *, artifacts: str | None = None, token: str | None = None,
             home: str | os.PathLike[str] | None = None, actor: str | None = None,
-            settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Service | HttpRegistry:
+            settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Registry:
     """Open a registry.
 
     - ``connect()``: the server ``MODELREG_URL`` names (with ``MODELREG_TOKEN``) when it is set, as the

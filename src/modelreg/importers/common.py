@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelreg.errors import InvalidInput, InvalidMetadata, ModelregError, NotFound
 from modelreg.refs import parse_ref, validate_artifact_path
-from modelreg.service.context import DEFAULT_PROJECT
+from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.metadata_files import read_json_object, version_fields_from_metadata
 from modelreg.service.versions import metadata_changes
 from modelreg.types import ImportItem, ImportReport

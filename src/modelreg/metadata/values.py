@@ -25,6 +25,7 @@ def _jsonable_fallback(value: Any) -> Any:
 
 def to_json_value(value: Any, *, field_name: str) -> Any:
     """A metadata value as plain JSON data; NaN/inf anywhere inside raise InvalidMetadata naming the field."""
+    check_storable(value, field_name)  # first: too deep a value would overflow the serialiser
     data = to_jsonable_python(value, fallback=_jsonable_fallback)
     stack = [data]
     while stack:

@@ -5,6 +5,9 @@
   its digest): the same envelope, with the status of a bad request (422).
 - FastAPI's ``RequestValidationError`` (malformed JSON, unknown or mistyped fields): 422 ``invalid_input``,
   each problem listed under ``details.errors``.
+- A JSON body that FastAPI could not parse for another reason (it answers a bare 400): bytes that are not
+  UTF-8, nesting deeper than the JSON parser's stack, a number of thousands of digits. 422
+  ``invalid_input`` saying which, as the docs promise for every malformed body.
 - Starlette's ``HTTPException`` (no such route 404, wrong method 405, body too large 413): that status,
   code ``not_found`` for 404 and ``invalid_input`` for the other 4xx.
 - Anything else: 500 ``internal`` with a ``request_id`` that is also in the server log with the
@@ -25,7 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelreg.errors import ModelregError
+from modelreg.errors import InvalidInput, ModelregError
 
 log = logging.getLogger("modelreg.server")
 
@@ -63,6 +66,23 @@ def _validation_details(exc: RequestValidationError) -> tuple[str, list[dict[str
     return f"invalid request: {where}{first['problem']}", problems
 
 
+def _unreadable_body(exc: HTTPException) -> InvalidInput | None:
+    """FastAPI's 400 for a JSON body it could not parse (other than a syntax error), as the 422 it is."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return InvalidInput(f"the request body is not valid UTF-8 (byte {cause.start})",
+                            hint="send JSON encoded as UTF-8", position=cause.start)
+    if isinstance(cause, RecursionError):
+        return InvalidInput("the request body nests too deeply to be read",
+                            hint="send JSON whose lists and objects nest a few levels, not hundreds")
+    if isinstance(cause, ValueError):
+        return InvalidInput(f"the request body is not valid JSON: {str(cause)[:200]}",
+                            hint="send a JSON object as the API reference describes it")
+    return None
+
+
 def error_response(request: Request | None, exc: BaseException) -> Response:
     """The envelope response for any exception (the single place errors are translated)."""
     if isinstance(exc, ClientFault):
@@ -74,6 +94,8 @@ def error_response(request: Request | None, exc: BaseException) -> Response:
     if isinstance(exc, RequestValidationError):
         message, problems = _validation_details(exc)
         return JSONResponse(envelope("invalid_input", message, {"errors": problems}), status_code=422)
+    if isinstance(exc, HTTPException) and (unreadable := _unreadable_body(exc)) is not None:
+        return JSONResponse(envelope(**unreadable.to_dict()), status_code=unreadable.http_status)
     if isinstance(exc, HTTPException):
         code = _STATUS_CODES.get(exc.status_code, "internal" if exc.status_code >= 500 else "invalid_input")
         message = exc.detail if isinstance(exc.detail, str) else "request refused"

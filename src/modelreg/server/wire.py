@@ -223,6 +223,8 @@ class GcRequest(Body):
 
 
 class FsckRequest(Body):
+    """Check only: repairing is uploading the original files again (``PUT /blobs``), done by the client."""
+
     verify: bool = True
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,8 +15,9 @@ from modelreg.errors import (
 )
 from modelreg.filters import And, Compare, Field, Sort
 from modelreg.metadata.base import MetadataTx
-from modelreg.refs import Ref, parse_ref, validate_name
-from modelreg.service.context import DEFAULT_PROJECT, Context
+from modelreg.refs import MAX_VERSION, Ref, parse_ref, validate_name, version_number
+from modelreg.registry import DEFAULT_PROJECT
+from modelreg.service.context import Context
 from modelreg.service.permissions import operation
 from modelreg.types import EventAction, Model, Project, Version
 
@@ -84,9 +84,15 @@ class ServiceBase:
         env = self.ctx.settings.model_environment.strip() or "production"
         if env in ("latest", "best"):
             return Ref(model=r.model, project=r.project, selector=env)  # type: ignore[arg-type]
-        m = re.fullmatch(r"[vV]?(\d+)", env)
-        if m:
-            return Ref(model=r.model, project=r.project, number=int(m.group(1)))
+        shown = env if len(env) <= 40 else env[:40] + "…"
+        try:
+            number = version_number(env)
+        except InvalidReference as exc:
+            raise InvalidReference(f"MODEL_ENVIRONMENT={shown!r} names a version number out of range",
+                                   hint=f"set it to an alias such as production or staging, or to a version "
+                                        f"from v1 to v{MAX_VERSION}", environment=shown) from exc
+        if number is not None:
+            return Ref(model=r.model, project=r.project, number=number)
         try:
             return Ref(model=r.model, project=r.project, alias=validate_name(env, kind="alias"))
         except Exception as exc:

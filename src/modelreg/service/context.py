@@ -18,7 +18,6 @@ from modelreg.types import Role
 
 log = logging.getLogger("modelreg.service")
 
-DEFAULT_PROJECT = "default"
 T = TypeVar("T")
 
 

@@ -3,12 +3,16 @@
 Fields: ``metrics.<name>`` (the candidate's), ``delta.<name>`` (candidate minus current target),
 ``class_ap.<class>``, ``delta.class_ap.<class>``, and ``delta.class_ap.min|max|mean`` over the classes
 both versions have. When there is no current target, terms on ``delta`` pass (nothing to regress from).
+
+A gate is parsed by the filter parser, so it has the filter's limits (``MAX_FILTER_DEPTH`` levels of
+nesting); a gate stored under an older, looser limit refuses the promotion and says how to replace it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from modelreg.errors import InvalidFilter
 from modelreg.filters import And, Compare, Node, Not, Or, compare, gate_fields, parse_filter
 from modelreg.types import GateTerm, Version
 
@@ -47,9 +51,19 @@ def gate_value(name: str, candidate: Version, current: Version | None) -> Any:
     return None
 
 
+def _parse_gate(expression: str) -> Node | None:
+    try:
+        return parse_filter(expression, gate_fields)
+    except InvalidFilter as exc:
+        raise InvalidFilter(f"the model's promotion gate cannot be evaluated: {exc.message}",
+                            hint="replace it (modelreg models update MODEL --promotion-gate '...', or PATCH the "
+                                 "model's promotion_gate), or clear it with an empty promotion_gate",
+                            **exc.details) from exc
+
+
 def evaluate_gate(expression: str, candidate: Version, current: Version | None) -> tuple[bool, list[GateTerm]]:
     """Evaluate the gate; return whether it passes and every comparison with its outcome."""
-    node = parse_filter(expression, gate_fields)
+    node = _parse_gate(expression)
     terms: list[GateTerm] = []
 
     def walk(n: Node | None) -> bool:

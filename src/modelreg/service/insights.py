@@ -10,9 +10,9 @@ from typing import Any, Literal
 from modelreg.errors import InvalidInput
 from modelreg.filters import decode_cursor
 from modelreg.metadata.base import MetadataTx
-from modelreg.refs import Ref, validate_name
+from modelreg.refs import MAX_VERSION, Ref, validate_name
+from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.base import ServiceBase, as_ref
-from modelreg.service.context import DEFAULT_PROJECT
 from modelreg.service.permissions import operation
 from modelreg.service.projects import check_limit
 from modelreg.types import (
@@ -147,6 +147,9 @@ class InsightsMixin(ServiceBase):
         """The audit log, newest first: who did what, when, before -> after."""
         check_limit(limit)
         check_action(action)
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)
+                                    or not 1 <= version <= MAX_VERSION):
+            raise InvalidInput(f"version {version!r} must be a number from 1 to {MAX_VERSION}", field="version")
         decoded = decode_cursor(cursor)
         model_name: str | None = None
         if model is not None:

@@ -1,16 +1,31 @@
-"""Keeping storage honest: ``gc`` removes blobs nothing references, ``fsck`` re-hashes and reports."""
+"""Keeping storage honest: ``gc`` removes blobs nothing references, ``fsck`` re-hashes, reports and repairs.
+
+A repair stores the original content again: ``fsck(repair_from=folder)`` hashes the files of a folder
+(only those of a size some broken blob has), and stores each one whose content is a missing or corrupt
+blob, verified, replacing a damaged copy atomically. The helpers below are shared with the HTTP client,
+whose folder is on the client's machine and whose repair goes through the blob upload.
+"""
 
 from __future__ import annotations
 
-from modelreg.errors import BlobNotFound, InvalidInput
+import logging
+import os
+import stat
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from modelreg.blobs.local import pump, reader_of
+from modelreg.errors import BlobNotFound, IntegrityError, InvalidInput
+from modelreg.registry import ORPHAN_GRACE_S, TEMP_GRACE_S
 from modelreg.service.base import ServiceBase
 from modelreg.service.blobs import collect_blobs
 from modelreg.service.permissions import operation
-from modelreg.types import FsckProblem, FsckReport, GcReport
+from modelreg.types import FsckProblem, FsckRepair, FsckReport, GcReport
+
+log = logging.getLogger("modelreg.service")
 
 # A stored blob with no row yet may belong to a registration in flight; gc leaves it alone this long.
-ORPHAN_GRACE_S = 3600.0
-TEMP_GRACE_S = 3600.0
 MAX_GRACE_S = 365 * 24 * 3600.0
 
 
@@ -61,8 +76,37 @@ class MaintenanceMixin(ServiceBase):
         return (self.ctx.now() - written).total_seconds() > grace_s
 
     @operation("maintainer", "fsck", registry_wide=True)
-    def fsck(self, *, verify: bool = True) -> FsckReport:
-        """Check every referenced blob exists, has its size and (``verify``) its SHA-256; report problems."""
+    def fsck(self, *, verify: bool = True, repair_from: str | os.PathLike[str] | None = None) -> FsckReport:
+        """Check every referenced blob exists, has its size and (``verify``) its SHA-256; report problems.
+
+        ``repair_from``: a folder holding original files (searched recursively, matched by content
+        whatever their names); every missing or corrupt blob found there is stored again, verified,
+        replacing the damaged copy atomically. The report lists those under ``repaired`` and what is
+        still wrong under ``problems``.
+        """
+        folder = repair_folder(repair_from) if repair_from is not None else None
+        report = self._check(verify=verify)
+        if folder is None:
+            return report
+        wanted = blobs_to_repair(report)
+        repaired: list[FsckRepair] = []
+        notes: dict[str, str] = {}
+        for digest, path in find_by_content(folder, {d: size for d, (_, size) in wanted.items()}).items():
+            kind, size = wanted[digest]
+            try:
+                with open(path, "rb") as f:
+                    self.ctx.blobs.put(f, expected_digest=digest, repair=True)
+            except IntegrityError:  # the file changed since it was hashed
+                notes[digest] = f"{path} changed while it was being stored"
+                continue
+            log.info("fsck repaired %s (%s) from %s", digest, kind, path)
+            repaired.append(FsckRepair(kind=kind, digest=digest, size=size, source=str(path)))
+        if repaired:
+            after = {"repaired": [r.model_dump(mode="json") for r in repaired]}
+            self.ctx.write(lambda tx: self._event(tx, "blobs.repaired", after=after))
+        return with_repairs(report, folder, repaired, notes)
+
+    def _check(self, *, verify: bool) -> FsckReport:
         referenced = self.ctx.read(lambda tx: tx.referenced_digests())
         rows = self.ctx.read(lambda tx: tx.blob_rows())
         stored = dict(self.ctx.blobs.iter_digests())
@@ -71,14 +115,15 @@ class MaintenanceMixin(ServiceBase):
         for digest, size in sorted(referenced.items()):
             checked += 1
             if digest not in rows or rows[digest][1] != "live":
-                problems.append(FsckProblem(kind="dangling", digest=digest,
+                problems.append(FsckProblem(kind="dangling", digest=digest, size=size,
                                             detail="an artifact references a blob the registry has no live "
                                                    "record of"))
             if digest not in stored:
-                problems.append(FsckProblem(kind="missing", digest=digest, detail="the blob is not in the store"))
+                problems.append(FsckProblem(kind="missing", digest=digest, size=size,
+                                            detail="the blob is not in the store"))
                 continue
             if stored[digest] != size:
-                problems.append(FsckProblem(kind="corrupt", digest=digest,
+                problems.append(FsckProblem(kind="corrupt", digest=digest, size=size,
                                             detail=f"stored size {stored[digest]} != recorded size {size}"))
                 continue
             total += size
@@ -86,10 +131,84 @@ class MaintenanceMixin(ServiceBase):
                 try:
                     ok = self.ctx.blobs.verify(digest)
                 except BlobNotFound:
-                    problems.append(FsckProblem(kind="missing", digest=digest, detail="vanished while checking"))
+                    problems.append(FsckProblem(kind="missing", digest=digest, size=size,
+                                                detail="vanished while checking"))
                     continue
                 if not ok:
-                    problems.append(FsckProblem(kind="corrupt", digest=digest,
+                    problems.append(FsckProblem(kind="corrupt", digest=digest, size=size,
                                                 detail="the content does not hash to its digest"))
         unreferenced = len([d for d in stored if d not in referenced])
         return FsckReport(checked=checked, bytes=total, problems=problems, unreferenced=unreferenced)
+
+
+# --- repairing from a folder (shared with the HTTP client) ----------------------------------------
+
+
+def repair_folder(path: str | os.PathLike[str]) -> Path:
+    """The folder to repair from, checked: it must exist and be a folder."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise InvalidInput(f"{str(folder)!r} is not a folder", field="repair_from", path=str(folder),
+                           hint="pass the folder that holds the original files (searched recursively)")
+    return folder.absolute()
+
+
+def blobs_to_repair(report: FsckReport) -> dict[str, tuple[Literal["missing", "corrupt"], int]]:
+    """Every missing or corrupt blob of the report: digest -> (kind, recorded size)."""
+    wanted: dict[str, tuple[Literal["missing", "corrupt"], int]] = {}
+    for p in report.problems:
+        if p.kind != "dangling" and p.size is not None:
+            wanted[p.digest] = (p.kind, p.size)
+    return wanted
+
+
+def find_by_content(folder: Path, wanted: Mapping[str, int]) -> dict[str, Path]:
+    """A file under ``folder`` holding each wanted blob (digest -> size), whatever its name.
+
+    Only files of a wanted size are read (and each once); the search stops when all are found.
+    """
+    sizes = set(wanted.values())
+    found: dict[str, Path] = {}
+    for path, size in _files(folder):
+        if len(found) == len(wanted):
+            break
+        if size not in sizes:
+            continue
+        try:
+            with open(path, "rb") as f:
+                hexdigest, _ = pump(reader_of(f), None, expected_size=size)
+        except OSError as e:
+            log.warning("fsck could not read %s: %s", path, e)
+            continue
+        digest = f"sha256:{hexdigest}"
+        if digest in wanted and wanted[digest] == size:
+            found.setdefault(digest, path)
+    return found
+
+
+def _files(folder: Path) -> Iterator[tuple[Path, int]]:
+    """Every regular file under ``folder`` (symlinked files followed, symlinked folders not: no loops)."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield path, st.st_size
+
+
+def with_repairs(report: FsckReport, folder: Path, repaired: Sequence[FsckRepair],
+                 notes: Mapping[str, str]) -> FsckReport:
+    """The report after a repair: repaired blobs' missing/corrupt problems go, the others say why they stay."""
+    done = {r.digest for r in repaired}
+    problems: list[FsckProblem] = []
+    for p in report.problems:
+        if p.kind == "dangling":
+            problems.append(p)
+        elif p.digest not in done:
+            why = notes.get(p.digest, f"no file under {folder} has this content")
+            problems.append(p.model_copy(update={"detail": f"{p.detail}; {why}"}))
+    return report.model_copy(update={"problems": problems, "repaired": list(repaired)})

@@ -29,9 +29,9 @@ from modelreg.filters import (
 )
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_name
+from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.base import BY_NUMBER_DESC, ServiceBase
 from modelreg.service.blobs import collect_blobs
-from modelreg.service.context import DEFAULT_PROJECT
 from modelreg.service.permissions import operation
 from modelreg.text import check_storable
 from modelreg.types import BestMode, Model, Page, Policies, Project, Task

@@ -34,6 +34,7 @@ class RunBase(ABC):
         self.version = version
         self._sources: list[Source] = []
         self._stored: dict[str, Artifact] = {}  # files already in the blob store, by artifact path
+        self._epochs_logged = 0
         self._metrics: dict[str, float] = {}
         self._changes: dict[str, Any] = {}
         self._done = False
@@ -57,6 +58,10 @@ class RunBase(ABC):
     @abstractmethod
     def _fail(self, message: str) -> Version:
         """Record the version as failed with ``message``."""
+
+    @abstractmethod
+    def _discard(self, message: str) -> None:
+        """Remove the run's version (recorded in the events log with ``message``)."""
 
     def log_metrics(self, **metrics: float) -> None:
         """Final metrics of the version (merged; committed with the version)."""
@@ -114,14 +119,27 @@ class RunBase(ABC):
         self.version = self._fail(str(error)[:MAX_ERROR])
         return self.version
 
+    def discard(self, error: str = "") -> None:
+        """End the run and remove its version, as if it had not started (the number stays used)."""
+        self._check_open()
+        self._done = True
+        self._discard(str(error)[:MAX_ERROR])
+
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        """Leaving the block ends the run: ready on success, failed on an exception. A registry error from
+        a bad argument (``InvalidInput``) before any epoch was logged discards the run instead, so a typo
+        leaves an error and no failed version behind."""
         if self._done:  # finished or failed explicitly inside the block
             return
         if exc is None:
             self.finish()
+            return
+        message = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+        if isinstance(exc, InvalidInput) and not self._epochs_logged:
+            self.discard(message)
         else:
-            self.fail("".join(traceback.format_exception_only(exc_type, exc)).strip())
+            self.fail(message)
 
 
 class Run(RunBase):
@@ -140,6 +158,7 @@ class Run(RunBase):
         rows = epochs_of([{"epoch": epoch if epoch is not None else self._next_epoch(), **metrics}],
                          self._service.ctx.now())
         self._service.ctx.write(lambda tx: tx.add_epochs(version_id=self.version.id, epochs=rows))
+        self._epochs_logged += 1
 
     def _next_epoch(self) -> int:
         epochs = self._service.ctx.read(lambda tx: tx.list_epochs(version_id=self.version.id))
@@ -155,6 +174,9 @@ class Run(RunBase):
 
     def _fail(self, message: str) -> Version:
         return self._service._fail_run(self, message)
+
+    def _discard(self, message: str) -> None:
+        self._service._discard_run(self, message)
 
 
 class RunsMixin(VersionsMixin):
@@ -240,6 +262,7 @@ class RunsMixin(VersionsMixin):
 
     def _fail_run(self, run: Run, message: str) -> Version:
         message = storable(message)  # an error is kept whatever it says (a file name may hold a surrogate)
+
         def tx_run(tx: MetadataTx) -> Version:
             model, version = self._version(tx, run.version.ref, lock_model=True)
             training = metadata_changes(training=self._training_info(run, {}))["training"]
@@ -250,3 +273,17 @@ class RunsMixin(VersionsMixin):
             return updated
 
         return self.ctx.write(tx_run)
+
+    def _discard_run(self, run: Run, message: str) -> None:
+        message = storable(message)
+
+        def tx_run(tx: MetadataTx) -> None:
+            model, version = self._version(tx, run.version.ref, lock_model=True)
+            if version.status != "training":
+                raise InvalidState(f"{version.ref} is {version.status}; only a run in training can be discarded",
+                                   version=version.number, status=version.status)
+            tx.delete_version(version_id=version.id)
+            self._event(tx, "run.discarded", model=model, version=version.number, before={"status": "training"},
+                        after={"error": message})
+
+        self.ctx.write(tx_run)

@@ -20,6 +20,7 @@ from modelreg.errors import (
 from modelreg.filters import decode_cursor, parse_sort, version_fields, walk_pages
 from modelreg.metadata.base import MetadataTx, VersionDraft
 from modelreg.refs import Ref, parse_ref, validate_artifact_path
+from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.blobs import (
     BlobsBusy,
@@ -32,7 +33,6 @@ from modelreg.service.blobs import (
     register_with_retry,
     store_sources,
 )
-from modelreg.service.context import DEFAULT_PROJECT
 from modelreg.service.metadata_files import fields_from_folder
 from modelreg.service.permissions import operation
 from modelreg.service.projects import check_limit, check_tags, where_of
@@ -123,6 +123,10 @@ def metadata_changes(*, metrics: Any = None, class_metrics: Any = None, params: 
                      description: Any = None, notes: Any = None, changelog: Any = None, limitations: Any = None,
                      tags: Any = None, extra: Any = None) -> dict[str, Any]:
     """Validate whatever metadata is given (None = not given) and return it as store values."""
+    for key, value in {"params": params, "extra": extra, "dataset": dataset, "training": training, "source": source,
+                       "signature": signature, "class_metrics": class_metrics, "changelog": changelog,
+                       "tags": tags, "metrics": metrics}.items():
+        check_storable(value, key)  # before anything walks it recursively: too deep, or unstorable text
     out: dict[str, Any] = {}
     if metrics is not None:
         out["metrics"] = check_metrics(metrics)

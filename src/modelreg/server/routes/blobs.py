@@ -9,11 +9,12 @@ verifying reader, ranges through the local file when the store has one.
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 import anyio
@@ -111,7 +112,9 @@ async def _stream_upload(request: Request, reg: Service, st: ServerState, digest
     return stored[0]
 
 
-@router.head("/{digest}", summary="Whether the blob is stored (200 with Content-Length, else 404)")
+@router.head("/{digest}", summary="Whether the blob is stored (200 with Content-Length, else 404)",
+             responses={200: {"content": {OCTETS: {"schema": {"type": "string", "format": "binary"}}},
+                              "description": "Stored; Content-Length is its size (no body)"}})
 async def head_blob(reg: Registry, digest: str = DigestPath) -> Response:
     size = await anyio.to_thread.run_sync(reg.blob_size, digest)
     return Response(headers={"Content-Length": str(size), "ETag": f'"{digest}"', "Accept-Ranges": "bytes"},
@@ -119,35 +122,86 @@ async def head_blob(reg: Registry, digest: str = DigestPath) -> Response:
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
-    """(first, last) byte, None to ignore the header (malformed or several ranges), "unsatisfiable"."""
+    """(first, last) byte, None to ignore the header (malformed or several ranges), "unsatisfiable".
+
+    Positions are compared with the blob's size, never fed whole to ``int()`` (which refuses more than
+    4300 digits): RFC 9110 §14.1.2 reads a suffix or a last position past the end as "to the end", and a
+    first position past the end as unsatisfiable (416), however many digits they have.
+    """
+
+    def position(digits: str) -> int:  # the number, or ``size`` for any number past it
+        significant = digits.lstrip("0")
+        return size if len(significant) > len(str(size)) else min(int(significant or "0"), size)
+
     m = _RANGE.match(header.strip())
     if not m or (not m.group(1) and not m.group(2)):
         return None
     if not m.group(1):  # the last N bytes
-        n = int(m.group(2))
-        return (max(0, size - n), size - 1) if n and size else "unsatisfiable"
-    first = int(m.group(1))
-    last = int(m.group(2)) if m.group(2) else size - 1
+        n = position(m.group(2))
+        return (size - n, size - 1) if n and size else "unsatisfiable"
+    first = position(m.group(1))
+    last = position(m.group(2)) if m.group(2) else size - 1
     if first >= size or last < first:
         return "unsatisfiable"
     return first, min(last, size - 1)
 
 
-def _chunks(stream: BinaryIO, remaining: int | None, digest: str) -> Iterator[bytes]:
-    """Read ``stream`` to its end (or ``remaining`` bytes), closing it whatever happens."""
-    read = getattr(stream, "read1", stream.read)  # one read at a time: every byte read is sent before the check
+def _chunks(stream: BinaryIO, remaining: int | None, digest: str, opening: Sequence[bytes] = (), *,
+            skip: int = 0) -> Iterator[bytes]:
+    """The body of a GET: ``remaining`` bytes of a range inside the blob, or the blob to its end, verified.
+
+    To its end (``remaining`` None): ``stream`` reads the blob from its start through the verifying
+    reader; the first ``skip`` bytes are hashed but not sent (a range that runs to the end, as a resuming
+    client asks), ``opening`` holds what ``_read_first`` read already, and the latest chunk is always held
+    back until the next read: the read that meets the end of the blob is the one that checks the digest,
+    so the last bytes go out only once the blob verified. On a mismatch the IntegrityError propagates and
+    ends the reply short of its Content-Length: the server drops the connection and every HTTP client
+    sees a failed, truncated download (curl exits 18), never a clean end. A range that ends inside the
+    blob cannot be verified (the rest is not read): it is sent as stored. The stream is closed whatever
+    happens.
+    """
+    read = getattr(stream, "read1", stream.read)  # one read at a time: at most one chunk is held back
     try:
-        while remaining is None or remaining > 0:
-            data = read(CHUNK if remaining is None else min(CHUNK, remaining))
-            if not data:
-                return
-            if remaining is not None:
+        if remaining is not None:
+            while remaining > 0 and (data := read(min(CHUNK, remaining))):
                 remaining -= len(data)
-            yield data
-    except IntegrityError:  # the bytes are out; the client hashes them and refuses them too
-        log.error("blob %s is corrupt (found while serving it); run modelreg fsck", digest)
+                yield data
+            return
+        while skip > 0 and (data := read(min(CHUNK, skip))):
+            skip -= len(data)
+        pending = list(opening)
+        held = b""
+        while data := (pending.pop(0) if pending else read(CHUNK)):
+            if held:
+                yield held
+            held = data
+        if held:
+            yield held
+    except IntegrityError:
+        log.error("blob %s is corrupt (found while serving it): the download was cut off; run fsck", digest)
+        raise
     finally:
         stream.close()
+
+
+def _drain(stream: BinaryIO) -> None:
+    """Read a whole blob and drop the bytes: its verifying reader raises IntegrityError at a damaged end."""
+    read = getattr(stream, "read1", stream.read)
+    with stream:
+        while read(CHUNK):
+            pass
+
+
+def _read_first(stream: BinaryIO) -> tuple[bytes, bytes]:
+    """The first two reads of a whole blob, before the reply starts: a blob that ends within them is
+    verified here, so a small corrupt blob gets a proper error reply (500 ``integrity_error``)."""
+    read = getattr(stream, "read1", stream.read)
+    try:
+        first = read(CHUNK)
+        return first, read(CHUNK) if first else b""
+    except BaseException:
+        stream.close()
+        raise
 
 
 @router.get("/{digest}", summary="Download a blob (streamed; Range gives 206; ETag is the digest)",
@@ -169,11 +223,16 @@ async def get_blob(request: Request, reg: Registry, digest: str = DigestPath) ->
                           status=416, headers={"Content-Range": f"bytes */{size}"})
     if isinstance(span, tuple):
         first, last = span
-        stream = await anyio.to_thread.run_sync(functools.partial(reg.open_blob, digest, offset=first))
+        to_end = last == size - 1  # a resuming client's range: verified, reading the blob from its start
+        stream = await anyio.to_thread.run_sync(functools.partial(reg.open_blob, digest, offset=0 if to_end else first))
         length = last - first + 1
         headers.update({"Content-Range": f"bytes {first}-{last}/{size}", "Content-Length": str(length)})
-        return StreamingResponse(_chunks(stream, length, digest), status_code=206, headers=headers,
-                                 media_type=OCTETS)
+        body = _chunks(stream, None, digest, skip=first) if to_end else _chunks(stream, length, digest)
+        return StreamingResponse(body, status_code=206, headers=headers, media_type=OCTETS)
+    if "want-repr-digest" in request.headers:  # RFC 9530: vouch for the digest before the status line
+        await anyio.to_thread.run_sync(_drain, await anyio.to_thread.run_sync(reg.open_blob, digest))
     stream = await anyio.to_thread.run_sync(reg.open_blob, digest)
+    opening = await anyio.to_thread.run_sync(_read_first, stream)
     headers["Content-Length"] = str(size)
-    return StreamingResponse(_chunks(stream, None, digest), headers=headers, media_type=OCTETS)
+    headers["Repr-Digest"] = f"sha-256=:{base64.b64encode(bytes.fromhex(digest[7:])).decode()}:"
+    return StreamingResponse(_chunks(stream, None, digest, opening), headers=headers, media_type=OCTETS)

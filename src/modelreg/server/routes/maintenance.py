@@ -19,4 +19,8 @@ def gc(body: GcRequest, reg: Registry) -> object:
 
 @router.post("/fsck", response_model=FsckReport, summary="Check every referenced blob: present, sized, hashing right")
 def fsck(body: FsckRequest, reg: Registry) -> object:
+    """Only checks: it reads no folder of the server's disk. To repair a missing or corrupt blob, upload the
+    original file again (`PUT /blobs/{digest}`): a verified upload replaces a damaged copy atomically (201,
+    `"created": true`). `modelreg fsck --repair DIR` against a server does that for every broken
+    blob whose content is in DIR, a folder on the client's machine."""
     return reply(reg.fsck(verify=body.verify))

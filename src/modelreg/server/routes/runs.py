@@ -60,3 +60,11 @@ def finish_run(body: RunFinish, reg: Registry, project: str = ProjectPath, model
 def fail_run(body: RunFail, reg: Registry, project: str = ProjectPath, model: str = ModelPath,
              version: str = VersionPath) -> object:
     return reply(reg.resume_run(ref_text(project, model, version)).fail(body.error))
+
+
+@router.post(VERSION + "/discard", status_code=204,
+             summary="End a run and remove its version (a run that never really started; the event keeps the error)")
+def discard_run(body: RunFail, reg: Registry, project: str = ProjectPath, model: str = ModelPath,
+                version: str = VersionPath) -> Response:
+    reg.resume_run(ref_text(project, model, version)).discard(body.error)
+    return Response(status_code=204)
