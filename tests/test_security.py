@@ -439,3 +439,27 @@ def test_deeply_nested_metadata_is_a_clear_422(backend_api: httpx.Client, backen
 @pytest.mark.parametrize("version", ["999999999999", "0", "1" + "0" * 22])
 def test_an_out_of_range_events_version_is_422_on_both_backends(backend_api: httpx.Client, version: str) -> None:
     assert_error(backend_api.get("/events", params={"version": version}), 422, "invalid_input")
+
+
+def test_storage_failures_name_no_paths_addresses_or_errno(backend_api: httpx.Client, backend_state: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelreg.errors import StorageError
+
+    def disk_full(*_: Any, **__: Any) -> Any:
+        raise StorageError("could not write /srv/modelreg/blobs/tmp/put-x.part: No space left on device",
+                           path="/srv/modelreg/blobs/tmp/put-x.part", errno=28)
+
+    def database_down(*_: Any, **__: Any) -> Any:
+        raise StorageError("connection to postgresql://registry@10.0.0.5:5432/prod failed: password rejected",
+                           url="postgresql://registry@10.0.0.5:5432/prod", retryable=True)
+
+    monkeypatch.setattr(backend_state.blobs, "put", disk_full)
+    data = b"bytes"
+    for response in (backend_api.put(f"/blobs/{digest_of(data)}", content=data),):
+        error = assert_error(response, 503, "storage_error")
+        assert "/srv" not in response.text and "errno" not in response.text and error["details"]["request_id"]
+    monkeypatch.setattr(backend_state.meta, "read", database_down)
+    response = backend_api.get("/ready")
+    error = assert_error(response, 503, "storage_error")
+    assert "10.0.0.5" not in response.text and "registry@" not in response.text and "prod" not in response.text
+    assert error["details"]["retryable"] is True

@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelreg.errors import InvalidInput, ModelregError
+from modelreg.errors import InvalidInput, ModelregError, StorageError
 
 log = logging.getLogger("modelreg.server")
 
@@ -87,6 +87,8 @@ def error_response(request: Request | None, exc: BaseException) -> Response:
     """The envelope response for any exception (the single place errors are translated)."""
     if isinstance(exc, ClientFault):
         return JSONResponse(envelope(**exc.error.to_dict()), status_code=exc.status, headers=exc.headers)
+    if isinstance(exc, StorageError):
+        return _storage_response(request, exc)
     if isinstance(exc, ModelregError):
         if exc.http_status >= 500:
             log.warning("%s: %s", exc.code, exc)
@@ -110,6 +112,21 @@ def error_response(request: Request | None, exc: BaseException) -> Response:
                                  {"request_id": request_id,
                                   "hint": "the server log has the details under this request id"}),
                         status_code=500, headers={"X-Request-ID": request_id})
+
+
+def _storage_response(request: Request | None, exc: StorageError) -> Response:
+    """A store that failed: the client learns that, and whether to retry; the paths, errno, database
+    address and driver message it carries stay in the server log, under a request id."""
+    request_id = uuid.uuid4().hex[:16]
+    where = f"{request.method} {request.url.path}" if request is not None else "a request"
+    log.error("storage error %s while serving %s: %s %s", request_id, where, exc, exc.details)
+    details: dict[str, Any] = {"request_id": request_id,
+                               "hint": "try again; if it persists, the server log has the details under this "
+                                       "request id"}
+    if exc.details.get("retryable"):
+        details["retryable"] = True
+    return JSONResponse(envelope(exc.code, "the server could not read or write its storage", details),
+                        status_code=exc.http_status, headers={"X-Request-ID": request_id})
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
