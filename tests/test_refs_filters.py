@@ -48,14 +48,17 @@ from modelreg.refs import (
     ("fire-detector:best", Ref(model="fire-detector", selector="best")),
     ("embereye/fire-detector@production", Ref(model="fire-detector", project="embereye", alias="production")),
     ("  m@staging ", Ref(model="m", alias="staging")),
+    ("recommender:v4_no_leakage", Ref(model="recommender", label="v4_no_leakage")),
+    ("p/m:1.5", Ref(model="m", project="p", label="1.5")),  # any other name is a version label
+    ("m:latest2", Ref(model="m", label="latest2")),
 ])
 def test_parse_ref(text: str, expected: Ref) -> None:
     assert parse_ref(text) == expected
     assert parse_ref(str(expected)) == expected  # str() is a reference again
 
 
-@pytest.mark.parametrize("text", ["", "a/b/c", "m:0", "m:v", "m:1.5", "m@", "m:1@a", "m@a b", "/m", "m/", "m:latest2",
-                                  "fіre:1", "../m", "m@..", 42])
+@pytest.mark.parametrize("text", ["", "a/b/c", "m:0", "m:v0", "m:a b", "m:..", "m@", "m:1@a", "m@a b", "/m", "m/",
+                                  "m:bad/label", "fіre:1", "../m", "m@..", "m:lab\u0435l", 42])
 def test_parse_ref_refuses(text: object) -> None:
     with pytest.raises(InvalidReference) as err:
         parse_ref(text)

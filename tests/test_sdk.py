@@ -73,3 +73,39 @@ def test_a_remote_run_that_fails_on_a_bad_argument_leaves_no_version(remote_serv
             run.log_epoch(1, train_loss=...)  # type: ignore[arg-type]
         assert list(reg.list_versions("m")) == []
         assert reg.events(model="m", action="run.discarded").total == 1
+
+
+def test_version_labels_work_as_references_filters_and_model_environment(reg: Service) -> None:
+    import pytest
+
+    from modelreg.service import Context
+
+    reg.register_version("recommender", files={"m.pth": b"1"}, label="v3_2024-11-10")
+    reg.register_version("recommender", files={"m.pth": b"2"}, label="v4_no_leakage", metrics={"ndcg": 0.3})
+    assert reg.get_version("recommender:v4_no_leakage").number == 2
+    assert reg.get_version("default/recommender:v3_2024-11-10").label == "v3_2024-11-10"
+    assert [v.number for v in reg.search_versions('label = "v4_no_leakage"', model="recommender")] == [2]
+    assert [v.number for v in reg.search_versions('label contains "2024"')] == [1]
+    with pytest.raises(modelreg.AlreadyExists) as err:
+        reg.register_version("recommender", files={"m.pth": b"3"}, label="v4_no_leakage")
+    assert "v2" in str(err.value)
+    assert reg.list_versions("recommender").total == 2  # nothing stored
+    with pytest.raises(modelreg.InvalidName):
+        reg.update_version("recommender:1", label="v7")  # reads as a number
+    with pytest.raises(modelreg.VersionNotFound):
+        reg.get_version("recommender:no_such_label")
+    moved = reg.update_version("recommender:v3_2024-11-10", label="baseline")
+    assert moved.label == "baseline" and reg.get_version("recommender:baseline").number == 1
+    assert reg.update_version("recommender:baseline", label="").label is None
+    env = Service(Context(meta=reg.ctx.meta, blobs=reg.ctx.blobs,
+                          settings=reg.ctx.settings.with_overrides(model_environment="v4_no_leakage")))
+    assert env.get_version("recommender").number == 2  # MODEL_ENVIRONMENT may name a label
+    assert [e.after for e in reg.events(action="version.updated")][0] == {"label": None}
+
+
+def test_version_labels_over_a_server(remote_server: Any, remote_state: Any) -> None:
+    with modelreg.connect(remote_server.url) as reg:
+        reg.register_version("recommender", files={"m.pth": b"1"}, label="v4_no_leakage")
+        assert reg.get_version("recommender:v4_no_leakage").number == 1
+        assert reg.update_version("recommender:v4_no_leakage", notes="clean split").notes == "clean split"
+        assert [v.label for v in reg.search_versions('label = "v4_no_leakage"')] == ["v4_no_leakage"]

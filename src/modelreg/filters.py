@@ -81,6 +81,7 @@ VERSION_COLUMNS: dict[str, Field] = {
     "archived": Field("column", "archived", "bool"),
     "created_at": Field("column", "created_at", "time"),
     "created_by": Field("column", "created_by", "str"),
+    "label": Field("column", "label", "str"),
     "description": Field("column", "description", "str"),
     "notes": Field("column", "notes", "str"),
     "name": Field("column", "model", "str"),

@@ -6,6 +6,7 @@ A reference is ``[project/]model[:version]`` or ``[project/]model@alias``::
     fire-detector:3          version 3          fire-detector:v3   the same
     fire-detector:latest     the newest ready version
     fire-detector:best       the best version by the model's policy (or the one marked best)
+    recommender:v4_no_leakage  the version labelled v4_no_leakage (a label is any other name)
     embereye/fire-detector@production
 
 Version numbers run from 1 to ``MAX_VERSION``, the largest the metadata stores' INTEGER column holds:
@@ -52,6 +53,16 @@ def validate_name(name: object, *, kind: str = "name") -> str:
     return name
 
 
+def validate_label(name: object) -> str:
+    """A version label: a name (``v4_no_leakage``, ``2024-11-10``) that cannot read as a number or selector."""
+    label = validate_name(name, kind="version label")
+    if label in ("latest", "best") or _VERSION_RE.fullmatch(label):
+        raise InvalidName(f"version label {label!r} is reserved: it would read as a version number or selector",
+                          hint="pick a label that is not latest, best or a number such as v3, e.g. v3_baseline",
+                          name=label)
+    return label
+
+
 def validate_alias(name: object) -> str:
     alias = validate_name(name, kind="alias")
     if alias in ("latest", "best") or re.fullmatch(r"v?\d+", alias):
@@ -69,10 +80,12 @@ class Ref:
     number: int | None = None
     selector: Selector | None = None
     alias: str | None = None
+    label: str | None = None
 
     @property
     def names_version(self) -> bool:
-        return self.number is not None or self.selector is not None or self.alias is not None
+        return (self.number is not None or self.selector is not None or self.alias is not None
+                or self.label is not None)
 
     def __str__(self) -> str:
         base = f"{self.project}/{self.model}" if self.project else self.model
@@ -82,12 +95,15 @@ class Ref:
             return f"{base}:{self.selector}"
         if self.alias is not None:
             return f"{base}@{self.alias}"
+        if self.label is not None:
+            return f"{base}:{self.label}"
         return base
 
 
 def parse_ref(text: object) -> Ref:
     """Parse a reference string; raise InvalidReference with what is wrong and the accepted forms."""
-    forms = "use model, model:3, model:v3, model:latest, model:best or model@alias, optionally project/model"
+    forms = ("use model, model:3, model:v3, model:latest, model:best, model:LABEL or model@alias, optionally "
+             "project/model")
     if not isinstance(text, str) or not text.strip():
         raise InvalidReference("empty reference", hint=forms, ref=str(text))
     text = text.strip()
@@ -100,6 +116,7 @@ def parse_ref(text: object) -> Ref:
     number: int | None = None
     selector: Selector | None = None
     alias: str | None = None
+    label: str | None = None
     if "@" in rest and ":" in rest:
         raise InvalidReference(f"reference {text!r} names both a version and an alias", hint=forms, ref=text)
     if "@" in rest:
@@ -112,15 +129,21 @@ def parse_ref(text: object) -> Ref:
         rest, _, ver = rest.partition(":")
         if ver in ("latest", "best"):
             selector = ver  # type: ignore[assignment]
-        else:
+        elif _VERSION_RE.fullmatch(ver) or not ver:
             number = _ref_version(text, ver)
+        else:
+            try:
+                label = validate_label(ver)
+            except InvalidName as exc:
+                raise InvalidReference(f"reference {text[:80]!r}: {ver[:40]!r} is neither a version number, "
+                                       "latest, best nor a version label", hint=forms, ref=text[:80]) from exc
     try:
         model = validate_name(rest, kind="model name")
         if project is not None:
             project = validate_name(project, kind="project name")
     except InvalidName as exc:
         raise InvalidReference(f"reference {text!r}: {exc.message}", hint=forms, ref=text) from exc
-    return Ref(model=model, project=project, number=number, selector=selector, alias=alias)
+    return Ref(model=model, project=project, number=number, selector=selector, alias=alias, label=label)
 
 
 def version_number(text: str) -> int | None:

@@ -148,6 +148,7 @@ class Registry(Protocol):
                          notes: str | None = None, changelog: Sequence[str] | None = None,
                          limitations: str | None = None, tags: Mapping[str, str] | None = None,
                          parent: str | None = None, extra: Mapping[str, Any] | None = None,
+                         label: str | None = None,
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
                          progress: Progress | None = None,
                          artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None) -> Version:
@@ -180,7 +181,7 @@ class Registry(Protocol):
                        description: str | None = None, notes: str | None = None,
                        changelog: Sequence[str] | None = None, limitations: str | None = None,
                        tags: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-                       parent: str | None = None) -> Version:
+                       parent: str | None = None, label: str | None = None) -> Version:
         """Amend a version's metadata (files never change): ``metrics`` and ``tags`` merge (a None tag value
         removes it), the other fields replace; each call is one event with before and after."""
         ...

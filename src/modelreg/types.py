@@ -199,6 +199,7 @@ class VersionMetadata(Frozen):
     pinned: bool = False
     created_at: datetime
     created_by: str = ""
+    label: str | None = None  # a name unique in the model, usable wherever a number is (model:LABEL)
     description: str = ""
     notes: str = ""
     changelog: list[str] = Field(default_factory=list)

@@ -302,6 +302,8 @@ class HttpRegistry:
             segment = r.selector
         elif r.alias is not None:
             segment = f"@{r.alias}"
+        elif r.label is not None:
+            segment = r.label
         else:
             segment = "-"
         return f"{self._model_path(r)}/versions/{segment}"
@@ -381,6 +383,7 @@ class HttpRegistry:
                          notes: str | None = None, changelog: Sequence[str] | None = None,
                          limitations: str | None = None, tags: Mapping[str, str] | None = None,
                          parent: str | None = None, extra: Mapping[str, Any] | None = None,
+                         label: str | None = None,
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
                          progress: Progress | None = None,
                          artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None) -> Version:
@@ -395,7 +398,8 @@ class HttpRegistry:
         given: dict[str, Any] = _drop_none({
             "metrics": metrics, "class_metrics": class_metrics, "params": params, "dataset": dataset,
             "training": training, "source": source, "signature": signature, "description": description,
-            "notes": notes, "changelog": changelog, "limitations": limitations, "tags": tags, "extra": extra})
+            "notes": notes, "changelog": changelog, "limitations": limitations, "tags": tags, "extra": extra,
+            "label": label})
         for key in ("metrics", "params", "extra", "tags"):
             if key in found and key in given and isinstance(given[key], Mapping):
                 given[key] = {**found[key], **given[key]}
@@ -574,12 +578,12 @@ class HttpRegistry:
                        description: str | None = None, notes: str | None = None,
                        changelog: Sequence[str] | None = None, limitations: str | None = None,
                        tags: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-                       parent: str | None = None) -> Version:
+                       parent: str | None = None, label: str | None = None) -> Version:
         """Amend a version's metadata (``metrics`` and ``tags`` merge; a None tag value removes it)."""
         body = _drop_none({"metrics": metrics, "class_metrics": class_metrics, "params": params,
                            "dataset": dataset, "training": training, "source": source, "signature": signature,
                            "description": description, "notes": notes, "changelog": changelog,
-                           "limitations": limitations, "extra": extra, "parent": parent})
+                           "limitations": limitations, "extra": extra, "parent": parent, "label": label})
         if tags is not None:
             body["tags"] = dict(tags)
         return cast(Version, self._send(Version, "PATCH", self._version_path(ref), body))

@@ -58,7 +58,7 @@ class VersionDraft(VersionMetadata):
 
 # Fields of a version that ``update_version`` may change (values are the domain types above).
 VERSION_UPDATABLE = frozenset({
-    "status", "archived", "pinned", "description", "notes", "changelog", "limitations", "tags",
+    "status", "archived", "pinned", "label", "description", "notes", "changelog", "limitations", "tags",
     "metrics", "class_metrics", "params", "dataset", "training", "source", "signature", "error",
     "extra", "parent_id",
 })
@@ -133,6 +133,10 @@ class MetadataTx(ABC):
 
     @abstractmethod
     def get_version_by_id(self, *, version_id: int) -> Version | None: ...
+
+    @abstractmethod
+    def get_version_by_label(self, *, model_id: int, label: str) -> Version | None:
+        """The model's version with this label (labels are unique in a model)."""
 
     @abstractmethod
     def update_version(self, *, version_id: int, changes: Mapping[str, Any], now: datetime) -> Version:

@@ -183,6 +183,7 @@ class _VersionRow:
     created_at: datetime
     created_by: str
     updated_at: datetime
+    label: str | None
     description: str
     notes: str
     limitations: str
@@ -347,7 +348,7 @@ class _MemoryTx(MetadataTx):
         return Version(
             id=row.id, project=db.projects[model.project_id].name, model=model.name, number=row.number,
             status=row.status, archived=row.archived, pinned=row.pinned, created_at=row.created_at,
-            created_by=row.created_by, updated_at=row.updated_at, description=row.description,
+            created_by=row.created_by, updated_at=row.updated_at, label=row.label, description=row.description,
             notes=row.notes, limitations=row.limitations, error=row.error, tags=dict(row.tags),
             metrics=dict(row.metrics),
             parent=self._key(row.parent_id) if row.parent_id is not None else None,
@@ -507,10 +508,12 @@ class _MemoryTx(MetadataTx):
                                 version=draft.number)
         if draft.parent_id is not None:
             self._version_row(draft.parent_id)
+        self._check_label(draft.model_id, draft.label, None)
         row = _VersionRow(
             id=self._new_id("versions"), model_id=draft.model_id, number=draft.number, status=draft.status,
             archived=draft.archived, pinned=draft.pinned, created_at=draft.created_at,
-            created_by=draft.created_by, updated_at=draft.created_at, description=draft.description,
+            created_by=draft.created_by, updated_at=draft.created_at, label=draft.label,
+            description=draft.description,
             notes=draft.notes, limitations=draft.limitations, error=draft.error, parent_id=draft.parent_id,
             tags=dict(draft.tags), metrics=dict(draft.metrics),
             docs={name: dump_json(getattr(draft, name), field_name=name) for name in _JSON_VERSION_FIELDS},
@@ -530,6 +533,20 @@ class _MemoryTx(MetadataTx):
         row = self._r().versions.get(version_id)
         return None if row is None else self._version(row)
 
+    def get_version_by_label(self, *, model_id: int, label: str) -> Version | None:
+        db = self._r()
+        row = next((db.versions[v] for v in db.versions_of.get(model_id, ()) if db.versions[v].label == label), None)
+        return None if row is None else self._version(row)
+
+    def _check_label(self, model_id: int, label: str | None, version_id: int | None) -> None:
+        """A label is unique in its model (the SQL store's unique index)."""
+        if label is None:
+            return
+        other = self.get_version_by_label(model_id=model_id, label=label)
+        if other is not None and other.id != version_id:
+            raise AlreadyExists(f"v{other.number} already has the label {label!r}", label=label,
+                                version=other.number)
+
     def update_version(self, *, version_id: int, changes: Mapping[str, Any], now: datetime) -> Version:
         db = self._w()
         row = self._version_row(version_id)
@@ -547,6 +564,8 @@ class _MemoryTx(MetadataTx):
                 values[name] = value
         if values.get("parent_id") is not None:
             self._version_row(values["parent_id"])
+        if "label" in values:
+            self._check_label(row.model_id, values["label"], row.id)
         row = replace(row, updated_at=now, docs=docs, **values)
         self.undo.put(db.versions, version_id, row)
         return self._version(row)

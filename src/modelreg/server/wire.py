@@ -138,6 +138,8 @@ class VersionMetadata(Body):
     limitations: str | None = None
     tags: dict[str, Any] | None = None
     extra: dict[str, Any] | None = None
+    label: str | None = Field(default=None, description="A name unique in the model (`v4_no_leakage`), usable in "
+                                                          "references (`model:v4_no_leakage`); `\"\"` removes it.")
 
     def given(self) -> dict[str, Any]:
         """The metadata fields sent (not the subclasses' other fields), as the service's keywords."""

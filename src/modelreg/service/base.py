@@ -96,12 +96,18 @@ class ServiceBase:
         try:
             return Ref(model=r.model, project=r.project, alias=validate_name(env, kind="alias"))
         except Exception as exc:
-            raise InvalidReference(f"MODEL_ENVIRONMENT={env!r} is neither an alias nor a version",
-                                   hint="set it to an alias such as production or staging, or to v3") from exc
+            raise InvalidReference(f"MODEL_ENVIRONMENT={env!r} is neither an alias, a version label nor a version",
+                                   hint="set it to an alias such as production or staging, a version label, "
+                                        "or to v3") from exc
 
     def _version(self, tx: MetadataTx, ref: str | Ref, *, lock_model: bool = False) -> tuple[Model, Version]:
-        r = self._version_selector(as_ref(ref))
+        given = as_ref(ref)
+        r = self._version_selector(given)
         model = self._model(tx, r, lock=lock_model)
+        if r.alias is not None and not given.names_version and tx.get_alias(model_id=model.id, alias=r.alias) is None:
+            labelled = tx.get_version_by_label(model_id=model.id, label=r.alias)  # MODEL_ENVIRONMENT=v4_no_leakage
+            if labelled is not None:
+                return model, self._decorate(tx, model, labelled)
         version: Version | None
         if r.number is not None:
             version = tx.get_version(model_id=model.id, number=r.number)
@@ -121,6 +127,12 @@ class ServiceBase:
                     f"set one: modelreg alias set {model.name}:<version> {r.alias}",
                     project=model.project, model=model.name, alias=r.alias)
             version = tx.get_version(model_id=model.id, number=info.number)
+        elif r.label is not None:
+            version = tx.get_version_by_label(model_id=model.id, label=r.label)
+            if version is None:
+                raise VersionNotFound(f"{model.project}/{model.name} has no version labelled {r.label!r}",
+                                      hint=f"list its versions: modelreg versions {model.name}",
+                                      project=model.project, model=model.name, label=r.label)
         elif r.selector == "best":
             version = self._best(tx, model)
             if version is None:

@@ -19,7 +19,7 @@ from modelreg.errors import (
 )
 from modelreg.filters import decode_cursor, parse_sort, version_fields, walk_pages
 from modelreg.metadata.base import MetadataTx, VersionDraft
-from modelreg.refs import Ref, parse_ref, validate_artifact_path
+from modelreg.refs import Ref, parse_ref, validate_artifact_path, validate_label
 from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.blobs import (
@@ -121,7 +121,7 @@ def check_json(value: Any, field: str) -> dict[str, Any]:
 def metadata_changes(*, metrics: Any = None, class_metrics: Any = None, params: Any = None, dataset: Any = None,
                      training: Any = None, source: Any = None, signature: Any = None,
                      description: Any = None, notes: Any = None, changelog: Any = None, limitations: Any = None,
-                     tags: Any = None, extra: Any = None) -> dict[str, Any]:
+                     tags: Any = None, extra: Any = None, label: Any = None) -> dict[str, Any]:
     """Validate whatever metadata is given (None = not given) and return it as store values."""
     for key, value in {"params": params, "extra": extra, "dataset": dataset, "training": training, "source": source,
                        "signature": signature, "class_metrics": class_metrics, "changelog": changelog,
@@ -151,6 +151,8 @@ def metadata_changes(*, metrics: Any = None, class_metrics: Any = None, params: 
         out["changelog"] = list(changelog)
     if tags is not None:
         out["tags"] = check_tags(tags)
+    if label is not None:  # "" removes a version's label
+        out["label"] = validate_label(label) if label != "" else None
     for key, value in out.items():  # every string inside, keys included: no lone surrogate, no NUL
         check_storable(_jsonable({key: value})[key], key)
     return out
@@ -184,6 +186,7 @@ class VersionsMixin(ServiceBase):
                          notes: str | None = None, changelog: Sequence[str] | None = None,
                          limitations: str | None = None, tags: Mapping[str, str] | None = None,
                          parent: str | None = None, extra: Mapping[str, Any] | None = None,
+                         label: str | None = None,
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
                          progress: Progress | None = None,
                          artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None) -> Version:
@@ -209,7 +212,7 @@ class VersionsMixin(ServiceBase):
             "metrics": metrics, "class_metrics": class_metrics, "params": params, "dataset": dataset,
             "training": training, "source": source, "signature": signature, "description": description,
             "notes": notes, "changelog": changelog, "limitations": limitations, "tags": tags,
-            "extra": extra}.items() if v is not None}
+            "extra": extra, "label": label}.items() if v is not None}
         for key in ("metrics", "params", "extra", "tags"):
             if key in found and key in given and isinstance(given[key], Mapping):
                 given[key] = {**found[key], **given[key]}
@@ -375,14 +378,14 @@ class VersionsMixin(ServiceBase):
                        description: str | None = None, notes: str | None = None,
                        changelog: Sequence[str] | None = None, limitations: str | None = None,
                        tags: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-                       parent: str | None = None) -> Version:
+                       parent: str | None = None, label: str | None = None) -> Version:
         """Amend a version's metadata (files never change). ``metrics`` and ``tags`` merge (a None tag
         value removes it); the other fields replace. Each call is one event with before and after."""
         raw_tags = dict(tags) if tags is not None else None
         changes = metadata_changes(metrics=metrics, class_metrics=class_metrics, params=params, dataset=dataset,
                                    training=training, source=source, signature=signature,
                                    description=description, notes=notes, changelog=changelog,
-                                   limitations=limitations, extra=extra,
+                                   limitations=limitations, extra=extra, label=label,
                                    tags={k: v for k, v in raw_tags.items() if v is not None} if raw_tags else None)
 
         def run(tx: MetadataTx) -> Version:

@@ -62,9 +62,9 @@ class Target:
 VERSIONS = Target(
     id=versions.c.id,
     columns={**{name: versions.c[name] for name in ("number", "status", "pinned", "archived", "created_at",
-                                                     "created_by", "description", "notes")},
+                                                     "created_by", "label", "description", "notes")},
              "model": models.c.name, "project": projects.c.name},
-    nullable=frozenset(),
+    nullable=frozenset({"label"}),
     tags=version_tags,
     metrics=version_metrics,
     owner="version_id",

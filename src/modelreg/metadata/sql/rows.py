@@ -87,7 +87,7 @@ def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[Version]:
         out.append(Version(
             id=r.id, project=project, model=model, number=r.number, status=r.status, archived=r.archived,
             pinned=r.pinned, created_at=r.created_at, created_by=r.created_by, updated_at=r.updated_at,
-            description=r.description, notes=r.notes, limitations=r.limitations, error=r.error,
+            label=r.label, description=r.description, notes=r.notes, limitations=r.limitations, error=r.error,
             tags=r.tags, metrics=r.metrics,
             parent=parents.get(r.parent_id) if r.parent_id is not None else None,
             artifacts=sorted(files[r.id], key=lambda a: a.path), aliases=sorted(held[r.id]), **docs,

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -125,6 +125,7 @@ versions = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", text_type(), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("label", text_type(128)),
     Column("description", text_type(), nullable=False),
     Column("notes", text_type(), nullable=False),
     Column("limitations", Text, nullable=False),
@@ -144,6 +145,7 @@ versions = Table(
     UniqueConstraint("model_id", "number"),
     Index("ix_versions_model_id_created_at", "model_id", "created_at", "id"),
     Index("ix_versions_parent_id", "parent_id"),
+    Index("ix_versions_model_id_label", "model_id", "label", unique=True),
     sqlite_autoincrement=True,
 )
 

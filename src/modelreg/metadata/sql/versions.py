@@ -45,6 +45,8 @@ class VersionsTx(TxBase):
             parent = version_keys(conn, [draft.parent_id]).get(draft.parent_id)
             if parent is None:
                 raise VersionNotFound(f"version #{draft.parent_id} does not exist", version_id=draft.parent_id)
+        if draft.label is not None:
+            self._check_label(draft.model_id, draft.label, None)
         docs = {name: to_json_value(getattr(draft, name), field_name=name) for name in JSON_FIELDS}
         values = draft.model_dump(exclude=set(JSON_FIELDS))
         version_id = conn.execute(
@@ -66,7 +68,8 @@ class VersionsTx(TxBase):
         return Version(
             id=version_id, project=names.project, model=names.name, parent=parent, updated_at=draft.created_at,
             **draft.model_dump(include={"number", "status", "archived", "pinned", "created_at", "created_by",
-                                        "description", "notes", "limitations", "error", "tags", "metrics"}),
+                                        "label", "description", "notes", "limitations", "error", "tags",
+                                        "metrics"}),
             **{name: value for name, value in docs.items() if value is not None},
         )
 
@@ -92,6 +95,19 @@ class VersionsTx(TxBase):
         rows = self.conn.execute(select(versions).where(versions.c.id == version_id)).all()
         return load_versions(self.conn, rows)[0] if rows else None
 
+    def _check_label(self, model_id: int, label: str, version_id: int | None) -> None:
+        """A label is unique in its model: a clear error before the unique index would refuse it."""
+        other = self.conn.execute(select(versions.c.id, versions.c.number).where(
+            versions.c.model_id == model_id, versions.c.label == label)).first()
+        if other is not None and other.id != version_id:
+            raise AlreadyExists(f"v{other.number} already has the label {label!r}", label=label,
+                                version=other.number)
+
+    def get_version_by_label(self, *, model_id: int, label: str) -> Version | None:
+        rows = self.conn.execute(select(versions).where(versions.c.model_id == model_id,
+                                                        versions.c.label == label)).all()
+        return load_versions(self.conn, rows)[0] if rows else None
+
     def update_version(self, *, version_id: int, changes: Mapping[str, Any], now: datetime) -> Version:
         conn = self._w()
         unknown = set(changes) - VERSION_UPDATABLE
@@ -100,6 +116,8 @@ class VersionsTx(TxBase):
         row = self._require_version(version_id)
         if changes.get("parent_id") is not None:
             self._require_version(changes["parent_id"])
+        if changes.get("label") is not None:
+            self._check_label(row.model_id, changes["label"], version_id)
         values: dict[str, Any] = {}
         for name, value in changes.items():
             if name in JSON_FIELDS:
