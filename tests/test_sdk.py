@@ -100,7 +100,7 @@ def test_version_labels_work_as_references_filters_and_model_environment(reg: Se
     env = Service(Context(meta=reg.ctx.meta, blobs=reg.ctx.blobs,
                           settings=reg.ctx.settings.with_overrides(model_environment="v4_no_leakage")))
     assert env.get_version("recommender").number == 2  # MODEL_ENVIRONMENT may name a label
-    assert [e.after for e in reg.events(action="version.updated")][0] == {"label": None}
+    assert reg.events(action="version.updated")[0].after == {"label": None}
 
 
 def test_version_labels_over_a_server(remote_server: Any, remote_state: Any) -> None:
