@@ -58,7 +58,8 @@ def cli(home: Path) -> Invoke:
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    """A training output folder: weights/best.pt and weights/last.pt."""
+    """A training output folder: weights/best.pt and weights/last.pt (registered as ``runs/train/``, with the
+    trailing slash that stores the folder's contents at the top)."""
     folder = tmp_path / "runs" / "train"
     (folder / "weights").mkdir(parents=True)
     (folder / "weights" / "best.pt").write_bytes(b"best weights " * 1000)
@@ -90,7 +91,7 @@ def register_seed000(cli: Invoke, run_dir: Path) -> None:
     for map50, hours in (("0.0000", "0h"), ("0.7834", "0.98h"), ("0.8521", "1.25h"), ("0.8945", "1.80h"),
                          ("0.9123", "2.15h")):
         (run_dir / "weights" / "last.pt").write_bytes(f"last {map50}".encode())  # each version differs
-        ok(cli("register", "fire-detector", str(run_dir), "-m", f"map50={map50}", "--training-time", hours))
+        ok(cli("register", "fire-detector", f"{run_dir}/", "-m", f"map50={map50}", "--training-time", hours))
 
 
 # ---- help and the command surface
@@ -235,11 +236,11 @@ def test_json_output_parses_and_is_alone_on_stdout(cli: Invoke, run_dir: Path, t
 def test_compare_shows_deltas_class_ap_and_params(cli: Invoke, run_dir: Path, tmp_path: Path) -> None:
     classes = tmp_path / "classes.json"
     classes.write_text(json.dumps([{"class_name": "fire", "ap": 0.9}, {"class_name": "smoke", "ap": 0.7}]))
-    ok(cli("register", "fire-detector", str(run_dir), "-m", "map50=0.80", "-m", "val_loss=1.5",
+    ok(cli("register", "fire-detector", f"{run_dir}/", "-m", "map50=0.80", "-m", "val_loss=1.5",
            "--param", "epochs=100", "--param", "optimizer=SGD", "--class-metrics", str(classes)))
     classes.write_text(json.dumps([{"class_name": "fire", "ap": 0.95}, {"class_name": "smoke", "ap": 0.6}]))
     (run_dir / "weights" / "last.pt").write_bytes(b"v2")
-    ok(cli("register", "fire-detector", str(run_dir), "-m", "map50=0.85", "-m", "val_loss=1.2",
+    ok(cli("register", "fire-detector", f"{run_dir}/", "-m", "map50=0.85", "-m", "val_loss=1.2",
            "--param", "epochs=150", "--param", "optimizer=SGD", "--class-metrics", str(classes)))
     out = ok(cli("compare", "fire-detector:1", "fire-detector:2")).stdout
     assert "map50" in out and "+0.0500" in out
@@ -259,9 +260,9 @@ def test_history_lineage_and_report(cli: Invoke, run_dir: Path, tmp_path: Path) 
     results.write_text("                  epoch,      train/box_loss,   metrics/mAP50(B)\n"
                        "                      1,              1.5,              0.31\n"
                        "                      2,              1.2,              0.52\n")
-    ok(cli("register", "fire-detector", str(run_dir), "-m", "map50=0.52", "--history", str(results)))
+    ok(cli("register", "fire-detector", f"{run_dir}/", "-m", "map50=0.52", "--history", str(results)))
     (run_dir / "weights" / "last.pt").write_bytes(b"child")
-    ok(cli("register", "fire-detector", str(run_dir), "--parent", "fire-detector:1", "--notes", "fine-tuned"))
+    ok(cli("register", "fire-detector", f"{run_dir}/", "--parent", "fire-detector:1", "--notes", "fine-tuned"))
     out = ok(cli("history", "fire-detector:1")).stdout
     assert "train/box_loss" in out and "0.5200" in out
     epochs = json.loads(ok(cli("history", "fire-detector:1", "--json")).stdout)
@@ -293,7 +294,7 @@ def test_pull_writes_files_and_metadata(cli: Invoke, run_dir: Path, tmp_path: Pa
 
 def test_pull_defaults_to_a_folder_named_after_the_version(cli: Invoke, run_dir: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    ok(cli("register", "fire-detector", str(run_dir)))
+    ok(cli("register", "fire-detector", f"{run_dir}/"))
     monkeypatch.chdir(tmp_path)
     ok(cli("pull", "fire-detector:1"))
     assert (tmp_path / "fire-detector-v1" / "weights" / "best.pt").is_file()
@@ -383,7 +384,7 @@ def test_projects_and_models(cli: Invoke, run_dir: Path) -> None:
                                                                                       "2\tperson"]
     ok(cli("models", "create", "embereye/fire-detector", "--task", "detection", "--best-metric", "map50"))
     fails(cli("models", "create", "embereye/fire-detector"), ExitCode.CONFLICT, "already exists")
-    ok(cli("register", "embereye/fire-detector", str(run_dir), "-m", "map50=0.8"))
+    ok(cli("register", "embereye/fire-detector", f"{run_dir}/", "-m", "map50=0.8"))
     listed = ok(cli("models", "list", "--project", "embereye")).stdout
     assert "embereye/fire-detector" in listed and "✓ v1" in listed
     shown = json.loads(ok(cli("models", "show", "embereye/fire-detector", "--json")).stdout)
@@ -400,7 +401,7 @@ def test_projects_and_models(cli: Invoke, run_dir: Path) -> None:
 
 
 def test_update_tag_and_notes(cli: Invoke, run_dir: Path) -> None:
-    ok(cli("register", "fire-detector", str(run_dir), "-m", "map50=0.8", "--param", "epochs=100", "--tag", "a=1"))
+    ok(cli("register", "fire-detector", f"{run_dir}/", "-m", "map50=0.8", "--param", "epochs=100", "--tag", "a=1"))
     ok(cli("update", "fire-detector:1", "-m", "map50_95=0.6", "--param", "batch_size=16", "--training-time", "90m",
            "--changelog", "re-evaluated"))
     ok(cli("tag", "fire-detector:1", "data=night", "--remove", "a"))
@@ -455,7 +456,7 @@ def test_import_reports_unreadable_folders_with_exit_5(cli: Invoke, tmp_path: Pa
 
 
 def test_gc_is_a_dry_run_unless_yes(cli: Invoke, run_dir: Path, home: Path) -> None:
-    ok(cli("register", "fire-detector", str(run_dir)))
+    ok(cli("register", "fire-detector", f"{run_dir}/"))
     settings = Settings(home=home)
     with modelreg.connect(settings=settings) as reg:  # a blob that no version references
         reg.ctx.blobs.put(io.BytesIO(b"orphan" * 100))
@@ -469,7 +470,7 @@ def test_gc_is_a_dry_run_unless_yes(cli: Invoke, run_dir: Path, home: Path) -> N
 
 
 def test_fsck_exits_7_on_a_corrupt_blob(cli: Invoke, run_dir: Path, home: Path) -> None:
-    v = json.loads(ok(cli("register", "fire-detector", str(run_dir), "--json")).stdout)
+    v = json.loads(ok(cli("register", "fire-detector", f"{run_dir}/", "--json")).stdout)
     digest = v["artifacts"][0]["digest"].split(":", 1)[1]
     blob = next(p for p in (home / "blobs").rglob(digest) if p.is_file())
     blob.chmod(0o644)
@@ -506,7 +507,7 @@ def test_events_lists_who_did_what(cli: Invoke, run_dir: Path) -> None:
      "escapes"),
     (("search", "metrics.map50 >>= 1"), ExitCode.INVALID_INPUT, "position"),
     (("search", "nonsense_field = 1"), ExitCode.INVALID_INPUT, "unknown field"),
-    (("info", "fire-detector:0"), ExitCode.INVALID_INPUT, "not a version"),
+    (("info", "fire-detector:0"), ExitCode.INVALID_INPUT, "out of range"),
     (("info", "fire-detector:9"), ExitCode.NOT_FOUND, "no version v9"),
     (("info", "fire-detector@nope"), ExitCode.NOT_FOUND, "no alias 'nope'"),
     (("delete", "fire-detector@production", "--yes"), ExitCode.INVALID_INPUT, "explicit version number"),
@@ -525,7 +526,7 @@ def test_events_lists_who_did_what(cli: Invoke, run_dir: Path) -> None:
 ])
 def test_bad_inputs_exit_codes(cli: Invoke, run_dir: Path, args: tuple[str, ...], code: int,
                                needle: str | None) -> None:
-    ok(cli("register", "fire-detector", str(run_dir)))
+    ok(cli("register", "fire-detector", f"{run_dir}/"))
     result = cli(*[a.replace("{run}", str(run_dir)) for a in args])
     if code == ExitCode.OK:
         ok(result)
@@ -586,7 +587,7 @@ def test_unexpected_errors_are_one_line_with_a_bug_hint(cli: Invoke) -> None:
 
 def test_home_option_overrides_the_environment(cli: Invoke, run_dir: Path, tmp_path: Path) -> None:
     other = tmp_path / "other-home"
-    ok(cli("--home", str(other), "register", "fire-detector", str(run_dir)))
+    ok(cli("--home", str(other), "register", "fire-detector", f"{run_dir}/"))
     assert (other / "registry.db").exists()
     fails(cli("versions", "fire-detector"), ExitCode.NOT_FOUND)  # not in $MODELREG_HOME
     assert ok(cli("--home", str(other), "versions", "fire-detector")).stdout.startswith("✓ v1")
@@ -595,7 +596,7 @@ def test_home_option_overrides_the_environment(cli: Invoke, run_dir: Path, tmp_p
 def test_an_injected_registry_is_shared_and_left_open(cli: Invoke, run_dir: Path) -> None:
     shared = modelreg.connect("memory://")
     opener = Opener(open=lambda settings: shared, close=False)
-    ok(cli("register", "fire-detector", str(run_dir), "-m", "map50=0.5", obj=opener))
+    ok(cli("register", "fire-detector", f"{run_dir}/", "-m", "map50=0.5", obj=opener))
     assert ok(cli("versions", "fire-detector", obj=opener)).stdout.startswith("✓ v1 | mAP: 0.5000")
     assert shared.get_version("fire-detector:1").metrics == {"map50": 0.5}
     shared.close()
@@ -650,7 +651,7 @@ def test_console_script_help(script_env: dict[str, str]) -> None:
 def test_console_script_register_and_versions(script_env: dict[str, str], run_dir: Path) -> None:
     for map50 in ("0.81", "0.87"):
         (run_dir / "weights" / "last.pt").write_bytes(map50.encode())
-        done = subprocess.run([*_script(), "register", "fire-detector", str(run_dir), "-m", f"map50={map50}",
+        done = subprocess.run([*_script(), "register", "fire-detector", f"{run_dir}/", "-m", f"map50={map50}",
                                "--training-time", "1.5h"], env=script_env, capture_output=True, text=True,
                               timeout=60)
         assert done.returncode == 0, done.stderr

@@ -109,3 +109,22 @@ def test_version_labels_over_a_server(remote_server: Any, remote_state: Any) -> 
         assert reg.get_version("recommender:v4_no_leakage").number == 1
         assert reg.update_version("recommender:v4_no_leakage", notes="clean split").notes == "clean split"
         assert [v.label for v in reg.search_versions('label = "v4_no_leakage"')] == ["v4_no_leakage"]
+
+
+def test_a_folder_keeps_its_name_unless_the_path_ends_with_a_slash(reg: Service, tmp_path: Path) -> None:
+    weights = tmp_path / "runs" / "train" / "weights"
+    weights.mkdir(parents=True)
+    (weights / "best.pt").write_bytes(b"best")
+    (weights / "last.pt").write_bytes(b"last")
+    kept = reg.register_version("m", files=str(weights))
+    assert [a.path for a in kept.artifacts] == ["weights/best.pt", "weights/last.pt"]
+    assert reg.resolve("m:1", "weights/best.pt").read_bytes() == b"best"
+    assert [a.path for a in reg.register_version("m", files=weights).artifacts] == ["weights/best.pt",
+                                                                                 "weights/last.pt"]
+    contents = reg.register_version("m", files=f"{weights}/")
+    assert [a.path for a in contents.artifacts] == ["best.pt", "last.pt"]
+    with reg.start_run("m") as run:
+        run.log_file(weights)
+        run.log_file(weights, name="checkpoints")
+    assert [a.path for a in run.version.artifacts] == ["checkpoints/best.pt", "checkpoints/last.pt",
+                                                       "weights/best.pt", "weights/last.pt"]

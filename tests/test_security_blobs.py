@@ -205,7 +205,7 @@ def exit_code(result: Result) -> int:
 
 
 def test_fsck_repair_from_a_folder_on_the_embedded_registry(cli: Any, originals: Path, tmp_path: Path) -> None:
-    v = json.loads(cli("register", "m", str(originals), "--json").stdout)
+    v = json.loads(cli("register", "m", f"{originals}/", "--json").stdout)
     digests = {a["path"]: a["digest"] for a in v["artifacts"]}
     with modelreg.connect(settings=Settings(home=tmp_path / "home", actor="tester")) as reg:
         assert isinstance(reg, Service)
@@ -243,7 +243,7 @@ def test_fsck_repair_from_a_folder_on_the_embedded_registry(cli: Any, originals:
 def test_fsck_repair_against_a_server_uploads_from_this_machine(cli: Any, remote_server: Any, remote: HttpRegistry,
                                                                  backend_state: Any, originals: Path,
                                                                  tmp_path: Path) -> None:
-    version = remote.register_version("m", files=str(originals))
+    version = remote.register_version("m", files=f"{originals}/")
     digests = {a.path: a.digest for a in version.artifacts}
     damage(backend_state.blobs, digests["weights/best.pt"], "truncate")
     damage(backend_state.blobs, digests["weights/last.pt"])

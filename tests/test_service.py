@@ -124,7 +124,7 @@ def test_register_folder_reads_metadata_metrics_and_config(reg: Service, tmp_pat
         "reviewed_by": "QA Team"}))
     (run / "metrics.json").write_text(json.dumps({"map50": 0.9, "val": {"loss": 0.2}}))
     (run / "config.yaml").write_text("epochs: 100\nbatch_size: 16\nmodels:\n  detector: yolov8-seg\n")
-    v = reg.register_version("det", files=run, metrics={"recall": 0.8})
+    v = reg.register_version("det", files=f"{run}/", metrics={"recall": 0.8})  # "/": the folder's contents
     assert v.metrics == {"map50": 0.9, "val.loss": 0.2, "recall": 0.8}
     assert v.params["batch_size"] == 16 and v.params["models"] == {"detector": "yolov8-seg"}
     assert v.dataset is not None and v.dataset.train_count == 150 and v.dataset.classes == ["fire", "smoke"]
@@ -204,7 +204,7 @@ def test_missing_references(reg: Service, ref: str) -> None:
     assert err.value.http_status == 404 and err.value.hint
 
 
-@pytest.mark.parametrize("ref", ["a/b/c", "m:v0", "m:-1", "m:x", "m@", "m:1@prod", ""])
+@pytest.mark.parametrize("ref", ["a/b/c", "m:v0", "m:-1", "m:x y", "m@", "m:1@prod", ""])
 def test_malformed_references(reg: Service, ref: str) -> None:
     with pytest.raises(InvalidReference):
         reg.get_version(ref)

@@ -47,6 +47,7 @@ from modelreg.cli.output import (
 )
 from modelreg.errors import InvalidInput
 from modelreg.refs import parse_ref
+from modelreg.service.blobs import folder_keeps_name
 from modelreg.types import Page, Version
 
 app = typer.Typer()
@@ -88,9 +89,11 @@ def _sizes(paths: list[Path]) -> int:
 def register(
     ctx: typer.Context,
     model: ModelArg,
-    paths: Annotated[list[Path] | None, typer.Argument(
-        metavar="PATH...", exists=True,
-        help="Files or folders to store. A folder's metadata.json, metrics.json and YAML config are read.")] = None,
+    paths: Annotated[list[str] | None, typer.Argument(
+        metavar="PATH...",
+        help="Files or folders to store. A folder keeps its name (runs/train/weights stores weights/best.pt); "
+             "end it with / to store its contents at the top (runs/train/ stores weights/best.pt too). A "
+             "folder's metadata.json, metrics.json and YAML config are read.")] = None,
     file: Annotated[list[str] | None, typer.Option(
         "--file", metavar="ARTIFACT=LOCAL", help="Store LOCAL under the artifact path ARTIFACT, e.g. "
                                                  "--file weights/best.pt=runs/train/best.pt (repeat; "
@@ -107,6 +110,9 @@ def register(
     history: HistoryOpt = None,
     no_metadata: Annotated[bool, typer.Option(
         "--no-metadata", help="Do not read metadata.json, metrics.json or a config from the folder.")] = False,
+    label: Annotated[str | None, typer.Option(
+        "--label", help="A name for the version, unique in the model (e.g. v4_no_leakage), usable as "
+                        "MODEL:LABEL wherever a version number is.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a new version of MODEL from files.
@@ -121,7 +127,11 @@ def register(
     """
     st = state(ctx)
     files: Any = None
-    local: list[Path] = list(paths or [])
+    given = list(paths or [])
+    for path in given:
+        if not Path(path).expanduser().exists():
+            raise InvalidInput(f"{path!r} does not exist", hint="give a file or a folder", path=path)
+    local: list[Path] = [Path(p).expanduser() for p in given]
     if file and local:
         raise InvalidInput("give files either as PATH arguments or as --file ARTIFACT=LOCAL, not both",
                            hint="--file names each artifact; PATH keeps the file and folder names")
@@ -132,10 +142,10 @@ def register(
             mapping[artifact] = target
             local.append(Path(target))
         files = mapping
-    elif len(local) == 1:
-        files = str(local[0])
-    elif local:
-        files = [str(p) for p in local]
+    elif len(given) == 1:
+        files = given[0]  # as typed: a trailing "/" means the folder's contents
+    elif given:
+        files = given
     metrics: dict[str, float] = read_metrics_file(metrics_json) if metrics_json else {}
     metrics.update(parse_metrics(metric))
     duration = parse_duration(training_time)
@@ -147,12 +157,17 @@ def register(
             class_metrics=read_class_metrics_file(class_metrics) if class_metrics else None,
             training={"duration_s": duration} if duration is not None else None,
             epochs=read_history_file(history) if history else None,
-            read_metadata=not no_metadata, progress=progress)
+            read_metadata=not no_metadata, progress=progress, label=label)
     if as_json:
         emit_json(version)
         return
     st.out.print(f"registered {short_ref(version.ref)} ({len(version.artifacts)} files, {human_size(version.size)})",
                  soft_wrap=True)
+    if isinstance(files, str) and local[0].is_dir():
+        where = (f"under {local[0].name}/ (the folder keeps its name; end the path with / to store its contents "
+                 "at the top)" if folder_keeps_name(files) else "at the top (the path ends with /; without it "
+                 "they would be stored under the folder's name)")
+        st.out.print(f"files stored {where}", soft_wrap=True)
     st.out.print(version_line(version), soft_wrap=True)
 
 

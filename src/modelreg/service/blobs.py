@@ -106,8 +106,22 @@ def folder_sources(root: Path, *, skip: Iterable[str] = ()) -> list[Source]:
     return out
 
 
+def folder_keeps_name(files: str | os.PathLike[str]) -> bool:
+    """Whether registering the folder ``files`` stores its files under the folder's own name.
+
+    ``runs/train/weights`` keeps it (``weights/best.pt``), as copying the folder would; a path ending in
+    ``/`` (``runs/train/weights/``) stores the folder's contents at the top (``best.pt``), as rsync does;
+    so does a folder without a name of its own (``.``).
+    """
+    text = os.fspath(files)
+    name = Path(text).expanduser().name
+    return not text.endswith(("/", os.sep)) and name not in ("", ".", "..")
+
+
 def collect_sources(files: FilesArg) -> list[Source]:
-    """Turn the ``files=`` argument into sources: a folder, a list of paths, or {artifact path: source}."""
+    """Turn the ``files=`` argument into sources: a folder, a list of paths, or {artifact path: source}.
+
+    A folder keeps its own name (see ``folder_keeps_name``); the folders in a list always do."""
     if files is None:
         return []
     sources: list[Source]
@@ -117,6 +131,8 @@ def collect_sources(files: FilesArg) -> list[Source]:
         root = Path(files).expanduser()
         if root.is_dir():
             sources = folder_sources(root)
+            if folder_keeps_name(files):
+                sources = [Source(f"{root.name}/{s.path}", s.open, s.origin) for s in sources]
         elif root.is_file():
             sources = [_from_value(root.name, root)]
         else:

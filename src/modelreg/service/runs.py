@@ -74,9 +74,12 @@ class RunBase(ABC):
         local = Path(path)
         if name is not None:
             validate_artifact_path(name)
-        sources = collect_sources({name or local.name: local} if local.is_file() else local)
-        if name is not None and local.is_dir():
-            sources = [Source(f"{name}/{s.path}", s.open, s.origin) for s in sources]
+        if local.is_file():
+            sources = collect_sources({name or local.name: local})
+        elif name is not None:  # the folder's files under the given name instead of its own
+            sources = [Source(f"{name}/{s.path}", s.open, s.origin) for s in collect_sources(f"{local}/")]
+        else:
+            sources = collect_sources(path)
         taken = {s.path for s in self._sources}
         for s in sources:
             if s.path in taken:
