@@ -503,6 +503,20 @@ def test_epochs(metadata_store: MetadataStore) -> None:
         assert got[0].timestamp == T0 and got[2].timestamp == T0 + timedelta(minutes=2)
 
 
+def test_epochs_are_thinned_by_the_store(metadata_store: MetadataStore) -> None:
+    with metadata_store.transaction() as tx:
+        v = add_version(tx, setup_model(tx))
+        tx.add_epochs(version_id=v.id, epochs=[Epoch(epoch=e * 2, metrics={"loss": float(e)}, timestamp=T0)
+                                               for e in range(1001)])
+    with metadata_store.read() as tx:
+        assert tx.count_epochs(version_id=v.id) == 1001
+        assert len(tx.list_epochs(version_id=v.id, max_rows=2000)) == 1001
+        thin = [e.epoch for e in tx.list_epochs(version_id=v.id, max_rows=100)]
+        assert len(thin) <= 100 and thin[0] == 0 and thin[-1] == 2000 and thin == sorted(thin)
+        steps = {b - a for a, b in zip(thin[:-2], thin[1:-1], strict=True)}
+        assert len(steps) == 1  # evenly spaced (the last may come sooner)
+
+
 def test_events_paginate_newest_first(metadata_store: MetadataStore) -> None:
     with metadata_store.transaction() as tx:
         first = tx.append_event(actor="ana", action="model.created", now=T0, project="p", model="m",

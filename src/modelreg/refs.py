@@ -17,6 +17,7 @@ a larger one is refused here as InvalidReference (422) before any store is asked
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -209,4 +210,35 @@ def validate_artifact_path(path: object) -> str:
         if len(seg) > _SEGMENT_MAX:
             raise InvalidArtifactPath(f"artifact path {path!r} has a segment over {_SEGMENT_MAX} characters",
                                       hint=hint, path=path[:80])
+        if seg != seg.strip():
+            raise InvalidArtifactPath(f"artifact path {path!r} has a name that begins or ends with a space "
+                                      f"({seg!r})", hint="most file systems cannot hold such a file; rename it",
+                                      path=path)
     return path
+
+
+def check_file_count(count: int, *, limit: int) -> None:
+    """At most ``limit`` files in one version (checked before any other work on them)."""
+    if count > limit:
+        raise InvalidArtifactPath(f"a version holds at most {limit:,} files; this one would hold {count:,}",
+                                  field="files", limit=limit, count=count,
+                                  hint="pack many small files into an archive (tar or zip) and register that")
+
+
+def check_artifact_paths(paths: Collection[str], *, limit: int) -> None:
+    """The files of one version can all be written out: at most ``limit`` of them, no path twice, and no
+    path that is also a folder of another (``a`` beside ``a/b``); InvalidArtifactPath names the first clash.
+    Linear in the number of paths."""
+    check_file_count(len(paths), limit=limit)
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            raise InvalidArtifactPath(f"two files would be stored at {path!r}", path=path,
+                                      hint="give them different artifact paths")
+        seen.add(path)
+    folders = {path[:i] for path in seen for i, ch in enumerate(path) if ch == "/"}
+    clashes = sorted(seen & folders)
+    if clashes:
+        inside = min(p for p in seen if p.startswith(clashes[0] + "/"))
+        raise InvalidArtifactPath(f"{clashes[0]!r} would be both a file and the folder of {inside!r}",
+                                  hint="rename one of them", path=clashes[0])

@@ -344,6 +344,7 @@ class Comparison(Frozen):
     class_ap: list[ClassApDiff]
     params: list[ParamDiff]
     curves: dict[str, dict[str, list[tuple[int, float]]]]  # version ref -> metric -> [(epoch, value)]
+    cut: list[str] = Field(default_factory=list)  # what the comparison's limits left out, in words
 
 
 class GateTerm(Frozen):

@@ -60,7 +60,7 @@ from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path
 from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.blobs import FilesArg, Source, collect_sources
 from modelreg.service.exports import choose_export, export_file_name, given_options
-from modelreg.service.files import COMPLETE_MARKER, FilesMixin, metadata_document, write_json_atomic
+from modelreg.service.files import COMPLETE_MARKER, FilesMixin, metadata_document, pull_into
 from modelreg.service.maintenance import blobs_to_repair, find_by_content, repair_folder, with_repairs
 from modelreg.service.metadata_files import fields_from_folder
 from modelreg.service.runs import RunBase
@@ -711,25 +711,18 @@ class HttpRegistry:
     def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
              metadata: bool = True, format: str | None = None) -> Path:
         """Write the version's files (verified) and its metadata.json into ``to``; with ``format``, its export's."""
+        def fetch(digest: str, size: int, target: Path) -> None:
+            self._download(digest, size, target, progress)
+
         if format is not None:
             exported = self.get_export(ref, format)
-            dest = Path(to).expanduser()
-            dest.mkdir(parents=True, exist_ok=True)
-            for f in exported.files:
-                self._download(f.digest, f.size, dest / validate_artifact_path(export_file_name(f.path)), progress)
-            if metadata:
-                write_json_atomic(dest / "export.json", exported.model_dump(mode="json"))
-            return dest
+            files = [(export_file_name(f.path), f.digest, f.size) for f in exported.files]
+            return pull_into(Path(to), files, fetch,
+                             ("export.json", exported.model_dump(mode="json")) if metadata else None)
         version = self.get_version(ref)
         FilesMixin._check_ready(version)
-        dest = Path(to).expanduser()
-        dest.mkdir(parents=True, exist_ok=True)
-        for artifact in version.artifacts:
-            target = dest / validate_artifact_path(artifact.path)
-            self._download(artifact.digest, artifact.size, target, progress)
-        if metadata:
-            write_json_atomic(dest / "metadata.json", metadata_document(version))
-        return dest
+        return pull_into(Path(to), [(a.path, a.digest, a.size) for a in version.artifacts], fetch,
+                         ("metadata.json", metadata_document(version)) if metadata else None)
 
     def _download(self, digest: str, size: int, dest: Path, progress: Progress | None) -> None:
         """Stream a blob to ``dest``: temporary file beside it, hashed, verified, fsynced, renamed.

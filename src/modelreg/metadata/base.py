@@ -234,7 +234,12 @@ class MetadataTx(ABC):
         """Add epoch rows; an epoch number already present is replaced."""
 
     @abstractmethod
-    def list_epochs(self, *, version_id: int) -> list[Epoch]: ...
+    def count_epochs(self, *, version_id: int) -> int: ...
+
+    @abstractmethod
+    def list_epochs(self, *, version_id: int, max_rows: int | None = None) -> list[Epoch]:
+        """The version's epochs in order; with ``max_rows``, at most that many, evenly spaced (every
+        ``ceil(n / max_rows)``-th row from the first), always with the last one (the store does the thinning)."""
 
     # ---- exports (derived artifacts of a version; their files hold blobs exactly as artifacts do)
     @abstractmethod

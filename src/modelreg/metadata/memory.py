@@ -42,7 +42,7 @@ from modelreg.metadata.base import (
     MetadataTx,
     VersionDraft,
 )
-from modelreg.metadata.values import check_cursor, cursor_value, dump_json, parse_time_value
+from modelreg.metadata.values import check_cursor, cursor_value, dump_json, epoch_stride, parse_time_value
 from modelreg.types import (
     AliasInfo,
     AliasMove,
@@ -776,9 +776,16 @@ class _MemoryTx(MetadataTx):
             current[epoch.epoch] = Epoch.model_validate_json(epoch.model_dump_json())
         self.undo.put(db.epochs, version_id, current)
 
-    def list_epochs(self, *, version_id: int) -> list[Epoch]:
+    def count_epochs(self, *, version_id: int) -> int:
+        return len(self._r().epochs.get(version_id, {}))
+
+    def list_epochs(self, *, version_id: int, max_rows: int | None = None) -> list[Epoch]:
         epochs = self._r().epochs.get(version_id, {})
-        return [epochs[n].model_copy(deep=True) for n in sorted(epochs)]
+        numbers = sorted(epochs)
+        if max_rows is not None and len(numbers) > max_rows:
+            stride = epoch_stride(len(numbers), max_rows)
+            numbers = [n for i, n in enumerate(numbers) if i % stride == 0 or i == len(numbers) - 1]
+        return [epochs[n].model_copy(deep=True) for n in numbers]
 
     # ---- exports
 

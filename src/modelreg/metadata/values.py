@@ -48,6 +48,11 @@ def dump_json(value: Any, *, field_name: str) -> str | None:
     return json.dumps(to_json_value(value, field_name=field_name), separators=(",", ":"))
 
 
+def epoch_stride(count: int, max_rows: int) -> int:
+    """Keep every stride-th of ``count`` epoch rows (plus the last) so that at most ``max_rows`` remain."""
+    return max(1, -(-count // max(1, max_rows - 1)))
+
+
 def parse_time_value(value: Any) -> datetime:
     """An ISO time from a filter or cursor as an aware UTC datetime (naive means UTC)."""
     try:

@@ -14,7 +14,7 @@ import logging
 import mimetypes
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -22,13 +22,25 @@ from typing import IO, Any, BinaryIO
 from modelreg.blobs.base import Progress
 from modelreg.errors import InvalidInput, StorageError
 from modelreg.metadata.base import MetadataTx
-from modelreg.refs import validate_artifact_path
+from modelreg.refs import check_artifact_paths, check_file_count, validate_artifact_path
 from modelreg.service.context import Context
 from modelreg.types import Artifact
 
 log = logging.getLogger("modelreg.service")
 
 FilesArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Mapping[str, Any] | None
+MAX_FILES_PER_VERSION = 10_000  # more is refused (422): pack many small files into one archive
+
+
+def check_version_paths(paths: Collection[str]) -> None:
+    """The artifact paths of one version: at most ``MAX_FILES_PER_VERSION``, none twice, none that is
+    also another's folder (``a`` beside ``a/b``), so that every version can be written out as a folder."""
+    check_artifact_paths(paths, limit=MAX_FILES_PER_VERSION)
+
+
+def check_file_total(count: int) -> None:
+    """At most ``MAX_FILES_PER_VERSION`` files: checked first, before any work on them."""
+    check_file_count(count, limit=MAX_FILES_PER_VERSION)
 _MEDIA_TYPES = {
     ".pt": "application/x-pytorch", ".pth": "application/x-pytorch", ".pt2": "application/x-pytorch",
     ".onnx": "application/onnx", ".pkl": "application/x-pickle", ".pickle": "application/x-pickle",
@@ -146,13 +158,9 @@ def collect_sources(files: FilesArg) -> list[Source]:
                 sources.extend(Source(f"{local.name}/{s.path}", s.open, s.origin) for s in folder_sources(local))
             else:
                 sources.append(_from_value(local.name, local))
-    seen: set[str] = set()
     for s in sources:
         validate_artifact_path(s.path)
-        if s.path in seen:
-            raise InvalidInput(f"two files would be stored at {s.path!r}",
-                               hint="pass a mapping {artifact path: file} to name them apart", path=s.path)
-        seen.add(s.path)
+    check_version_paths([s.path for s in sources])
     return sources
 
 

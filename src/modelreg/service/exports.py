@@ -35,7 +35,7 @@ from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, validate_artifact_path
 from modelreg.service.blobs import Source, folder_sources, register_with_retry, store_sources
 from modelreg.service.blobs import claim as claim_blobs
-from modelreg.service.files import FilesMixin, write_json_atomic
+from modelreg.service.files import FilesMixin, pull_into
 from modelreg.service.permissions import operation
 from modelreg.types import Artifact, Export, ExportSource, Version
 
@@ -229,15 +229,10 @@ class ExportsMixin(FilesMixin):
         if format is None:
             return super().pull(ref, to, progress=progress, metadata=metadata)
         exported = self.get_export(ref, format)
-        dest = Path(to).expanduser()
-        dest.mkdir(parents=True, exist_ok=True)
-        for f in exported.files:
-            target = dest / validate_artifact_path(export_file_name(f.path))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.ctx.blobs.get_to_path(f.digest, target, progress=progress)
-        if metadata:
-            write_json_atomic(dest / "export.json", exported.model_dump(mode="json"))
-        return dest
+        files = [(export_file_name(f.path), f.digest, f.size) for f in exported.files]
+        document = ("export.json", exported.model_dump(mode="json")) if metadata else None
+        return pull_into(Path(to), files, lambda digest, _, target: self.ctx.blobs.get_to_path(
+            digest, target, progress=progress), document)
 
     @operation("viewer", "listing exports")
     def list_exports(self, ref: str) -> list[Export]:

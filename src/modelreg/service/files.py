@@ -7,10 +7,11 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from modelreg.blobs.base import Progress
-from modelreg.errors import ArtifactNotFound, InvalidState
+from modelreg.errors import ArtifactNotFound, InvalidInput, InvalidState
 from modelreg.refs import Ref, validate_artifact_path
 from modelreg.service.base import ServiceBase
 from modelreg.service.permissions import operation
@@ -37,15 +38,9 @@ class FilesMixin(ServiceBase):
         """Write the version's files (verified) and its metadata.json into the folder ``to``."""
         version = self.get_version(ref)
         self._check_ready(version)
-        dest = Path(to).expanduser()
-        dest.mkdir(parents=True, exist_ok=True)
-        for artifact in version.artifacts:
-            target = dest / validate_artifact_path(artifact.path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.ctx.blobs.get_to_path(artifact.digest, target, progress=progress)
-        if metadata:
-            write_json_atomic(dest / "metadata.json", metadata_document(version))
-        return dest
+        files = [(a.path, a.digest, a.size) for a in version.artifacts]
+        return pull_into(Path(to), files, lambda digest, _, target: self.ctx.blobs.get_to_path(
+            digest, target, progress=progress), ("metadata.json", metadata_document(version)) if metadata else None)
 
     @staticmethod
     def _check_ready(version: Version) -> None:
@@ -119,3 +114,50 @@ def write_json_atomic(path: Path, data: object) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+Fetch = Callable[[str, int, Path], None]  # (digest, size, target): write the blob, verified, at target
+
+
+def pull_into(to: Path, files: Sequence[tuple[str, str, int]], fetch: Fetch,
+              document: tuple[str, object] | None) -> Path:
+    """Write ``files`` ((artifact path, digest, size)) and ``document`` (a JSON file) into the folder ``to``.
+
+    Everything is fetched, verified, into a staging folder beside ``to`` first and moved in only when all
+    of it arrived, so a failure half-way (a corrupt blob, a dropped connection, a full disk) leaves ``to``
+    as it was. Files already in ``to`` with other names are kept; same-named ones are replaced.
+    """
+    dest = to.expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise InvalidInput(f"{str(dest)!r} is a file, not a folder", hint="pull into a folder", path=str(dest))
+    names = [validate_artifact_path(path) for path, _, _ in files] + ([document[0]] if document else [])
+    _check_room(dest, names)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
+    try:
+        for path, digest, size in files:
+            target = staging / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fetch(digest, size, target)
+        if document is not None:
+            write_json_atomic(staging / document[0], document[1])
+        dest.mkdir(exist_ok=True)
+        for name in names:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, dest / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def _check_room(dest: Path, names: Sequence[str]) -> None:
+    """Refuse before fetching anything when a file would have to replace a folder in ``dest``, or the
+    other way round."""
+    for name in names:
+        parts = Path(name).parts
+        for depth in range(1, len(parts) + 1):
+            existing = dest.joinpath(*parts[:depth])
+            last = depth == len(parts)
+            if (last and existing.is_dir()) or (not last and existing.is_file()):
+                raise InvalidInput(f"{str(existing)!r} is in the way of {name!r}",
+                                   hint="pull into an empty or new folder", path=str(existing))

@@ -30,7 +30,11 @@ from modelreg.types import (
 )
 
 ReportFormat = Literal["json", "markdown"]
-MAX_COMPARE = 20
+# A comparison's work is bounded whatever the versions hold (docs/security.md lists these).
+MAX_COMPARE = 20  # versions in one comparison
+MAX_CURVE_POINTS = 500  # epochs per curve: longer histories are thinned evenly, first and last kept
+MAX_CURVES = 50  # metrics with a curve, per version (alphabetical)
+MAX_PARAMS = 1000  # flattened parameters in the diff (alphabetical)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -103,17 +107,25 @@ class InsightsMixin(ServiceBase):
 
         def run(tx: MetadataTx) -> Comparison:
             versions = [self._version(tx, as_ref(r))[1] for r in refs]
-            curves = {v.ref: self._curves(tx.list_epochs(version_id=v.id)) for v in versions}
-            return build_comparison(versions, curves)
+            histories = {v.ref: tx.list_epochs(version_id=v.id, max_rows=MAX_CURVE_POINTS) for v in versions}
+            thinned = any(tx.count_epochs(version_id=v.id) > MAX_CURVE_POINTS for v in versions)
+            comparison = build_comparison(versions, {ref: self._curves(rows) for ref, rows in histories.items()})
+            if not thinned:
+                return comparison
+            note = (f"curves show at most {MAX_CURVE_POINTS} evenly spaced epochs of a history (first and last "
+                    "kept)")
+            return comparison.model_copy(update={"cut": [*comparison.cut, note]})
 
         return self.ctx.read(run)
 
     @staticmethod
     def _curves(epochs: list[Epoch]) -> dict[str, list[tuple[int, float]]]:
-        curves: dict[str, list[tuple[int, float]]] = {}
+        names = sorted({name for e in epochs for name in e.metrics})[:MAX_CURVES]
+        curves: dict[str, list[tuple[int, float]]] = {name: [] for name in names}
         for e in epochs:
-            for name, value in e.metrics.items():
-                curves.setdefault(name, []).append((e.epoch, value))
+            for name in names:
+                if name in e.metrics:
+                    curves[name].append((e.epoch, e.metrics[name]))
         return curves
 
     @operation("viewer", "reading a report")
@@ -189,9 +201,15 @@ def build_comparison(versions: list[Version], curves: dict[str, dict[str, list[t
                                    for v in versions]
         class_ap.append(ClassApDiff(class_name=cname, values=aps, deltas=_deltas(aps)))
     flat = [_flatten(v.params) for v in versions]
+    keys = sorted({k for f in flat for k in f})
     params = []
-    for key in sorted({k for f in flat for k in f}):
+    for key in keys[:MAX_PARAMS]:
         vals = [f.get(key) for f in flat]
         params.append(ParamDiff(name=key, values=vals, identical=all(x == vals[0] for x in vals)))
+    cut = []
+    if len(keys) > MAX_PARAMS:
+        cut.append(f"the params diff shows the first {MAX_PARAMS} of {len(keys)} parameters (alphabetical)")
+    if any(len(c) == MAX_CURVES for c in curves.values()):
+        cut.append(f"curves are drawn for at most {MAX_CURVES} metrics per version (alphabetical)")
     return Comparison(versions=[v.ref for v in versions], metrics=metrics, class_ap=class_ap, params=params,
-                      curves=curves)
+                      curves=curves, cut=cut)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 import traceback
@@ -14,15 +15,24 @@ from types import TracebackType
 from typing import Any, Self
 
 from modelreg.blobs.base import check_digest
-from modelreg.errors import InvalidInput, InvalidState
+from modelreg.errors import BlobNotFound, InvalidInput, InvalidState
 from modelreg.metadata.base import MetadataTx, VersionDraft
 from modelreg.refs import parse_ref, validate_artifact_path
-from modelreg.service.blobs import Source, claim, collect_sources, media_type, register_with_retry, store_sources
+from modelreg.service.blobs import (
+    Source,
+    check_version_paths,
+    claim,
+    collect_sources,
+    media_type,
+    register_with_retry,
+    store_sources,
+)
 from modelreg.service.permissions import operation
 from modelreg.service.versions import VersionsMixin, epochs_of, metadata_changes
 from modelreg.text import storable
 from modelreg.types import Artifact, TrainingInfo, Version, check_metrics
 
+log = logging.getLogger("modelreg.service")
 MAX_ERROR = 4000  # characters of a failed run's error that are kept
 
 
@@ -109,11 +119,29 @@ class RunBase(ABC):
 
     def finish(self) -> Version:
         """End the run successfully: store its files and make the version ready (what leaving the ``with``
-        block does; for trainers whose hooks cannot hold a ``with`` block open)."""
+        block does; for trainers whose hooks cannot hold a ``with`` block open). If that fails (files
+        refused, a store down), the run is recorded as failed with the reason, and the error is raised;
+        files named by digest that are not stored yet (BlobNotFound) leave it in training, to upload them
+        and finish again."""
         self._check_open()
         self._done = True
-        self.version = self._finish()
+        try:
+            self.version = self._finish()
+        except BlobNotFound:  # files a client has yet to upload: it sends them and finishes again
+            raise
+        except Exception as exc:
+            self._record_failure(f"finishing the run failed: {exc}")
+            raise
         return self.version
+
+    def _record_failure(self, message: str) -> None:
+        """Mark the run failed after its finish failed; a failure to do so is logged, not raised over it."""
+        try:
+            self.version = self._fail(message[:MAX_ERROR])
+        except InvalidState:  # the registry ended it already (a server records its own failures)
+            pass
+        except Exception:
+            log.warning("could not record the run of %s as failed", self.ref, exc_info=True)
 
     def fail(self, error: str) -> Version:
         """End the run as failed with ``error`` (what an exception leaving the ``with`` block does)."""
@@ -169,6 +197,7 @@ class Run(RunBase):
 
     def _finish(self) -> Version:
         sources = list(self._sources)
+        check_version_paths([*(s.path for s in sources), *self._stored])
         if self._stored:
             stored = self._service._stored_artifacts(list(self._stored.values()))
             blobs = self._service.ctx.blobs
@@ -268,6 +297,8 @@ class RunsMixin(VersionsMixin):
 
         def tx_run(tx: MetadataTx) -> Version:
             model, version = self._version(tx, run.version.ref, lock_model=True)
+            if version.status != "training":  # already ended (its finish failed and recorded it)
+                return version
             training = metadata_changes(training=self._training_info(run, {}))["training"]
             updated = tx.update_version(version_id=version.id, now=self.ctx.now(),
                                         changes={"status": "failed", "error": message, "training": training})

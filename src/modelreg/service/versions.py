@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,7 +13,6 @@ from modelreg.blobs.base import Progress, check_digest
 from modelreg.errors import (
     AlreadyExists,
     BlobNotFound,
-    InvalidArtifactPath,
     InvalidInput,
     InvalidMetadata,
     VersionInUse,
@@ -26,6 +26,8 @@ from modelreg.service.blobs import (
     BlobsBusy,
     FilesArg,
     Source,
+    check_file_total,
+    check_version_paths,
     claim,
     collect_blobs,
     collect_sources,
@@ -54,6 +56,7 @@ from modelreg.types import (
 
 M = TypeVar("M", bound=BaseModel)
 MAX_TEXT = 100_000
+MAX_FIELD_BYTES = 1024 * 1024  # one metadata field (params, extra, class_metrics, …) as JSON
 
 
 def validated(cls: type[M], value: Any, field: str) -> M | None:
@@ -154,7 +157,12 @@ def metadata_changes(*, metrics: Any = None, class_metrics: Any = None, params: 
     if label is not None:  # "" removes a version's label
         out["label"] = validate_label(label) if label != "" else None
     for key, value in out.items():  # every string inside, keys included: no lone surrogate, no NUL
-        check_storable(_jsonable({key: value})[key], key)
+        data = _jsonable({key: value})[key]
+        check_storable(data, key)
+        size = len(json.dumps(data, separators=(",", ":")))
+        if size > MAX_FIELD_BYTES:
+            raise InvalidMetadata(f"{key} is {size:,} bytes of JSON; the limit is {MAX_FIELD_BYTES:,}",
+                                  hint="store large data as a file of the version instead", field=key)
     return out
 
 
@@ -255,23 +263,23 @@ class VersionsMixin(ServiceBase):
 
     def _stored_artifacts(self, artifacts: Sequence[Artifact | Mapping[str, Any]]) -> list[Artifact]:
         """Check artifacts said to be in the blob store already: paths, digests, sizes, and that they are there."""
-        out: dict[str, Artifact] = {}
+        check_file_total(len(artifacts))
+        out: list[Artifact] = []
         for item in artifacts:
             raw = item.model_dump() if isinstance(item, Artifact) else dict(item)
             path = validate_artifact_path(raw.get("path"))
             size = raw.get("size")
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
                 raise InvalidInput(f"artifact {path!r}: size {size!r} must be a whole number >= 0", path=path)
-            if path in out:
-                raise InvalidArtifactPath(f"two files would be stored at {path!r}", path=path)
-            out[path] = Artifact(path=path, digest=check_digest(raw.get("digest", "")), size=size,
-                                 media_type=media_type(path))
-        visible = self._visible_blobs(a.digest for a in out.values())
-        missing = sorted({a.digest for a in out.values()
-                          if a.digest not in visible or self.ctx.blobs.size(a.digest) != a.size})
+            out.append(Artifact(path=path, digest=check_digest(raw.get("digest", "")), size=size,
+                                media_type=media_type(path)))
+        check_version_paths([a.path for a in out])
+        visible = self._visible_blobs(a.digest for a in out)
+        stored = {d: self.ctx.blobs.size(d) for d in visible}
+        missing = sorted({a.digest for a in out if stored.get(a.digest) != a.size})
         if missing:
             raise _missing(missing)
-        return sorted(out.values(), key=lambda a: a.path)
+        return sorted(out, key=lambda a: a.path)
 
     def _ensure_model(self, ref: Ref) -> Model:
         project = ref.project or DEFAULT_PROJECT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -20,10 +21,10 @@ from modelreg.errors import (
 )
 from modelreg.metadata.base import VERSION_UPDATABLE, BlobState, VersionDraft
 from modelreg.metadata.sql import schema as db
-from modelreg.metadata.sql.rows import JSON_FIELDS, load_versions, version_keys
+from modelreg.metadata.sql.rows import JSON_FIELDS, among, load_versions, version_keys
 from modelreg.metadata.sql.schema import aliases, models, projects, version_metrics, version_tags, versions
 from modelreg.metadata.sql.txbase import TxBase
-from modelreg.metadata.values import to_json_value
+from modelreg.metadata.values import epoch_stride, to_json_value
 from modelreg.types import Artifact, Epoch, Version, VersionKey
 
 log = logging.getLogger(__name__)
@@ -170,15 +171,14 @@ class VersionsTx(TxBase):
         if not artifacts:
             return
         table = db.artifacts
-        paths = [a.path for a in artifacts]
-        taken = set(conn.execute(select(table.c.path).where(table.c.version_id == version_id,
-                                                            table.c.path.in_(paths))).scalars())
-        dup = sorted(taken | {p for p in paths if paths.count(p) > 1})
+        counts = Counter(a.path for a in artifacts)  # linear: this runs inside the write transaction
+        taken = set(conn.execute(select(table.c.path).where(table.c.version_id == version_id)).scalars())
+        dup = sorted({p for p, n in counts.items() if n > 1} | (taken & counts.keys()))
         if dup:
             raise AlreadyExists(f"version v{row.number} already has a file at {dup[0]!r}", path=dup[0],
                                 version=row.number)
         digests = {a.digest for a in artifacts}
-        known = set(conn.execute(select(db.blobs.c.digest).where(db.blobs.c.digest.in_(digests))).scalars())
+        known = set(conn.execute(select(db.blobs.c.digest).where(among(conn, db.blobs.c.digest, digests))).scalars())
         if digests - known:
             missing = sorted(digests - known)[0]
             raise InvalidState(f"blob {missing} has no row", hint="call claim_blobs first", digest=missing)
@@ -270,8 +270,21 @@ class VersionsTx(TxBase):
                      "metrics": to_json_value(e.metrics, field_name="epoch metrics")} for e in epochs]
             conn.execute(self._upsert(db.epochs, ["version_id", "epoch"], ["metrics", "timestamp"]), rows)
 
-    def list_epochs(self, *, version_id: int) -> list[Epoch]:
+    def count_epochs(self, *, version_id: int) -> int:
+        table = db.epochs
+        return int(self.conn.execute(select(func.count()).where(table.c.version_id == version_id)).scalar_one())
+
+    def list_epochs(self, *, version_id: int, max_rows: int | None = None) -> list[Epoch]:
         table = db.epochs
         query = select(table).where(table.c.version_id == version_id).order_by(table.c.epoch)
+        if max_rows is not None:
+            count = self.count_epochs(version_id=version_id)
+            if count > max_rows:  # thinned in SQL: only the kept rows are read
+                stride = epoch_stride(count, max_rows)
+                position = func.row_number().over(order_by=table.c.epoch).label("position")
+                numbered = select(table, position).where(table.c.version_id == version_id).subquery()
+                query = (select(numbered).where(((numbered.c.position - 1) % stride == 0)
+                                                | (numbered.c.position == count))
+                         .order_by(numbered.c.epoch))
         return [Epoch(epoch=r.epoch, metrics=r.metrics, timestamp=r.timestamp) for r in self.conn.execute(query)]
 
