@@ -11,11 +11,13 @@ Library code never reads ``os.environ``; ``Settings.from_env`` is called by the 
 | MODELREG_ACTOR        | actor            | the login name of the user                |
 | MODEL_ENVIRONMENT     | model_environment| production                                |
 | MODELREG_S3_ENDPOINT_URL | s3_endpoint_url | AWS S3 (an S3-compatible endpoint for s3:// artifacts) |
+| MODELREG_EXPORT_MEMORY_LIMIT | export_memory_limit | half the machine's memory (each export child; e.g. 8GiB) |
 """
 
 from __future__ import annotations
 
 import getpass
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +30,7 @@ SETTINGS_ENV: dict[str, str] = {
     "actor": "MODELREG_ACTOR",
     "model_environment": "MODEL_ENVIRONMENT",
     "s3_endpoint_url": "MODELREG_S3_ENDPOINT_URL",
+    "export_memory_limit": "MODELREG_EXPORT_MEMORY_LIMIT",
 }
 
 
@@ -58,6 +61,7 @@ class Settings:
     actor: str = field(default_factory=_default_actor)
     model_environment: str = "production"
     s3_endpoint_url: str | None = None
+    export_memory_limit: int | None = None  # bytes each export child may allocate (None: half the machine)
 
     @property
     def resolved_database_url(self) -> str:
@@ -81,5 +85,15 @@ class Settings:
         for name, var in SETTINGS_ENV.items():
             raw = environ.get(var)
             if raw:
-                values[name] = Path(raw).expanduser() if name in ("home", "cache_dir") else raw
+                values[name] = (Path(raw).expanduser() if name in ("home", "cache_dir") else
+                                parse_size(raw, what=var) if name == "export_memory_limit" else raw)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def parse_size(text: str, *, what: str = "size") -> int:
+    """``16MiB``, ``512k``, ``8G`` or plain bytes -> bytes (ValueError naming ``what`` otherwise)."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(i?b)?\s*", text, re.I)
+    if not m:
+        raise ValueError(f"{what}={text!r} is not a size: e.g. 16MiB, 8GiB or 1048576")
+    factor = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}[(m.group(2) or "").lower()]
+    return int(m.group(1)) * factor

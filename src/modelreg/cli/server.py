@@ -22,6 +22,7 @@ from modelreg.cli.common import JsonOpt, registry, state
 from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, when
 from modelreg.config import DEFAULT_BODY_TIMEOUT_S, SETTINGS_ENV, Settings
+from modelreg.config import parse_size as config_parse_size
 from modelreg.errors import InvalidInput
 from modelreg.types import ROLES, Role, TokenInfo
 
@@ -44,11 +45,10 @@ def parse_expiry(text: str | None) -> float | None:
 
 def parse_size(text: str) -> int:
     """``16MiB``, ``512k``, ``1G`` or plain bytes -> bytes."""
-    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)(i?b)?\s*", text, re.I)
-    if not m:
-        raise InvalidInput(f"size {text!r} is not a size", hint="e.g. 16MiB, 512KiB or 1048576")
-    factor = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[(m.group(2) or "").lower()]
-    return int(m.group(1)) * factor
+    try:
+        return config_parse_size(text)
+    except ValueError:
+        raise InvalidInput(f"size {text!r} is not a size", hint="e.g. 16MiB, 512KiB or 1048576") from None
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

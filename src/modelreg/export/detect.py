@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from modelreg.export.job import SourceKind
+from modelreg.export.limits import DETECT_BYTES
 
 # Extensions a weights file may have, in the order a version's files are considered.
 WEIGHT_SUFFIXES: tuple[str, ...] = (".pt2", ".torchscript", ".ptl", ".jit", ".pt", ".pth", ".ckpt")
@@ -67,23 +68,47 @@ def detect_source_kind(path: str | Path) -> SourceKind | None:
         pickles = [n for n in names if n.endswith("data.pkl")]
         if not pickles:
             return None
-        data = archive.read(min(pickles, key=len))
-    return _kind_of_pickle(data)
+        try:
+            with archive.open(min(pickles, key=len)) as member:  # decompressed as read: a bounded prefix
+                data = member.read(DETECT_BYTES + 1)
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError):
+            return None
+    return _kind_of_pickle(data[:DETECT_BYTES], complete=len(data) <= DETECT_BYTES)
 
 
-def _kind_of_pickle(data: bytes) -> SourceKind | None:
+def _kind_of_pickle(data: bytes, *, complete: bool = True) -> SourceKind | None:
+    """``data`` is the whole pickle, or (``complete`` False) its first ``DETECT_BYTES``: a pickle longer
+    than that is never read on, and is taken for a pickled module (loading it needs ``trusted``) unless
+    its first bytes already show it is one — the safe answer for a file too large to look through."""
     try:
         found = pickle_globals(data)
-    except Exception:  # not a pickle at all
-        return None
+    except Exception:  # not a pickle at all, or cut off by the bound
+        if complete:
+            return None
+        return None if _globals_before_the_cut(data) is None else "pickled_module"
     return "state_dict" if all(_is_safe_global(m, n) for m, n in found) else "pickled_module"
+
+
+def _globals_before_the_cut(data: bytes) -> set[tuple[str, str]] | None:
+    """The globals of a pickle's first bytes, or None when they are not a pickle's."""
+    if not data.startswith(b"\x80"):
+        return None
+    found: set[tuple[str, str]] = set()
+    try:
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name in ("GLOBAL", "INST") and isinstance(arg, str):
+                module, _, name = arg.partition(" ")
+                found.add((module, name))
+    except Exception:  # where the bound cut the pickle
+        pass
+    return found
 
 
 def _legacy_pickle_kind(path: Path) -> SourceKind | None:
     """Files from ``torch.save(..., _use_new_zipfile_serialization=False)`` start with a plain pickle."""
     try:
         with open(path, "rb") as f:
-            head = f.read(1 << 20)
+            head = f.read(DETECT_BYTES)
     except OSError:
         return None
     if not head.startswith(b"\x80"):

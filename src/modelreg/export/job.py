@@ -67,6 +67,7 @@ class ExportJob(_Data):
     trusted: bool = False           # allows unpickling (runs code in the file)
     out_dir: str                    # the worker writes the exported files here, nothing else
     timeout_s: float = 1800.0
+    memory_limit_bytes: int | None = None  # of each child process (None: half the machine, see export.limits)
 
 
 class ExportFailure(_Data):

@@ -24,15 +24,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from modelreg.export.failures import INSTALL_HINT, clean
 from modelreg.export.job import FORMATS, BenchOutcome, ExportFailure, ExportJob, ExportOutcome, Parity
+from modelreg.export.limits import default_memory_limit
+
+resource: ModuleType | None
+try:
+    import resource
+except ImportError:  # Windows: no resource limits; children run uncapped
+    resource = None
 
 __all__ = ["available_formats", "run_bench", "run_export", "toolchain_versions"]
 
@@ -123,11 +132,26 @@ def _cwd(fallback: Path) -> Path:
         return fallback
 
 
-def _run_child(args: list[str], timeout: float, work: Path) -> _Child:
+def _memory_limiter(limit: int | None) -> Callable[[], None] | None:
+    """What the child runs before it starts: cap its data memory (RLIMIT_DATA: heap and anonymous maps,
+    not the mapped libraries), so a model that inflates (a zip bomb, an absurd shape) fails with a
+    MemoryError in the child instead of taking the machine's memory."""
+    if resource is None:
+        return None
+    cap = limit if limit is not None else default_memory_limit()
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+
+    return apply
+
+
+def _run_child(args: list[str], timeout: float, work: Path, memory_limit: int | None = None) -> _Child:
     command = [sys.executable, "-m", "modelreg.export.worker", *args]
     log.debug("running %s", " ".join(command))
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                          env=_child_env(), cwd=_cwd(work), start_new_session=True) as child:
+                          env=_child_env(), cwd=_cwd(work), start_new_session=True,
+                          preexec_fn=_memory_limiter(memory_limit)) as child:
         try:
             output, _ = child.communicate(timeout=timeout)
             returncode: int | None = child.returncode
@@ -186,7 +210,7 @@ def run_export(job: ExportJob) -> ExportOutcome:
         job_file.write_text(job.model_dump_json())
         result = work / "convert.json"
         child = _run_child(["convert", str(job_file), str(result), "--reference", str(reference)], job.timeout_s,
-                           work)
+                           work, job.memory_limit_bytes)
         converted = _read(result, ExportOutcome) if child.returncode == 0 else None
         if converted is None:
             return ExportOutcome(status="failed", toolchain=toolchain,
@@ -204,7 +228,8 @@ def run_export(job: ExportJob) -> ExportOutcome:
 
 def _verify(job: ExportJob, job_file: Path, reference: Path, work: Path, timeout: float) -> Parity:
     result = work / "verify.json"
-    child = _run_child(["verify", str(job_file), str(result), "--reference", str(reference)], timeout, work)
+    child = _run_child(["verify", str(job_file), str(result), "--reference", str(reference)], timeout, work,
+                       job.memory_limit_bytes)
     parity = _read(result, Parity) if child.returncode == 0 else None
     if parity is not None:
         return parity
@@ -230,7 +255,7 @@ def run_bench(job: ExportJob, batches: list[int], runs: int) -> BenchOutcome:
         job_file.write_text(job.model_dump_json())
         args = ["bench", str(job_file), str(result), "--batch", ",".join(str(b) for b in batches),
                 "--runs", str(runs)]
-        child = _run_child(args, job.timeout_s, work)
+        child = _run_child(args, job.timeout_s, work, job.memory_limit_bytes)
         outcome = _read(result, BenchOutcome) if child.returncode == 0 else None
         return outcome if outcome is not None else BenchOutcome(error=_died(child, "the benchmark", job.timeout_s))
     finally:

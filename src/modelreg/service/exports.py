@@ -31,6 +31,7 @@ from modelreg.errors import (
 )
 from modelreg.export.detect import WEIGHT_SUFFIXES, detect_source_kind
 from modelreg.export.job import FORMATS, BenchOutcome, ExportJob, ExportOptions, ExportOutcome, InputSpec
+from modelreg.export.limits import check_input_shapes
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, validate_artifact_path
 from modelreg.service.blobs import Source, folder_sources, register_with_retry, store_sources
@@ -92,6 +93,7 @@ def export_options(fmt: str, options: Mapping[str, Any] | ExportOptions | None) 
         if not shape or any(isinstance(d, bool) or d == 0 or d < -1 for d in shape):
             raise InvalidInput(f"input shape {shape} is not a shape", hint="e.g. 1,3,640,640 (-1: dynamic)",
                                field="input_shapes")
+    check_input_shapes(opts.input_shapes or [])
     return opts
 
 
@@ -302,10 +304,13 @@ class ExportsMixin(FilesMixin):
         """The work for the exporter: the weights on local disk, the inputs, the sample inputs if stored."""
         samples = next((a.path for a in version.artifacts if a.path.rsplit("/", 1)[-1] == SAMPLE_INPUTS_NAME), None)
         model = self.ctx.read(lambda tx: self._model(tx, _pinned(version)))
+        inputs = input_specs(version, opts)
+        check_input_shapes([spec.shape for spec in inputs])
         return ExportJob(format=fmt, options=opts, source_path=str(local),
-                         source_kind=src.kind, entry_point=src.entry_point, inputs=input_specs(version, opts),
+                         source_kind=src.kind, entry_point=src.entry_point, inputs=inputs,
                          sample_inputs_path=str(self.resolve(str(_pinned(version)), samples)) if samples else None,
-                         task=model.task, trusted=trusted, out_dir=str(out_dir))
+                         task=model.task, trusted=trusted, out_dir=str(out_dir),
+                         memory_limit_bytes=self.ctx.settings.export_memory_limit)
 
     def _run_export(self, job: ExportJob) -> ExportOutcome:
         from modelreg.export.runner import run_export
