@@ -8,6 +8,7 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ def test_comparing_twenty_long_histories_is_bounded(backend_api: httpx.Client) -
     comparison = response.json()
     curve = comparison["curves"]["default/m:v1"]["loss"]
     assert len(curve) <= MAX_CURVE_POINTS and curve[0][0] == 0 and curve[-1][0] == 49_999
-    assert all(a[0] < b[0] for a, b in zip(curve, curve[1:], strict=False))  # evenly thinned, in order
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(curve))  # thinned, in order
     assert any("epochs" in note for note in comparison["cut"])
     assert len(response.content) < 2_000_000
     assert_error(backend_api.post("/versions/compare", json={"refs": ["m:1"] * 21}), 422, "invalid_input")
