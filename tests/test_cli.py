@@ -424,6 +424,93 @@ def test_register_reads_metrics_json_and_named_files(cli: Invoke, run_dir: Path,
     assert v["metrics"] == {"map50": 0.85, "precision": 0.9}
 
 
+# ---- the model's own metric in lists; per-class rows under the names users have
+
+
+def register_models_of_three_kinds(cli: Invoke, tmp_path: Path) -> None:
+    """A classifier with a best-metric policy, a recommender without one, a detector on map50."""
+    weights = tmp_path / "w.pt"
+    ok(cli("models", "create", "classifier", "--task", "classification", "--best-metric", "accuracy"))
+    for n, (loss, accuracy, epochs) in enumerate((("0.31234", "0.931", "43"), ("0.25", "0.95", "50")), start=1):
+        weights.write_bytes(f"classifier {n}".encode())
+        ok(cli("register", "classifier", str(weights), "-m", f"loss={loss}", "-m", f"accuracy={accuracy}",
+               "-m", f"epochs={epochs}", "--training-time", f"{n}h"))
+    weights.write_bytes(b"recommender")
+    ok(cli("register", "recommender", str(weights), "-m", "ndcg@10=0.312", "-m", "users=12000", "-m", "rmse=0.42"))
+    weights.write_bytes(b"detector")
+    ok(cli("register", "fire-detector", str(weights), "-m", "map50=0.9123", "-m", "precision=0.9",
+           "--training-time", "2.15h"))
+
+
+def test_lists_show_the_models_own_metric(cli: Invoke, tmp_path: Path) -> None:
+    register_models_of_three_kinds(cli, tmp_path)
+    assert ok(cli("versions", "classifier")).stdout.splitlines() == [
+        "  v2 | accuracy: 0.9500 | Time: 2.00h [BEST]",
+        "✓ v1 | accuracy: 0.9310 | Time: 1.00h [ACTIVE]",
+    ]
+    assert ok(cli("versions", "recommender")).stdout.splitlines() == ["✓ v1 | ndcg@10: 0.3120 | Time: - [ACTIVE]"]
+    assert ok(cli("versions", "fire-detector")).stdout.splitlines() == ["✓ v1 | mAP: 0.9123 | Time: 2.15h [ACTIVE]"]
+    assert ok(cli("best", "classifier")).stdout.strip() == "v2 | accuracy: 0.9500 | Time: 2.00h [BEST]"
+    found = ok(cli("search", "status = 'ready'")).stdout
+    for row in ("accuracy 0.9500", "ndcg@10 0.3120", "mAP 0.9123"):
+        assert row in found, found
+    assert "mAP" not in ok(cli("search", "model = 'classifier'")).stdout
+    registered = ok(cli("register", "recommender", str(tmp_path / "w.pt"), "-m", "ndcg@10=0.33")).stdout
+    assert "  v2 | ndcg@10: 0.3300 | Time: -" in registered.splitlines()
+
+
+def test_integer_metrics_print_as_integers_and_losses_plainly(cli: Invoke, tmp_path: Path) -> None:
+    register_models_of_three_kinds(cli, tmp_path)
+    assert ok(cli("versions", "recommender", "--metric", "users", "--columns", "rmse")).stdout.splitlines() == [
+        "✓ v1 | users: 12000 | rmse: 0.42 | Time: - [ACTIVE]"]
+    info = ok(cli("info", "classifier:1")).stdout
+    assert " 43\n" in info and "43.0" not in info and "0.31234" in info and "0.9310" in info
+    compared = ok(cli("compare", "classifier:1", "classifier:2")).stdout
+    assert "+7" in compared and "+7.0" not in compared and "0.9500 +0.0190" in compared
+    data = json.loads(ok(cli("versions", "classifier", "--metric", "epochs", "--json")).stdout)
+    assert data["items"][0]["metrics"] == {"loss": 0.25, "accuracy": 0.95, "epochs": 50.0}  # machine data
+
+
+def test_metric_and_columns_choose_what_lists_show(cli: Invoke, tmp_path: Path) -> None:
+    register_models_of_three_kinds(cli, tmp_path)
+    chosen = ok(cli("versions", "classifier", "--metric", "epochs", "--columns", "loss, accuracy")).stdout
+    assert chosen.splitlines() == ["  v2 | epochs: 50 | loss: 0.25    | accuracy: 0.9500 | Time: 2.00h [BEST]",
+                                   "✓ v1 | epochs: 43 | loss: 0.31234 | accuracy: 0.9310 | Time: 1.00h [ACTIVE]"]
+    table = ok(cli("versions", "classifier", "--format", "table", "--columns", "epochs")).stdout.splitlines()
+    assert table[0].split()[:4] == ["version", "accuracy", "epochs", "time"]
+    assert table[1].split()[:3] == ["v2", "0.9500", "50"]
+    found = ok(cli("search", "status = 'ready'", "--metric", "map50", "--columns", "precision")).stdout.splitlines()
+    assert found[0].split()[:3] == ["version", "mAP", "precision"]
+    assert any(line.split()[1:4] == ["fire-detector:v1", "0.9123", "0.9000"] for line in found), found
+    assert ok(cli("best", "classifier", "--metric", "loss")).stdout.strip() == "v2 | loss: 0.25 | Time: 2.00h [BEST]"
+    typo = ok(cli("versions", "classifier", "--metric", "acuracy"))
+    assert "acuracy: -" in typo.stdout
+    assert "no version shown has acuracy; their metrics: accuracy, epochs, loss" in typo.stderr
+    help_text = ok(cli("versions", "--help")).stdout
+    assert "--metric" in help_text and "--columns" in help_text and "best-metric policy" in help_text
+
+
+def test_class_metrics_file_with_the_names_users_have(cli: Invoke, run_dir: Path, tmp_path: Path) -> None:
+    classes = tmp_path / "classes.json"
+    classes.write_text(json.dumps({"training_classes": [
+        {"class": "car", "annotation_type": "box", "ap": 0.85, "training_annotations_count": 1500,
+         "validation_annotations_count": 300},
+        {"class_name": "truck", "ap": 0.78, "training_count": 800, "validation_count": 0}]}))
+    ok(cli("register", "fire-detector", f"{run_dir}/", "-m", "map50=0.8", "--class-metrics", str(classes)))
+    rows = json.loads(ok(cli("info", "fire-detector:1", "--json")).stdout)["class_metrics"]
+    assert [(r["class_name"], r["training_count"], r["validation_count"]) for r in rows] == [
+        ("car", 1500, 300), ("truck", 800, 0)]
+    assert "training_annotations_count" not in json.dumps(rows)
+    info = ok(cli("info", "fire-detector:1")).stdout
+    car = next(line for line in info.splitlines() if line.startswith("car"))
+    assert car.split() == ["car", "box", "0.8500", "-", "-", "1500", "300"]
+    classes.write_text(json.dumps([{"class_name": "car", "AP": 0.85}]))
+    result = fails(cli("register", "fire-detector", f"{run_dir}/", "--class-metrics", str(classes)),
+                   ExitCode.INVALID_INPUT, "class_metrics[0]", "'AP'", "ap (or average_precision)",
+                   "training_count (or training_annotations_count")
+    assert "hint: " in result.stderr
+
+
 def test_import_seed000_layout(cli: Invoke, tmp_path: Path) -> None:
     models = tmp_path / "models"
     for n, map50 in ((1, 0.78), (2, 0.89)):

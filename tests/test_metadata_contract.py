@@ -197,7 +197,7 @@ def test_version_round_trip_update_and_children(metadata_store: MetadataStore) -
         assert v1.params == {"epochs": 10, "nested": {"lr": 0.01, "list": [1, [2, 3]]}}
         assert v1.class_metrics[0].model_dump() == {
             "class_name": "fire", "annotation_type": None, "ap": 0.9, "precision": None, "recall": None,
-            "training_count": 10, "validation_count": None, "extra_field": "kept"}
+            "training_count": 10, "validation_count": None, "metrics": {}, "extra_field": "kept"}
         assert v1.dataset is not None and v1.dataset.classes == ["fire", "smoke"]
         assert v1.training is not None and v1.training.started_at == T0 and v1.training.hardware == {"gpu": "a100"}
         assert v1.signature is not None and v1.signature.inputs[0].shape == [-1, 3, 640, 640]

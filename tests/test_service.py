@@ -11,6 +11,7 @@ import pytest
 import modelreg
 from modelreg import (
     AliasNotFound,
+    ClassMetric,
     GateFailed,
     InvalidArtifactPath,
     InvalidFilter,
@@ -178,6 +179,52 @@ def test_bad_class_metrics_are_refused(reg: Service, row: dict[str, object]) -> 
         reg.register_version("m", files={"w": b"2"}, class_metrics=[row])
     with pytest.raises(ModelNotFound):  # the model was created before the check? it must not be
         reg.get_model("m")
+
+
+CANONICAL_ROW = {"class_name": None, "annotation_type": None, "ap": None, "precision": None, "recall": None,
+                 "training_count": None, "validation_count": None, "metrics": {}}
+
+
+def test_class_metrics_take_the_names_users_have(reg: Service) -> None:
+    """Rows written with class / training_annotations_count / … are stored once, under the canonical fields."""
+    rows: list[object] = [
+        {"class": "car", "annotation_type": "box", "ap": 0.85, "training_annotations_count": 1500,
+         "validation_annotations_count": 300},
+        ClassMetric(class_name="truck", ap=0.78, training_annotations_count=800, validation_annotations_count=200),
+        {"name": "bus", "average_precision": 0.5, "train_count": 10, "val_count": 0, "metrics": {"f1": 0.6}},
+        {"class": "van", "class_name": "van", "training_count": 3},  # the same value twice is one value
+    ]
+    v = reg.register_version("m", files={"w": b"1"}, class_metrics=rows)
+    assert [c.model_dump() for c in reg.get_version(v.ref).class_metrics] == [
+        {**CANONICAL_ROW, "class_name": "car", "annotation_type": "box", "ap": 0.85, "training_count": 1500,
+         "validation_count": 300},
+        {**CANONICAL_ROW, "class_name": "truck", "ap": 0.78, "training_count": 800, "validation_count": 200},
+        {**CANONICAL_ROW, "class_name": "bus", "ap": 0.5, "training_count": 10, "validation_count": 0,
+         "metrics": {"f1": 0.6}},
+        {**CANONICAL_ROW, "class_name": "van", "training_count": 3},
+    ]
+    updated = reg.update_version(v.ref, class_metrics=[{"class": "car", "validation_annotations_count": 7}])
+    assert [(c.class_name, c.validation_count) for c in updated.class_metrics] == [("car", 7)]
+    assert reg.compare([v.ref, v.ref]).class_ap[0].class_name == "car"
+
+
+def test_an_unknown_class_metric_key_is_refused_with_the_names(reg: Service) -> None:
+    rows = [{"class_name": "car", "ap": 0.5}, {"class_name": "bus", "f1_score": 0.5}]
+    with pytest.raises(InvalidMetadata) as err:
+        reg.register_version("m", files={"w": b"1"}, class_metrics=rows)
+    assert "class_metrics[1]" in err.value.message and "'f1_score'" in err.value.message
+    hint = err.value.hint or ""
+    for names in ("class_name (or class, name)", "training_count (or training_annotations_count, train_count)",
+                  "validation_count (or validation_annotations_count, val_count)", "metrics"):
+        assert names in hint, hint
+    with pytest.raises(ModelNotFound):  # nothing was created
+        reg.get_model("m")
+    with pytest.raises(InvalidMetadata) as err:
+        reg.register_version("m", files={"w": b"1"}, class_metrics=[{"class": "car", "class_name": "truck"}])
+    assert "'class'" in err.value.message and "'class_name'" in err.value.message
+    with pytest.raises(InvalidMetadata) as err:
+        reg.register_version("m", files={"w": b"1"}, class_metrics=[{"ap": 0.5}])
+    assert "class_metrics[0]" in err.value.message and "class_name (or class, name)" in (err.value.hint or "")
 
 
 def test_bad_metadata_files_are_refused(reg: Service, tmp_path: Path) -> None:

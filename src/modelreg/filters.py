@@ -313,14 +313,14 @@ def parse_filter(text: str | None, resolve: FieldResolver = version_fields) -> N
     return _Parser(text, resolve).parse()
 
 
-# ---------------------------------------------------------------- structured must/not form (seed 001)
+# ---------------------------------------------------------------- structured must/not form
 
 _STRUCTURED_KEYS = ("name_contains", "description_contains", "is_pinned", "is_archived", "is_trained",
                     "status", "task", "baseline", "tags", "metrics_min", "metrics_max")
 
 
 def structured_filter(spec: Mapping[str, Any], resolve: FieldResolver = version_fields) -> Node | None:
-    """Turn ``{"must": {...}, "not": {...}}`` (seed 001's ModelsFilter) into the same AST.
+    """Turn the structured ``{"must": {...}, "not": {...}}`` filter into the same AST.
 
     Options: name_contains, description_contains, is_pinned, is_archived, is_trained (status ready),
     status, task, baseline, tags {key: value}, metrics_min {name: low}, metrics_max {name: high}.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modelreg.errors import InvalidMetadata
 from modelreg.export.job import (
@@ -74,15 +74,46 @@ def _unit_interval(value: float | None, field: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidMetadata(f"class_metrics: {field} is {value!r}; it must be a finite number", field=field)
+        raise InvalidMetadata(f"{field} is {value!r}; it must be a finite number", field=field)
     if not 0.0 <= value <= 1.0:
-        raise InvalidMetadata(f"class_metrics: {field} is {value}; it must be between 0 and 1",
+        raise InvalidMetadata(f"{field} is {value}; it must be between 0 and 1",
                               hint="AP, precision and recall are fractions (0.85, not 85)", field=field)
     return float(value)
 
 
+# The other names users give a per-class field, each with the field it is stored as: the one declaration
+# (ClassMetric reads them, the error for an unknown key lists them, docs/concepts.md names them).
+CLASS_METRIC_ALIASES: dict[str, str] = {
+    "class": "class_name",
+    "name": "class_name",
+    "average_precision": "ap",
+    "training_annotations_count": "training_count",
+    "train_count": "training_count",
+    "validation_annotations_count": "validation_count",
+    "val_count": "validation_count",
+}
+
+
+def canonical_class_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A per-class row with every alias renamed to its field; a field given twice with two values is refused."""
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for key, value in row.items():
+        name = CLASS_METRIC_ALIASES.get(key, key)
+        if name in out and out[name] != value:
+            raise InvalidMetadata(f"{given[name]!r} and {key!r} name the same field ({name}) with different "
+                                  f"values ({out[name]!r}, {value!r})", hint=f"give {name} once", field=name)
+        out[name] = value
+        given[name] = key
+    return out
+
+
 class ClassMetric(Open):
-    """Per-class results (seed 001's ModelTrainClass)."""
+    """Per-class results: AP, precision, recall and annotation counts of one class.
+
+    Rows may use the names of ``CLASS_METRIC_ALIASES`` (``class``, ``training_annotations_count``, …); they are
+    stored under the canonical field. Other per-class numbers go under ``metrics``.
+    """
 
     class_name: str
     annotation_type: str | None = None
@@ -91,6 +122,18 @@ class ClassMetric(Open):
     recall: float | None = None
     training_count: int | None = None
     validation_count: int | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        row = canonical_class_row(data)
+        if row.get("class_name") is None:
+            raise InvalidMetadata("the row names no class", hint=f"per-class rows take {class_metric_names()}",
+                                  field="class_name")
+        return row
 
     @field_validator("ap", "precision", "recall", mode="before")
     @classmethod
@@ -103,9 +146,25 @@ class ClassMetric(Open):
         if v is None:
             return None
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise InvalidMetadata(f"class_metrics: {info.field_name} is {v!r}; it must be a count >= 0",
-                                  field=info.field_name)
+            raise InvalidMetadata(f"{info.field_name} is {v!r}; it must be a count >= 0", field=info.field_name)
         return v
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metrics(cls, v: Any) -> dict[str, float]:
+        if v is not None and not isinstance(v, Mapping):
+            raise InvalidMetadata(f"metrics is {v!r}; it must be an object of name -> number",
+                                  hint='e.g. "metrics": {"f1": 0.88}', field="metrics")
+        return check_metrics(dict(v or {}))
+
+
+def class_metric_names() -> str:
+    """The names a per-class row takes, each field with its aliases: ``class_name (or class, name), …``."""
+    parts = []
+    for field in ClassMetric.model_fields:
+        aliases = [a for a, f in CLASS_METRIC_ALIASES.items() if f == field]
+        parts.append(f"{field} (or {', '.join(aliases)})" if aliases else field)
+    return ", ".join(parts)
 
 
 class DatasetRef(Open):

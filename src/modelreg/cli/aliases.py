@@ -67,7 +67,7 @@ def show_plan(st: State, plan: PromotionPlan, *, dry_run: bool, as_json: bool, v
 def activate(ctx: typer.Context, ref: RefArg, dry_run: DryRunOpt = False, as_json: JsonOpt = False) -> None:
     """Make a version production (✓).
 
-    Seed 000's "Activate Model": the production alias and its ✓ move to the version.
+    The production alias and its ✓ move to the version; the version before it stays one rollback away.
 
     \b
     Example: modelreg activate fire-detector:5 --dry-run

@@ -12,6 +12,7 @@ from rich.tree import Tree
 
 from modelreg.cli.common import JsonOpt, RefArg, state
 from modelreg.cli.output import delta_text, emit_json, lower_is_better, plain, short_ref, when
+from modelreg.metric_text import format_metric, is_fraction
 from modelreg.types import Comparison
 
 app = typer.Typer()
@@ -23,14 +24,22 @@ def _labels(refs: list[str]) -> list[str]:
     return [r.rsplit(":", 1)[1] if len(models) == 1 else short_ref(r) for r in refs]
 
 
-def _value_cell(value: float | None, delta: float | None, *, first: bool, lower_better: bool) -> Text:
+def _value_cell(name: str, value: float | None, delta: float | None, *, first: bool, lower_better: bool,
+                digits: int) -> Text:
     if value is None:
         return Text("-", style="dim")
-    cell = Text(f"{value:.4f}")
+    cell = Text(format_metric(name, value))
     if not first and delta is not None:
         cell.append(" ")
-        cell.append_text(delta_text(delta, lower_better=lower_better))
+        cell.append_text(delta_text(delta, lower_better=lower_better, digits=digits))
     return cell
+
+
+def _row(name: str, values: list[float | None], deltas: list[float | None], *, lower_better: bool) -> list[Text]:
+    """One metric's cells: each value as the metric reads, with its difference from the first."""
+    counts = all(v is None or (v.is_integer() and not is_fraction(name)) for v in values)
+    return [_value_cell(name, v, d, first=i == 0, lower_better=lower_better, digits=0 if counts else 4)
+            for i, (v, d) in enumerate(zip(values, deltas, strict=True))]
 
 
 def comparison_tables(c: Comparison, *, hide_identical: bool) -> list[Table]:
@@ -49,9 +58,7 @@ def comparison_tables(c: Comparison, *, hide_identical: bool) -> list[Table]:
     for m in c.metrics:
         if hide_identical and len(set(m.values)) == 1:
             continue
-        worse_if_up = lower_is_better(m.name)
-        metrics.add_row(m.name, *[_value_cell(v, d, first=i == 0, lower_better=worse_if_up)
-                                  for i, (v, d) in enumerate(zip(m.values, m.deltas, strict=True))])
+        metrics.add_row(m.name, *_row(m.name, m.values, m.deltas, lower_better=lower_is_better(m.name)))
     if metrics.row_count:
         tables.append(metrics)
     if c.class_ap:
@@ -59,8 +66,7 @@ def comparison_tables(c: Comparison, *, hide_identical: bool) -> list[Table]:
         for row in c.class_ap:
             if hide_identical and len(set(row.values)) == 1:
                 continue
-            per_class.add_row(row.class_name, *[_value_cell(v, d, first=i == 0, lower_better=False)
-                                                for i, (v, d) in enumerate(zip(row.values, row.deltas, strict=True))])
+            per_class.add_row(row.class_name, *_row("ap", row.values, row.deltas, lower_better=False))
         if per_class.row_count:
             tables.append(per_class)
     params = table("params" + (" (differences only)" if hide_identical else ""), "param")

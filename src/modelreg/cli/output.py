@@ -1,4 +1,4 @@
-"""How the CLI shows things: JSON, sizes and times, the seed-000 version line, tables, progress bars."""
+"""How the CLI shows things: JSON, sizes and times, the one-line version summary, tables, progress bars."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from modelreg.metric_text import format_metric, metric_label, metric_value
 from modelreg.types import Version
 
-ACTIVE_ALIAS = "production"  # seed 000's "active" model, marked ✓
+ACTIVE_ALIAS = "production"  # the "active" model, marked ✓
 
 
 # ---- JSON: pydantic's model_dump(mode="json"), nothing else on stdout
@@ -74,12 +76,6 @@ def version_label(project: str, model: str, number_: int) -> str:
     return short_ref(f"{project}/{model}:v{number_}")
 
 
-def map_of(v: Version) -> float | None:
-    """Seed 000's mAP: ``metrics.map50``, else ``best_accuracy``."""
-    value = v.metrics.get("map50")
-    return value if value is not None else v.metrics.get("best_accuracy")
-
-
 def hours_of(v: Version) -> float | None:
     if v.training is None or v.training.duration_s is None:
         return None
@@ -103,17 +99,33 @@ def flags_of(v: Version) -> list[tuple[str, str]]:
     return flags
 
 
-def version_line(v: Version, *, number_width: int = 0) -> Text:
-    """Seed 000's line: ``✓ v5 | mAP: 0.9123 | Time: 2.15h [ACTIVE]``."""
+@dataclass(frozen=True)
+class MetricView:
+    """The metrics a version line or table shows: the model's own metric (``main``) and extra ``columns``."""
+
+    main: str | None = None
+    columns: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return ((self.main,) if self.main else ()) + tuple(c for c in self.columns if c != self.main)
+
+
+def _metric_texts(v: Version, view: MetricView) -> list[tuple[str, str]]:
+    return [(metric_label(name), format_metric(name, metric_value(v.metrics, name))) for name in view.names]
+
+
+def version_line(v: Version, view: MetricView, *, number_width: int = 0,
+                 value_widths: Sequence[int] = ()) -> Text:
+    """The one-line summary: ``✓ v5 | mAP: 0.9123 | Time: 2.15h [ACTIVE]`` (the model's own metric)."""
     active = ACTIVE_ALIAS in v.aliases
-    mark = Text("✓ ", style="bold green") if active else Text("  ")
-    mp, hrs = map_of(v), hours_of(v)
-    line = Text.assemble(
-        mark,
-        (f"v{v.number}".ljust(number_width), "bold" if active else ""),
-        " | mAP: ", (f"{mp:.4f}" if mp is not None else "-".ljust(6)),
-        " | Time: ", (f"{hrs:.2f}h" if hrs is not None else "-"),
-    )
+    line = Text.assemble(Text("✓ ", style="bold green") if active else Text("  "),
+                         (f"v{v.number}".ljust(number_width), "bold" if active else ""))
+    widths = list(value_widths) or [0] * len(view.names)
+    for (label, value), width in zip(_metric_texts(v, view), widths, strict=True):
+        line.append(f" | {label}: {value.ljust(width)}")
+    hrs = hours_of(v)
+    line.append(" | Time: " + (f"{hrs:.2f}h" if hrs is not None else "-"))
     for label, style in flags_of(v):
         line.append(" ")
         line.append(label, style=style)
@@ -122,28 +134,36 @@ def version_line(v: Version, *, number_width: int = 0) -> Text:
     return line
 
 
-def version_lines(versions: Sequence[Version]) -> list[Text]:
+def version_lines(versions: Sequence[Version], view: MetricView) -> list[Text]:
+    """Version lines whose numbers and metric values line up."""
     width = max((len(f"v{v.number}") for v in versions), default=2)
-    return [version_line(v, number_width=width) for v in versions]
+    texts = [_metric_texts(v, view) for v in versions]
+    value_widths = [max((len(t[i][1]) for t in texts), default=0) for i in range(len(view.names))]
+    return [version_line(v, view, number_width=width, value_widths=value_widths) for v in versions]
 
 
-def versions_table(versions: Sequence[Version], *, with_model: bool = False) -> Table:
+def versions_table(versions: Sequence[Version], views: Sequence[MetricView], *, with_model: bool = False) -> Table:
+    """Versions with their metrics, time, size and flags; ``views[i]`` is version i's (one per model)."""
+    one_view = len(set(views)) <= 1
+    shared = views[0] if views and one_view else MetricView()
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("")
     table.add_column("version")
-    table.add_column("mAP", justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("size", justify="right")
-    table.add_column("created")
-    table.add_column("by")
-    table.add_column("flags")
-    for v in versions:
-        mp, hrs = map_of(v), hours_of(v)
+    if one_view:
+        for name in shared.names:
+            table.add_column(metric_label(name), justify="right")
+    else:  # models with different metrics: each row says which it shows
+        table.add_column("metric", justify="right")
+    for column in ("time", "size", "created", "by", "flags"):
+        table.add_column(column, justify="right" if column in ("time", "size") else "left")
+    for v, view in zip(versions, views, strict=True):
+        metrics = [value for _, value in _metric_texts(v, view)] if one_view else [
+            "  ".join(f"{label} {value}" for label, value in _metric_texts(v, view)) or "-"]
+        hrs = hours_of(v)
         flags = Text(" ").join(Text(label, style=style) for label, style in flags_of(v))
         table.add_row(
             Text("✓", style="bold green") if ACTIVE_ALIAS in v.aliases else "",
-            short_ref(v.ref) if with_model else f"v{v.number}",
-            f"{mp:.4f}" if mp is not None else "-",
+            short_ref(v.ref) if with_model else f"v{v.number}", *metrics,
             f"{hrs:.2f}h" if hrs is not None else "-",
             human_size(v.size), when(v.created_at), v.created_by or "-", flags,
             style="dim" if v.archived else None,

@@ -110,8 +110,8 @@ def import_(
         metavar="PATH", exists=True, file_okay=False, help="The models/ folder to import.")],
     model: ModelArg,
     layout: Annotated[Layout, typer.Option(
-        "--layout", help="versions: models/versions/vN/ (seed 000); environments: models/{production,staging,"
-                         "archive/*}/ (seed 002); auto: detect.")] = "auto",
+        "--layout", help="versions: models/versions/vN/; environments: models/{production,staging,archive/*}/; "
+                         "auto: detect.")] = "auto",
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first folder that cannot be read.")] = False,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,

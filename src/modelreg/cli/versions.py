@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +33,7 @@ from modelreg.cli.common import (
     state,
 )
 from modelreg.cli.output import (
+    MetricView,
     emit_json,
     flags_of,
     grid,
@@ -46,9 +47,11 @@ from modelreg.cli.output import (
     when,
 )
 from modelreg.errors import InvalidInput
+from modelreg.metric_text import format_metric, listed_metric, metric_value
 from modelreg.refs import parse_ref
+from modelreg.registry import Registry
 from modelreg.service.blobs import folder_keeps_name
-from modelreg.types import Page, Version
+from modelreg.types import ClassMetric, Page, Version
 
 app = typer.Typer()
 
@@ -66,9 +69,17 @@ ParentOpt = Annotated[str | None, typer.Option(
     "--parent", metavar="REF", help="The version this one was fine-tuned from, e.g. fire-detector:3.")]
 ClassMetricsOpt = Annotated[Path | None, typer.Option(
     "--class-metrics", exists=True, dir_okay=False,
-    help="A JSON list of per-class rows: [{\"class_name\": \"fire\", \"ap\": 0.91, ...}].")]
+    help="A JSON list of per-class rows: [{\"class_name\": \"fire\", \"ap\": 0.91, \"training_count\": 120, ...}] "
+         "(class, training_annotations_count, validation_annotations_count … are read as those fields).")]
 TrainingTimeOpt = Annotated[str | None, typer.Option(
     "--training-time", metavar="DURATION", help="How long training took: 2.15h, 90m, 3600s.")]
+ShownMetricOpt = Annotated[str | None, typer.Option(
+    "--metric", metavar="NAME",
+    help="The metric each version shows, e.g. --metric accuracy (default: the model's best-metric policy, else "
+         "the first metric of its newest listed version; map50 reads as mAP). Not used with --json.")]
+ColumnsOpt = Annotated[str | None, typer.Option(
+    "--columns", metavar="A,B,C",
+    help="More metrics to show after it, comma-separated, e.g. --columns precision,recall. Not used with --json.")]
 HistoryOpt = Annotated[Path | None, typer.Option(
     "--history", exists=True, dir_okay=False,
     help="Per-epoch metrics: a JSON list or a CSV with an epoch column (Ultralytics' results.csv).")]
@@ -168,7 +179,44 @@ def register(
                  "at the top)" if folder_keeps_name(files) else "at the top (the path ends with /; without it "
                  "they would be stored under the folder's name)")
         st.out.print(f"files stored {where}", soft_wrap=True)
-    st.out.print(version_line(version), soft_wrap=True)
+    print_version_line(st, version)
+
+
+def _columns(columns: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c.strip() for c in (columns or "").split(",") if c.strip()))
+
+
+def _model_metric(reg: Registry, model: str, versions: Sequence[Version]) -> str | None:
+    """A model's own metric: its best-metric policy, else the first metric of its newest version here."""
+    newest_first = sorted(versions, key=lambda v: v.number, reverse=True)
+    return listed_metric(reg.get_model(model).policies.best_metric, (v.metrics for v in newest_first))
+
+
+def metric_views(reg: Registry, versions: Sequence[Version], *, metric: str | None = None,
+                 columns: str | None = None) -> list[MetricView]:
+    """What each version shows: --metric, else its model's own metric; then --columns."""
+    extra = _columns(columns)
+    by_model: dict[str, list[Version]] = {}
+    for v in versions:
+        by_model.setdefault(f"{v.project}/{v.model}", []).append(v)
+    views = {model: MetricView(main=metric or _model_metric(reg, model, group), columns=extra)
+             for model, group in by_model.items()}
+    return [views[f"{v.project}/{v.model}"] for v in versions]
+
+
+def _note_missing(st: State, versions: Sequence[Version], views: Sequence[MetricView]) -> None:
+    """A metric asked for that no version shown has is most likely a typo: say which names they have."""
+    asked = {name for view in views for name in view.names}
+    missing = sorted(n for n in asked if all(metric_value(v.metrics, n) is None for v in versions))
+    have = sorted({name for v in versions for name in v.metrics})
+    if missing and versions:
+        st.err.print(Text(f"no version shown has {', '.join(missing)}; their metrics: {', '.join(have) or 'none'}",
+                          style="dim"), soft_wrap=True)
+
+
+def print_version_line(st: State, version: Version) -> None:
+    """One version's line, with its model's own metric."""
+    st.out.print(version_line(version, metric_views(st.registry(), [version])[0]), soft_wrap=True)
 
 
 def _all_pages(fetch: Any) -> Iterator[Version]:
@@ -182,18 +230,20 @@ def _all_pages(fetch: Any) -> Iterator[Version]:
 
 
 def _show_versions(st: State, page: Page[Version], *, fmt: ListFormat, with_model: bool, empty: str,
-                   as_json: bool, more: str) -> None:
+                   as_json: bool, more: str, metric: str | None, columns: str | None) -> None:
     if as_json:
         emit_json(page)
         return
     if not page.items:
         st.out.print(empty, soft_wrap=True)
         return
+    views = metric_views(st.registry(), page.items, metric=metric, columns=columns)
     if fmt == "table" or with_model:
-        st.out.print(versions_table(page.items, with_model=with_model))
+        st.out.print(versions_table(page.items, views, with_model=with_model))
     else:
-        for line in version_lines(page.items):
+        for line in version_lines(page.items, views[0]):
             st.out.print(line, soft_wrap=True)
+    _note_missing(st, page.items, views)
     if page.next_cursor:
         st.err.print(Text(f"{len(page.items)} of {page.total} shown; next page: {more} --cursor {page.next_cursor}"
                           " (or --all)", style="dim"), soft_wrap=True)
@@ -215,6 +265,8 @@ def versions(
     archived: Annotated[bool, typer.Option("--archived", help="Include archived versions.")] = False,
     fmt: Annotated[ListFormat, typer.Option(
         "--format", help="lines: the ✓ v5 | mAP | Time line per version; table: more columns.")] = "lines",
+    metric: ShownMetricOpt = None,
+    columns: ColumnsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List a model's versions, newest first; ✓ marks production.
@@ -223,11 +275,15 @@ def versions(
       ✓ v5 | mAP: 0.9123 | Time: 2.15h [ACTIVE]
         v4 | mAP: 0.8945 | Time: 1.80h [BEST]
 
-    mAP is metrics.map50 (or best_accuracy); Time is the training duration. Archived versions are hidden
-    unless --archived.
+    Each line shows the model's own metric: its best-metric policy, else the first metric of the newest
+    version listed (a classifier shows accuracy: 0.9310, a recommender ndcg@10: 0.3120); map50 reads as mAP
+    (best_accuracy where a version has no map50). --metric picks another, --columns adds more. Fractions
+    such as mAP or accuracy show 4 decimals, counts show as integers, losses and errors plainly. Time is
+    the training duration. Archived versions are hidden unless --archived.
 
     \b
     Example: modelreg versions fire-detector --filter "metrics.map50 >= 0.8" --sort -metrics.map50
+    Example: modelreg versions fire-detector --columns precision,recall
     """
     st = state(ctx)
     reg = st.registry()
@@ -249,7 +305,7 @@ def versions(
     else:
         empty = f"{name} has no versions that are not archived (see them all: --archived)"
     _show_versions(st, page, fmt=fmt, with_model=False, empty=empty, as_json=as_json,
-                   more=f"modelreg versions {model}")
+                   more=f"modelreg versions {model}", metric=metric, columns=columns)
 
 
 @app.command("search")
@@ -263,6 +319,8 @@ def search(
         "--sort", help="A field, '-' first for descending (default: newest first).")] = None,
     limit: LimitOpt = 50,
     cursor: CursorOpt = None,
+    metric: ShownMetricOpt = None,
+    columns: ColumnsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find versions across models.
@@ -271,13 +329,16 @@ def search(
     metrics.NAME, tags.KEY; operators = != < <= > >= contains, and, or, not, parentheses.
     Archived versions are included: add "and not archived" to leave them out.
 
+    Each version shows its model's own metric (see modelreg versions --help); when the models differ,
+    the metric column names it per row. --metric and --columns choose for every row.
+
     \b
     Example: modelreg search "metrics.map50 >= 0.85 and not archived" --sort -metrics.map50
     """
     st = state(ctx)
     page = st.registry().search_versions(expr, model=model, project=project, sort=sort, limit=limit, cursor=cursor)
     _show_versions(st, page, fmt="table", with_model=True, empty="no versions match", as_json=as_json,
-                   more=f"modelreg search {expr!r}")
+                   more=f"modelreg search {expr!r}", metric=metric, columns=columns)
 
 
 @app.command("info")
@@ -350,23 +411,12 @@ def print_version(out: Console, v: Version) -> None:
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in sorted(v.metrics.items()):
-            table.add_row(name, f"{value:.4f}")
+            table.add_row(name, format_metric(name, value))
         out.print(Text("\nmetrics", style="bold"))
         out.print(table)
     if v.class_metrics:
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("class", "type", "AP", "precision", "recall", "train", "val"):
-            table.add_column(column, justify="left" if column in ("class", "type") else "right")
-
-        def f(x: float | None) -> str:
-            return f"{x:.4f}" if x is not None else "-"
-
-        for c in v.class_metrics:
-            table.add_row(c.class_name, c.annotation_type or "-", f(c.ap), f(c.precision), f(c.recall),
-                          str(c.training_count) if c.training_count is not None else "-",
-                          str(c.validation_count) if c.validation_count is not None else "-")
         out.print(Text("\nper class", style="bold"))
-        out.print(table)
+        out.print(class_metrics_table(v.class_metrics))
     if v.params:
         out.print(Text("\nparams", style="bold"))
         out.print(grid([(k, plain(x)) for k, x in sorted(v.params.items())]))
@@ -378,6 +428,20 @@ def print_version(out: Console, v: Version) -> None:
             table.add_row(a.path, human_size(a.size), a.digest[:19] + "…")
         out.print(Text("\nfiles", style="bold"))
         out.print(table)
+
+
+def class_metrics_table(rows: Sequence[ClassMetric]) -> Table:
+    """The per-class rows under their canonical names, with each row's other metrics as more columns."""
+    others = list(dict.fromkeys(name for c in rows for name in c.metrics))
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("class", "type", "AP", "precision", "recall", "train", "val", *others):
+        table.add_column(column, justify="left" if column in ("class", "type") else "right")
+    for c in rows:
+        counts = [str(n) if n is not None else "-" for n in (c.training_count, c.validation_count)]
+        table.add_row(c.class_name, c.annotation_type or "-", format_metric("ap", c.ap),
+                      format_metric("precision", c.precision), format_metric("recall", c.recall), *counts,
+                      *(format_metric(name, c.metrics.get(name)) for name in others))
+    return table
 
 
 @app.command("update")
@@ -432,7 +496,7 @@ def _done(st: State, verb: str, version: Version, as_json: bool) -> None:
         emit_json(version)
         return
     st.out.print(f"{verb} {short_ref(version.ref)}", soft_wrap=True)
-    st.out.print(version_line(version), soft_wrap=True)
+    print_version_line(st, version)
 
 
 @app.command("tag")
@@ -531,10 +595,12 @@ def mark_best(ctx: typer.Context, ref: VersionRefArg, as_json: JsonOpt = False) 
 
 
 @app.command("best")
-def best(ctx: typer.Context, model: ModelArg, as_json: JsonOpt = False) -> None:
+def best(ctx: typer.Context, model: ModelArg, metric: ShownMetricOpt = None, columns: ColumnsOpt = None,
+         as_json: JsonOpt = False) -> None:
     """Show the model's best version.
 
-    The one marked best, else the best by the model's best-metric policy.
+    The one marked best, else the best by the model's best-metric policy. The line shows that metric
+    (or --metric NAME), then --columns.
 
     \b
     Example: modelreg best fire-detector
@@ -544,7 +610,9 @@ def best(ctx: typer.Context, model: ModelArg, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(version)
         return
-    st.out.print(version_line(version), soft_wrap=True)
+    views = metric_views(st.registry(), [version], metric=metric, columns=columns)
+    st.out.print(version_line(version, views[0]), soft_wrap=True)
+    _note_missing(st, [version], views)
 
 
 @app.command("delete")

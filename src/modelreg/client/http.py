@@ -628,7 +628,7 @@ class HttpRegistry:
                                               {"version": version, "dry_run": dry_run}))
 
     def activate(self, ref: str, *, dry_run: bool = False) -> PromotionPlan:
-        """Make the version production (seed 000's "Activate Model")."""
+        """Make the version production: move the ``production`` alias to it (``modelreg activate``)."""
         return cast(PromotionPlan, self._send(PromotionPlan, "POST", self._version_path(ref) + "/activate",
                                               {"dry_run": dry_run}))
 
@@ -831,7 +831,10 @@ class HttpRegistry:
 
     def import_folder(self, path: str | os.PathLike[str], model: str, *, layout: Layout = "auto",
                       strict: bool = False, dry_run: bool = False) -> ImportReport:
-        """Import a local seed 000/002 folder into the server's registry (read here, registered remotely)."""
+        """Import a local folder (``versions/vN`` or ``production/staging/archive`` layout) into the server.
+
+        The folder is read here and each version registered through the API.
+        """
         from modelreg.importers import import_folder
 
         return import_folder(cast(Any, self), path, model, layout=layout, strict=strict, dry_run=dry_run)

@@ -1,11 +1,11 @@
 """Importing the folder layouts users already have into a model of the registry.
 
-Two layouts, from the seed documents:
+Two layouts that teams keep their trained models in:
 
-- ``versions`` (seed 000): ``models/current_best.pt`` and ``models/versions/v<N>/`` holding metadata.json
-  and ``weights/best.pt``, ``weights/last.pt``. See ``importers.seed000``.
-- ``environments`` (seed 002): ``models/{production,staging,archive/<name>}/`` holding model.pth,
-  encoders.pkl and metadata.json. See ``importers.seed002``.
+- ``versions``: ``models/current_best.pt`` and ``models/versions/v<N>/`` holding metadata.json
+  and ``weights/best.pt``, ``weights/last.pt``. See ``importers.versions_layout``.
+- ``environments``: ``models/{production,staging,archive/<name>}/`` holding model.pth,
+  encoders.pkl and metadata.json. See ``importers.environments_layout``.
 
 What an import guarantees:
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelreg.errors import InvalidInput
-from modelreg.importers import seed000, seed002
+from modelreg.importers import environments_layout, versions_layout
 from modelreg.importers.common import LayoutName, Plan, carry_out
 from modelreg.refs import parse_ref
 from modelreg.service.importing import Layout
@@ -41,7 +41,7 @@ from modelreg.types import ImportReport
 if TYPE_CHECKING:
     from modelreg.service import Service
 
-LAYOUT_HINT = f"modelreg imports two layouts: {seed000.DESCRIPTION}; or {seed002.DESCRIPTION}"
+LAYOUT_HINT = f"modelreg imports two layouts: {versions_layout.DESCRIPTION}; or {environments_layout.DESCRIPTION}"
 
 
 def import_folder(
@@ -53,7 +53,7 @@ def import_folder(
     strict: bool = False,
     dry_run: bool = False,
 ) -> ImportReport:
-    """Import a seed 000 (``versions``) or seed 002 (``environments``) folder into ``model``.
+    """Import a folder in the ``versions/vN`` or the ``production/staging/archive`` layout into ``model``.
 
     ``path`` is the ``models/`` folder or the folder holding it. Returns what was imported (folder ->
     version), what failed (with the path and the reason), what was already there, and the aliases set.
@@ -62,7 +62,7 @@ def import_folder(
     if target.names_version:
         raise InvalidInput(f"import into a model, not a version: {model!r}", hint="e.g. fire-detector", model=model)
     found, root = detect_layout(path, layout)
-    plan: Plan = seed000.plan(root) if found == "versions" else seed002.plan(root)
+    plan: Plan = versions_layout.plan(root) if found == "versions" else environments_layout.plan(root)
     return carry_out(service, model, plan, strict=strict, dry_run=dry_run)
 
 
@@ -72,8 +72,8 @@ def detect_layout(path: str | os.PathLike[str], layout: Layout = "auto") -> tupl
     if not folder.is_dir():
         raise InvalidInput(f"{folder} is not a folder", hint="pass the models/ folder to import", path=str(folder))
     roots: dict[LayoutName, Path | None] = {
-        "versions": seed000.find_root(folder),
-        "environments": seed002.find_root(folder),
+        "versions": versions_layout.find_root(folder),
+        "environments": environments_layout.find_root(folder),
     }
     if layout == "auto":
         hits = [(name, root) for name, root in roots.items() if root is not None]
@@ -92,7 +92,7 @@ def detect_layout(path: str | os.PathLike[str], layout: Layout = "auto") -> tupl
         )
     root = roots[layout]
     if root is None:
-        description = seed000.DESCRIPTION if layout == "versions" else seed002.DESCRIPTION
+        description = versions_layout.DESCRIPTION if layout == "versions" else environments_layout.DESCRIPTION
         raise InvalidInput(
             f"{folder} does not hold the {layout} layout", hint=f"expected {description}", path=str(folder)
         )

@@ -185,7 +185,7 @@ def read_candidate(
 def mapped_fields(raw: dict[str, Any], *, path: Path) -> dict[str, Any]:
     """register_version's keywords for a metadata.json; errors name the file.
 
-    On top of ``version_fields_from_metadata``: ``created_at`` (seed 000: when training finished) also
+    On top of ``version_fields_from_metadata``: ``created_at`` (when training finished) also
     becomes ``training.finished_at`` (a time without a zone is read as UTC); the original text stays
     in ``extra.created_at``.
     """

@@ -110,7 +110,7 @@ class ModelUpdate(ModelPolicies):
 class ModelSearch(Body):
     query: str | None = Field(default=None, description="A filter expression: `name contains 'det'`.")
     project: str | None = None
-    filter: dict[str, Any] | None = Field(default=None, description="Seed 001's structured must/not filter.")
+    filter: dict[str, Any] | None = Field(default=None, description="The structured must/not filter.")
     sort: str = "name"
     limit: int = 50
     cursor: str | None = None
@@ -172,7 +172,7 @@ class VersionSearch(Body):
 
 class Compare(Body):
     refs: list[str] | str = Field(validation_alias=AliasChoices("refs", "version_ids"),
-                                  description="Two or more references (seed 003's `version_ids` is accepted too).")
+                                  description="Two or more references (`version_ids` is accepted too).")
 
 
 # ---- runs

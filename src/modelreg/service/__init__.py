@@ -20,7 +20,7 @@ from modelreg.service.tokens import TokensMixin
 
 class Service(RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, ExportsMixin, FilesMixin, MaintenanceMixin,
               ImportMixin, TokensMixin, BlobAccessMixin):
-    """Every operation of the SDK (DESIGN.md §3), in-process. ``modelreg.connect()`` returns one."""
+    """Every operation of the SDK (the ``Registry`` protocol), in-process. ``modelreg.connect()`` returns one."""
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

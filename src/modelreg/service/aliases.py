@@ -59,7 +59,7 @@ class AliasesMixin(ServiceBase):
 
     @operation("editor", "activating a version", extra=PROTECTED)
     def activate(self, ref: str, *, dry_run: bool = False) -> PromotionPlan:
-        """Make the version production (seed 000's "Activate Model")."""
+        """Make the version production: move the ``production`` alias to it (``modelreg activate``)."""
         return self.set_alias(ref, "production", dry_run=dry_run)
 
     @operation("editor", "removing an alias", extra=PROTECTED)

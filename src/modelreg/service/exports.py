@@ -43,7 +43,7 @@ from modelreg.types import Artifact, Export, ExportSource, Version
 log = logging.getLogger("modelreg.service")
 
 SAMPLE_INPUTS_NAME = "sample_inputs.npz"
-# Formats that take any batch size by default (seed 000: "Dynamic Shapes: Enabled for ONNX").
+# Formats that take any batch size by default (dynamic shapes, as ONNX exports usually have).
 DYNAMIC_BY_DEFAULT = frozenset({"onnx", "torchscript"})
 _PREFERRED_WEIGHTS = ("weights/best.pt", "best.pt", "model.pt", "weights/last.pt", "last.pt")
 

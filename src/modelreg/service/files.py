@@ -21,7 +21,7 @@ COMPLETE_MARKER = ".modelreg-complete"
 
 
 def metadata_document(version: Version) -> dict[str, object]:
-    """The metadata.json written beside pulled files: the whole version, plus seed 002's keys."""
+    """The metadata.json written beside pulled files: the whole version, plus ``version`` (``v3``) and ``ref``."""
     doc: dict[str, object] = {"version": f"v{version.number}", "ref": version.ref}
     doc.update(version.model_dump(mode="json", exclude={"number"}))
     doc["number"] = version.number

@@ -1,4 +1,4 @@
-"""Importing the folder layouts users already have (seed 000 and seed 002); see ``modelreg.importers``."""
+"""Importing the ``versions/vN`` and ``production/staging/archive`` folder layouts; see ``modelreg.importers``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class ImportMixin(ServiceBase):
     @operation("editor", "importing a folder")
     def import_folder(self, path: str | os.PathLike[str], model: str, *, layout: Layout = "auto",
                       strict: bool = False, dry_run: bool = False) -> ImportReport:
-        """Import ``models/versions/vN/`` (seed 000) or ``models/{production,staging,archive/*}/`` (seed 002).
+        """Import ``models/versions/vN/`` or ``models/{production,staging,archive/*}/``.
 
         A corrupt metadata.json is reported with its path and the others go on (``strict`` stops at
         the first); each version lands whole or not at all.

@@ -1,6 +1,6 @@
 """Reading the metadata files users already have: metadata.json, metrics.json, YAML configs.
 
-``version_fields_from_metadata`` maps the layouts of the seed documents onto a version's fields:
+``version_fields_from_metadata`` maps the metadata.json files of the folder layouts users keep onto a version's fields:
 every known field lands where it belongs, and every unknown field is kept under ``extra``.
 """
 
@@ -87,7 +87,10 @@ def _pop(d: dict[str, Any], *keys: str) -> Any:
 
 
 def version_fields_from_metadata(raw: dict[str, Any]) -> dict[str, Any]:
-    """Map a metadata.json (modelreg's own, or seeds 000, 002, 003) onto register_version's keywords.
+    """Map a metadata.json onto register_version's keywords.
+
+    Read: modelreg's own fields, those of the ``versions/vN`` and ``production/staging/archive`` layouts,
+    and ``training_config`` / ``performance_metrics`` / ``hyperparameters`` as other training tools write them.
 
     Returns keywords (metrics, params, dataset, training, description, …); unknown fields go to ``extra``.
     """
@@ -177,17 +180,10 @@ def version_fields_from_metadata(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _class_metric(c: Any) -> dict[str, Any]:
+    """One per-class row as it was written; ClassMetric renames ``class``, ``training_annotations_count``, …"""
     if not isinstance(c, dict):
         raise InvalidMetadata(f"a class metric must be an object, not {type(c).__name__}", field="class_metrics")
-    row: dict[str, Any] = dict(c)
-    c = row
-    if "class" in c and "class_name" not in c:
-        c["class_name"] = c.pop("class")
-    if "training_annotations_count" in c:
-        c["training_count"] = c.pop("training_annotations_count")
-    if "validation_annotations_count" in c:
-        c["validation_count"] = c.pop("validation_annotations_count")
-    return row
+    return dict(c)
 
 
 def find_config(folder: Path) -> Path | None:

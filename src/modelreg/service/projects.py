@@ -280,7 +280,7 @@ class ProjectsMixin(ServiceBase):
     def search_models(self, query: str | None = None, *, project: str | None = None,
                       filter: Mapping[str, Any] | None = None, sort: str = "name", limit: int = 50,
                       cursor: str | None = None) -> Page[Model]:
-        """Models matching a filter expression (and/or seed 001's must/not ``filter``), keyset paged."""
+        """Models matching a filter expression (and/or the structured must/not ``filter``), keyset paged."""
         where = where_of(query, filter, model_fields)
         order = parse_sort(sort, model_fields, "name")
         check_limit(limit)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from modelreg.types import Epoch, Event, Export, Lineage, Version
+from modelreg.metric_text import format_metric
+from modelreg.types import ClassMetric, Epoch, Event, Export, Lineage, Version
 
 
 def _size(n: int) -> str:
@@ -20,6 +21,19 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return lines + [""]
+
+
+def _class_table(rows: list[ClassMetric]) -> list[str]:
+    """Per-class rows under their canonical names; each row's other metrics as more columns."""
+    others = list(dict.fromkeys(name for c in rows for name in c.metrics))
+
+    def cell(name: str, value: float | None) -> str:
+        return format_metric(name, value) if value is not None else ""
+
+    return _table(["class", "type", "AP", "precision", "recall", "train", "val", *others], [
+        [c.class_name, c.annotation_type or "", cell("ap", c.ap), cell("precision", c.precision),
+         cell("recall", c.recall), *("" if n is None else str(n) for n in (c.training_count, c.validation_count)),
+         *(cell(name, c.metrics.get(name)) for name in others)] for c in rows])
 
 
 def render_markdown(version: Version, history: list[Epoch], lineage: Lineage, events: list[Event],
@@ -43,13 +57,9 @@ def render_markdown(version: Version, history: list[Epoch], lineage: Lineage, ev
         out += ["## Changelog", ""] + [f"- {c}" for c in version.changelog] + [""]
     if version.metrics:
         out += ["## Metrics", ""] + _table(["metric", "value"],
-                                           [[k, f"{v:.4f}"] for k, v in sorted(version.metrics.items())])
+                                           [[k, format_metric(k, v)] for k, v in sorted(version.metrics.items())])
     if version.class_metrics:
-        rows = [[c.class_name, c.annotation_type or "", *(f"{x:.4f}" if x is not None else "" for x in
-                                                          (c.ap, c.precision, c.recall)),
-                 str(c.training_count or ""), str(c.validation_count or "")] for c in version.class_metrics]
-        out += ["## Per-class results", ""] + _table(
-            ["class", "type", "AP", "precision", "recall", "train", "val"], rows)
+        out += ["## Per-class results", ""] + _class_table(version.class_metrics)
     if version.params:
         out += ["## Parameters", "", "```json", json.dumps(version.params, indent=2, sort_keys=True), "```", ""]
     if version.dataset:
@@ -62,8 +72,8 @@ def render_markdown(version: Version, history: list[Epoch], lineage: Lineage, ev
     if history:
         names = sorted({k for e in history for k in e.metrics})
         out += ["## Training history", ""] + _table(
-            ["epoch", *names], [[str(e.epoch), *(f"{e.metrics[n]:.4f}" if n in e.metrics else "" for n in names)]
-                                for e in history])
+            ["epoch", *names], [[str(e.epoch), *(format_metric(n, e.metrics[n]) if n in e.metrics else ""
+                                                 for n in names)] for e in history])
     if lineage.ancestors or lineage.descendants:
         out += ["## Lineage", ""]
         out += [f"- ancestor: {a}" for a in lineage.ancestors] + [f"- descendant: {d}" for d in lineage.descendants]

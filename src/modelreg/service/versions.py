@@ -52,6 +52,7 @@ from modelreg.types import (
     TrainingInfo,
     Version,
     check_metrics,
+    class_metric_names,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -74,15 +75,39 @@ def validated(cls: type[M], value: Any, field: str) -> M | None:
 
 
 def check_class_metrics(items: Any) -> list[ClassMetric]:
+    """Per-class rows, each stored under the canonical names; an unknown key is refused with the names."""
     if items is None:
         return []
     if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
         raise InvalidMetadata("class_metrics must be a list of objects", field="class_metrics")
-    out = [validated(ClassMetric, c, f"class_metrics[{i}]") for i, c in enumerate(items)]
-    names = [c.class_name for c in out if c]
-    if len(set(names)) != len(names):
-        raise InvalidMetadata("class_metrics name a class twice", hint="one row per class", field="class_metrics")
-    return [c for c in out if c]
+    out = [_class_row(c, f"class_metrics[{i}]") for i, c in enumerate(items)]
+    names = [c.class_name for c in out]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidMetadata(f"class_metrics name {', '.join(map(repr, twice))} more than once",
+                              hint="one row per class", field="class_metrics")
+    return out
+
+
+def _class_row(row: Any, where: str) -> ClassMetric:
+    if row is None:
+        raise InvalidMetadata(f"{where} is null; it must be an object", field=where)
+    try:
+        metric = validated(ClassMetric, row, where)
+    except InvalidMetadata as exc:
+        if exc.message.startswith(where):  # pydantic's own errors already say where
+            raise
+        raise InvalidMetadata(f"{where}: {exc.message}", hint=exc.hint,
+                              field=f"{where}.{exc.details.get('field', '')}".rstrip(".")) from exc
+    assert metric is not None
+    unknown = sorted(metric.model_extra or {})
+    if unknown:
+        raise InvalidMetadata(f"{where} has unknown key{'s' if len(unknown) > 1 else ''} "
+                              f"{', '.join(map(repr, unknown))}",
+                              hint=f"per-class rows take {class_metric_names()}; put other per-class numbers "
+                                   'under metrics, e.g. "metrics": {"f1": 0.88}',
+                              field=f"{where}.{unknown[0]}")
+    return metric
 
 
 def check_text(value: Any, field: str) -> str:
@@ -311,7 +336,7 @@ class VersionsMixin(ServiceBase):
         return self._version(tx, r)[1].id
 
     def _auto_activate(self, tx: MetadataTx, model: Model, number: int) -> None:
-        """The first ready version becomes production when the model's policy says so (seed 000)."""
+        """The first ready version becomes production when the model's policy says so (``auto_activate_first``)."""
         if not model.policies.auto_activate_first:
             return
         alias = "production"

@@ -53,7 +53,7 @@ def rollback(body: DryRun, reg: Registry, project: str = ProjectPath, model: str
 
 
 @router.post(MODEL + "/versions/{version}/activate", response_model=PromotionPlan, response_description=PLAN,
-             summary="Make the version production (seed 000's Activate Model)")
+             summary="Make the version production (activate)")
 def activate(body: DryRun, reg: Registry, project: str = ProjectPath, model: str = ModelPath,
              version: str = VersionPath) -> object:
     return reply(reg.activate(ref_text(project, model, version), dry_run=body.dry_run))

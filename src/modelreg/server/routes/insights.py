@@ -1,4 +1,4 @@
-"""Reading across versions: training history, lineage, comparison, the full report (seed 003's export)."""
+"""Reading across versions: training history, lineage, comparison, the full report."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def search_models_post(body: ModelSearch, reg: Registry) -> object:
 
 
 @router.get("/versions", response_model=Page[Version],
-            summary="Search versions across models (keyset paged; seed 003's GET /versions)")
+            summary="Search versions across models (keyset paged)")
 def search_versions(reg: Registry, q: str | None = Q, model: str | None = None, project: str | None = None,
                     sort: str | None = None, limit: int = 50, cursor: str | None = None) -> object:
     return reply(reg.search_versions(q, model=model, project=project, sort=sort, limit=limit, cursor=cursor))

@@ -108,7 +108,7 @@ def unarchive(reg: Registry, project: str = ProjectPath, model: str = ModelPath,
 
 
 @router.post(VERSION + "/mark-best", response_model=Version,
-             summary="Mark the version best, overriding the best_metric policy (seed 003)")
+             summary="Mark the version best, overriding the best_metric policy")
 def mark_best(reg: Registry, project: str = ProjectPath, model: str = ModelPath,
               version: str = VersionPath) -> object:
     return reply(reg.mark_best(ref_text(project, model, version)))

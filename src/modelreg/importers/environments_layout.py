@@ -1,4 +1,4 @@
-"""Seed 002's layout, "environments": ``models/{production,staging,archive/<name>}/``.
+"""The ``production/staging/archive`` layout, "environments": ``models/{production,staging,archive/<name>}/``.
 
 Each folder (``model.pth``, ``encoders.pkl``, ``metadata.json``) becomes a version. The archive comes
 first, oldest first (by the date in the folder name, else the metadata's created_date), then staging,

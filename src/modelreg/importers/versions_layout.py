@@ -1,4 +1,4 @@
-"""Seed 000's layout, "versions": ``models/current_best.pt`` and ``models/versions/v<N>/``.
+"""The ``versions/vN`` layout, "versions": ``models/current_best.pt`` and ``models/versions/v<N>/``.
 
 Each ``versions/v<N>/`` (in ascending N) becomes a version: every file in it but metadata.json is an
 artifact at its relative path (``weights/best.pt``), and metadata.json is mapped onto the version's
@@ -25,7 +25,7 @@ from modelreg.importers.common import (
 
 VERSION_DIR = re.compile(r"[vV](\d+)")
 CURRENT_BEST = "current_best.pt"
-CURRENT_BEST_VERSION = "current_best_version.txt"  # written by seed 000's export scripts
+CURRENT_BEST_VERSION = "current_best_version.txt"  # the label of current_best.pt ("v5"), kept by export scripts
 BEST_WEIGHTS = "weights/best.pt"
 DESCRIPTION = (
     "versions: models/current_best.pt (production) and models/versions/v<N>/ holding "
