@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Unpack, runtime_checkable
 
 if TYPE_CHECKING:
     from modelreg.blobs.base import BlobInfo, Progress
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
         Artifact,
         BestMode,
         Comparison,
-        DatasetRef,
         Epoch,
         Event,
         Export,
@@ -47,12 +46,10 @@ if TYPE_CHECKING:
         Project,
         PromotionPlan,
         Role,
-        Signature,
-        SourceInfo,
         Task,
         TokenInfo,
-        TrainingInfo,
         Version,
+        VersionFields,
     )
 
 DEFAULT_PROJECT = "default"  # the project of a reference that names none
@@ -139,19 +136,11 @@ class Registry(Protocol):
         ...
 
     # ---- versions
-    def register_version(self, model: str, files: FilesArg = None, *, metrics: Mapping[str, float] | None = None,
-                         class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
-                         dataset: Mapping[str, Any] | DatasetRef | None = None,
-                         training: Mapping[str, Any] | TrainingInfo | None = None,
-                         source: Mapping[str, Any] | SourceInfo | None = None,
-                         signature: Mapping[str, Any] | Signature | None = None, description: str | None = None,
-                         notes: str | None = None, changelog: Sequence[str] | None = None,
-                         limitations: str | None = None, tags: Mapping[str, str] | None = None,
-                         parent: str | None = None, extra: Mapping[str, Any] | None = None,
-                         label: str | None = None,
+    def register_version(self, model: str, files: FilesArg = None, *,
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
                          progress: Progress | None = None,
-                         artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None) -> Version:
+                         artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None,
+                         **fields: Unpack[VersionFields]) -> Version:
         """Register a new ready version of ``model`` (``project/model``; both are created on first use)."""
         ...
 
@@ -174,14 +163,7 @@ class Registry(Protocol):
         """Every version matching, walking all pages."""
         ...
 
-    def update_version(self, ref: str, *, metrics: Mapping[str, float] | None = None,
-                       class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
-                       dataset: Mapping[str, Any] | None = None, training: Mapping[str, Any] | None = None,
-                       source: Mapping[str, Any] | None = None, signature: Mapping[str, Any] | None = None,
-                       description: str | None = None, notes: str | None = None,
-                       changelog: Sequence[str] | None = None, limitations: str | None = None,
-                       tags: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-                       parent: str | None = None, label: str | None = None) -> Version:
+    def update_version(self, ref: str, **fields: Unpack[VersionFields]) -> Version:
         """Amend a version's metadata (files never change): ``metrics`` and ``tags`` merge (a None tag value
         removes it), the other fields replace; each call is one event with before and after."""
         ...

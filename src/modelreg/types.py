@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar, get_args
+from typing import Annotated, Any, Generic, Literal, TypedDict, TypeVar, get_args, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from modelreg.errors import InvalidMetadata
+from modelreg.errors import InvalidInput, InvalidMetadata
 from modelreg.export.job import (
     BenchOutcome,
     ExportFailure,
@@ -273,6 +273,64 @@ class VersionMetadata(Frozen):
     signature: Signature | None = None
     error: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class VersionFields(TypedDict, total=False):
+    """A version's metadata as a user gives it: the one declaration of the settable fields.
+
+    ``register_version`` and ``update_version`` take these as keywords (``**fields: Unpack[VersionFields]``);
+    the REST bodies, the validation in the service and the CLI derive their field lists from it, and
+    ``VersionMetadata`` holds each of them as stored (a test keeps the two in step). Adding a field: declare it
+    here and in ``VersionMetadata``, then add its column and migration in the SQL store.
+    None means "not given" everywhere.
+    """
+
+    metrics: Annotated[Mapping[str, float] | None, "Final numbers: map50, accuracy, val_loss…"]
+    class_metrics: Annotated[Sequence[Any] | None, "One row per class: class_name, ap, precision, recall, counts."]
+    params: Annotated[Mapping[str, Any] | None, "Hyperparameters and settings, any JSON."]
+    dataset: Annotated[Mapping[str, Any] | DatasetRef | None, "What it was trained on: name, version, counts."]
+    training: Annotated[Mapping[str, Any] | TrainingInfo | None, "When and how long it trained, on what."]
+    source: Annotated[Mapping[str, Any] | SourceInfo | None, "Code that produced it: repository, commit."]
+    signature: Annotated[Mapping[str, Any] | Signature | None, "Input and output tensors."]
+    description: Annotated[str | None, "One line on what this version is."]
+    notes: Annotated[str | None, "Free text: how it was made, what to watch."]
+    changelog: Annotated[Sequence[str] | None, "What changed since the previous version, one entry per line."]
+    limitations: Annotated[str | None, "Known weaknesses."]
+    tags: Annotated[Mapping[str, str | None] | None, "Key/value labels; on update a null value removes one."]
+    extra: Annotated[Mapping[str, Any] | None, "Any other fields, kept as given."]
+    label: Annotated[str | None, "A name unique in the model (v4_no_leakage), usable in references "
+                                "(model:v4_no_leakage); on update \"\" removes it."]
+    parent: Annotated[str | None, "A reference to the version this one derives from."]
+
+
+# The settable fields, in declaration order; ``parent`` is stored as a link, the others as ``VersionMetadata``.
+VERSION_FIELDS: tuple[str, ...] = tuple(VersionFields.__annotations__)
+# What the registry sets itself: a version's state and who made it.
+VERSION_STATE_FIELDS: tuple[str, ...] = ("status", "archived", "pinned", "created_at", "created_by", "error")
+
+
+def given_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The version fields given (None = not given); a keyword that is not one is refused, naming them all."""
+    unknown = sorted(set(fields) - set(VERSION_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown version field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}",
+                           hint=f"the fields are {', '.join(VERSION_FIELDS)}", field=unknown[0])
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def over_folder_fields(found: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """A folder's metadata files overridden by what the caller gave; the open mappings merge key by key."""
+    merged = {**found, **given}
+    for key in ("metrics", "params", "extra", "tags"):
+        if key in found and key in given and isinstance(given[key], Mapping):
+            merged[key] = {**found[key], **given[key]}
+    return merged
+
+
+def version_field_help(name: str) -> str:
+    """The one-line help of a settable field (its declaration's annotation)."""
+    hints = get_type_hints(VersionFields, include_extras=True)
+    return str(hints[name].__metadata__[0])
 
 
 class Version(VersionMetadata):

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, Unpack, cast
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -70,7 +70,6 @@ from modelreg.types import (
     Artifact,
     BestMode,
     Comparison,
-    DatasetRef,
     Epoch,
     Event,
     Export,
@@ -84,12 +83,12 @@ from modelreg.types import (
     Project,
     PromotionPlan,
     Role,
-    Signature,
-    SourceInfo,
     Task,
     TokenInfo,
-    TrainingInfo,
     Version,
+    VersionFields,
+    given_fields,
+    over_folder_fields,
 )
 
 if TYPE_CHECKING:
@@ -374,19 +373,11 @@ class HttpRegistry:
         return walk_pages(lambda cursor: self.search_models(query, cursor=cursor, **kwargs))
 
     # ---- registering
-    def register_version(self, model: str, files: FilesArg = None, *, metrics: Mapping[str, float] | None = None,
-                         class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
-                         dataset: Mapping[str, Any] | DatasetRef | None = None,
-                         training: Mapping[str, Any] | TrainingInfo | None = None,
-                         source: Mapping[str, Any] | SourceInfo | None = None,
-                         signature: Mapping[str, Any] | Signature | None = None, description: str | None = None,
-                         notes: str | None = None, changelog: Sequence[str] | None = None,
-                         limitations: str | None = None, tags: Mapping[str, str] | None = None,
-                         parent: str | None = None, extra: Mapping[str, Any] | None = None,
-                         label: str | None = None,
+    def register_version(self, model: str, files: FilesArg = None, *,
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
                          progress: Progress | None = None,
-                         artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None) -> Version:
+                         artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None,
+                         **fields: Unpack[VersionFields]) -> Version:
         """Register a new ready version of ``model`` on the server (see ``Service.register_version``).
 
         The folder's metadata files are read here; the files are uploaded only if the server lacks them.
@@ -395,20 +386,13 @@ class HttpRegistry:
         found: dict[str, Any] = {}
         if read_metadata and isinstance(files, (str, Path)) and Path(files).is_dir():
             found = fields_from_folder(Path(files))
-        given: dict[str, Any] = _drop_none({
-            "metrics": metrics, "class_metrics": class_metrics, "params": params, "dataset": dataset,
-            "training": training, "source": source, "signature": signature, "description": description,
-            "notes": notes, "changelog": changelog, "limitations": limitations, "tags": tags, "extra": extra,
-            "label": label})
-        for key in ("metrics", "params", "extra", "tags"):
-            if key in found and key in given and isinstance(given[key], Mapping):
-                given[key] = {**found[key], **given[key]}
+        given = over_folder_fields(found, given_fields(fields))
         if artifacts is not None and files is not None:
             raise InvalidInput("pass files or artifacts, not both", field="artifacts")
         uploads = self._hash_sources(collect_sources(files))
         listed = [_jsonable(a) for a in artifacts] if artifacts is not None else [
             {"path": u.path, "digest": u.digest, "size": u.size} for u in uploads]
-        body = {"model": model, **found, **given, "parent": parent,
+        body = {"model": model, **given,
                 "epochs": list(epochs) if epochs is not None else None, "artifacts": listed}
         response = self._post_with_blobs("/versions", _drop_none(body), uploads, progress)
         return Version.model_validate_json(response.content)
@@ -571,21 +555,9 @@ class HttpRegistry:
         return walk_pages(lambda cursor: self.search_versions(query, cursor=cursor, **kwargs))
 
     # ---- amending
-    def update_version(self, ref: str, *, metrics: Mapping[str, float] | None = None,
-                       class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
-                       dataset: Mapping[str, Any] | None = None, training: Mapping[str, Any] | None = None,
-                       source: Mapping[str, Any] | None = None, signature: Mapping[str, Any] | None = None,
-                       description: str | None = None, notes: str | None = None,
-                       changelog: Sequence[str] | None = None, limitations: str | None = None,
-                       tags: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-                       parent: str | None = None, label: str | None = None) -> Version:
+    def update_version(self, ref: str, **fields: Unpack[VersionFields]) -> Version:
         """Amend a version's metadata (``metrics`` and ``tags`` merge; a None tag value removes it)."""
-        body = _drop_none({"metrics": metrics, "class_metrics": class_metrics, "params": params,
-                           "dataset": dataset, "training": training, "source": source, "signature": signature,
-                           "description": description, "notes": notes, "changelog": changelog,
-                           "limitations": limitations, "extra": extra, "parent": parent, "label": label})
-        if tags is not None:
-            body["tags"] = dict(tags)
+        body = given_fields(fields)
         return cast(Version, self._send(Version, "PATCH", self._version_path(ref), body))
 
     def _flag(self, ref: str, action: str) -> Version:

@@ -24,7 +24,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from modelreg.filters import Node, Sort
 from modelreg.types import (
@@ -56,12 +59,22 @@ class VersionDraft(VersionMetadata):
     parent_id: int | None = None
 
 
-# Fields of a version that ``update_version`` may change (values are the domain types above).
-VERSION_UPDATABLE = frozenset({
-    "status", "archived", "pinned", "label", "description", "notes", "changelog", "limitations", "tags",
-    "metrics", "class_metrics", "params", "dataset", "training", "source", "signature", "error",
-    "extra", "parent_id",
-})
+def _structured(annotation: Any) -> bool:
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    kinds = {get_origin(a) or a for a in options}
+    return bool(kinds & {list, dict}) or any(isinstance(k, type) and issubclass(k, BaseModel) for k in kinds)
+
+
+# How a store keeps each field of ``VersionMetadata``, derived from that declaration: key/value maps it indexes
+# for search, structured documents (JSON), and plain values (one column each).
+VERSION_PAIR_FIELDS: tuple[str, ...] = ("metrics", "tags")
+VERSION_DOCUMENT_FIELDS: tuple[str, ...] = tuple(
+    name for name, info in VersionMetadata.model_fields.items()
+    if name not in VERSION_PAIR_FIELDS and _structured(info.annotation))
+VERSION_SCALAR_FIELDS: tuple[str, ...] = tuple(
+    name for name in VersionMetadata.model_fields if name not in VERSION_PAIR_FIELDS + VERSION_DOCUMENT_FIELDS)
+# Fields of a version that ``update_version`` may change: all but who made it and when, plus its parent link.
+VERSION_UPDATABLE = frozenset(VersionMetadata.model_fields) - {"created_at", "created_by"} | {"parent_id"}
 # Fields of a model that ``update_model`` may change.
 MODEL_UPDATABLE = frozenset({
     "name", "description", "task", "baseline", "tags", "pinned", "policies", "marked_best",

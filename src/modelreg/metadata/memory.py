@@ -36,6 +36,9 @@ from modelreg.errors import (
 from modelreg.filters import And, Compare, Field, Node, Not, Or, Sort, encode_cursor, evaluate
 from modelreg.metadata.base import (
     MODEL_UPDATABLE,
+    VERSION_DOCUMENT_FIELDS,
+    VERSION_PAIR_FIELDS,
+    VERSION_SCALAR_FIELDS,
     VERSION_UPDATABLE,
     BlobState,
     MetadataStore,
@@ -58,16 +61,12 @@ from modelreg.types import (
     TokenInfo,
     Version,
     VersionKey,
-    VersionStatus,
 )
 
 K = TypeVar("K")
 V = TypeVar("V")
 R = TypeVar("R", bound="_HasId")
 _MISSING: Any = object()
-_JSON_VERSION_FIELDS = ("changelog", "class_metrics", "params", "dataset", "training", "source", "signature",
-                        "extra")
-
 
 def _load(text: str | None) -> Any:
     return None if text is None else json.loads(text)
@@ -177,21 +176,16 @@ class _VersionRow:
     id: int
     model_id: int
     number: int
-    status: VersionStatus
-    archived: bool
-    pinned: bool
-    created_at: datetime
-    created_by: str
     updated_at: datetime
-    label: str | None
-    description: str
-    notes: str
-    limitations: str
-    error: str | None
     parent_id: int | None
+    scalars: Mapping[str, Any]  # the fields in VERSION_SCALAR_FIELDS, by name
     tags: Mapping[str, str]
     metrics: Mapping[str, float]
-    docs: Mapping[str, str | None]  # JSON text of the fields in _JSON_VERSION_FIELDS
+    docs: Mapping[str, str | None]  # JSON text of the fields in VERSION_DOCUMENT_FIELDS
+
+    def value(self, name: str) -> Any:
+        """A field by name, whichever way it is kept."""
+        return self.scalars[name] if name in self.scalars else getattr(self, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,10 +341,7 @@ class _MemoryTx(MetadataTx):
         docs = {name: _load(text) for name, text in row.docs.items() if text is not None}
         return Version(
             id=row.id, project=db.projects[model.project_id].name, model=model.name, number=row.number,
-            status=row.status, archived=row.archived, pinned=row.pinned, created_at=row.created_at,
-            created_by=row.created_by, updated_at=row.updated_at, label=row.label, description=row.description,
-            notes=row.notes, limitations=row.limitations, error=row.error, tags=dict(row.tags),
-            metrics=dict(row.metrics),
+            updated_at=row.updated_at, **row.scalars, tags=dict(row.tags), metrics=dict(row.metrics),
             parent=self._key(row.parent_id) if row.parent_id is not None else None,
             artifacts=sorted(db.artifacts.get(row.id, ()), key=lambda a: a.path),
             aliases=sorted(name for (mid, name), a in db.aliases.items()
@@ -510,13 +501,11 @@ class _MemoryTx(MetadataTx):
             self._version_row(draft.parent_id)
         self._check_label(draft.model_id, draft.label, None)
         row = _VersionRow(
-            id=self._new_id("versions"), model_id=draft.model_id, number=draft.number, status=draft.status,
-            archived=draft.archived, pinned=draft.pinned, created_at=draft.created_at,
-            created_by=draft.created_by, updated_at=draft.created_at, label=draft.label,
-            description=draft.description,
-            notes=draft.notes, limitations=draft.limitations, error=draft.error, parent_id=draft.parent_id,
+            id=self._new_id("versions"), model_id=draft.model_id, number=draft.number,
+            updated_at=draft.created_at, parent_id=draft.parent_id,
+            scalars={name: getattr(draft, name) for name in VERSION_SCALAR_FIELDS},
             tags=dict(draft.tags), metrics=dict(draft.metrics),
-            docs={name: dump_json(getattr(draft, name), field_name=name) for name in _JSON_VERSION_FIELDS},
+            docs={name: dump_json(getattr(draft, name), field_name=name) for name in VERSION_DOCUMENT_FIELDS},
         )
         self.undo.put(db.versions, row.id, row)
         self.undo.put(db.version_ids, (row.model_id, row.number), row.id)
@@ -535,7 +524,8 @@ class _MemoryTx(MetadataTx):
 
     def get_version_by_label(self, *, model_id: int, label: str) -> Version | None:
         db = self._r()
-        row = next((db.versions[v] for v in db.versions_of.get(model_id, ()) if db.versions[v].label == label), None)
+        rows = (db.versions[v] for v in db.versions_of.get(model_id, ()))
+        row = next((r for r in rows if r.scalars["label"] == label), None)
         return None if row is None else self._version(row)
 
     def _check_label(self, model_id: int, label: str | None, version_id: int | None) -> None:
@@ -554,19 +544,21 @@ class _MemoryTx(MetadataTx):
         if unknown:
             raise InvalidInput(f"version fields {sorted(unknown)} cannot be updated", fields=sorted(unknown))
         values: dict[str, Any] = {}
-        docs = dict(row.docs)
+        docs, scalars = dict(row.docs), dict(row.scalars)
         for name, value in changes.items():
-            if name in _JSON_VERSION_FIELDS:
+            if name in VERSION_DOCUMENT_FIELDS:
                 docs[name] = dump_json(value, field_name=name)
-            elif name in ("tags", "metrics"):
+            elif name in VERSION_PAIR_FIELDS:
                 values[name] = dict(value or {})
+            elif name in VERSION_SCALAR_FIELDS:
+                scalars[name] = value
             else:
                 values[name] = value
         if values.get("parent_id") is not None:
             self._version_row(values["parent_id"])
-        if "label" in values:
-            self._check_label(row.model_id, values["label"], row.id)
-        row = replace(row, updated_at=now, docs=docs, **values)
+        if "label" in changes:
+            self._check_label(row.model_id, scalars["label"], row.id)
+        row = replace(row, updated_at=now, docs=docs, scalars=scalars, **values)
         self.undo.put(db.versions, version_id, row)
         return self._version(row)
 
@@ -631,7 +623,7 @@ class _MemoryTx(MetadataTx):
             if f.name in ("model", "project"):
                 model = db.models[row.model_id]
                 return model.name if f.name == "model" else db.projects[model.project_id].name
-            value = getattr(row, f.name)
+            value = row.value(f.name)
             return _time_text(value) if f.type == "time" and not for_sort else value
 
         ids: Iterable[int] = db.versions_of.get(model_id, ()) if model_id is not None else db.versions

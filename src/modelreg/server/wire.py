@@ -7,13 +7,14 @@ class remotely as locally (``InvalidMetadata`` for a NaN metric, not a generic v
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin, get_type_hints
 
 from fastapi import Path
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, create_model
 from starlette.responses import Response
 
-from modelreg.types import BestMode, Role, Task, TokenInfo
+from modelreg.types import VERSION_FIELDS, BestMode, Role, Task, TokenInfo, VersionFields, version_field_help
 
 ANY_PROJECT = "-"
 
@@ -124,31 +125,39 @@ class ArtifactIn(Body):
     media_type: str | None = Field(default=None, description="Ignored: the server derives it from the path.")
 
 
-class VersionMetadata(Body):
-    metrics: dict[str, Any] | None = None
-    class_metrics: list[Any] | None = None
-    params: dict[str, Any] | None = None
-    dataset: dict[str, Any] | None = None
-    training: dict[str, Any] | None = None
-    source: dict[str, Any] | None = None
-    signature: dict[str, Any] | None = None
-    description: str | None = None
-    notes: str | None = None
-    changelog: list[Any] | None = None
-    limitations: str | None = None
-    tags: dict[str, Any] | None = None
-    extra: dict[str, Any] | None = None
-    label: str | None = Field(default=None, description="A name unique in the model (`v4_no_leakage`), usable in "
-                                                          "references (`model:v4_no_leakage`); `\"\"` removes it.")
+def _wire_type(hint: Any) -> Any:
+    """A declared field's type as the wire takes it: any JSON of that shape; the service checks the rest, so a
+    bad value gets the same error remotely as locally (``InvalidMetadata`` for a NaN metric)."""
+    kinds = {get_origin(arg) or arg for arg in get_args(hint)} - {type(None)}
+    if kinds & {Mapping, dict} or any(isinstance(k, type) and issubclass(k, BaseModel) for k in kinds):
+        return dict[str, Any] | None
+    if kinds & {Sequence, list}:
+        return list[Any] | None
+    return str | None
+
+
+def _wire_fields() -> dict[str, Any]:
+    hints = get_type_hints(VersionFields, include_extras=True)
+    return {name: (_wire_type(hints[name].__origin__), Field(default=None, description=version_field_help(name)))
+            for name in VERSION_FIELDS}
+
+
+class FieldsBody(Body):
+    """The version fields of ``modelreg.types.VersionFields``, each optional; built from that declaration."""
 
     def given(self) -> dict[str, Any]:
-        """The metadata fields sent (not the subclasses' other fields), as the service's keywords."""
-        return {k: getattr(self, k) for k in VersionMetadata.model_fields if getattr(self, k) is not None}
+        """The version fields sent (not a subclass's other fields), as the service's keywords."""
+        return {name: getattr(self, name) for name in VERSION_FIELDS if getattr(self, name, None) is not None}
 
 
-class VersionCreate(VersionMetadata):
+if TYPE_CHECKING:
+    VersionFieldsBody = FieldsBody
+else:
+    VersionFieldsBody = create_model("VersionFields", __base__=FieldsBody, __module__=__name__, **_wire_fields())
+
+
+class VersionCreate(VersionFieldsBody):
     artifacts: list[ArtifactIn] = Field(default_factory=list)
-    parent: str | None = Field(default=None, description="A reference to the version this one derives from.")
     epochs: list[dict[str, Any]] | None = Field(default=None, description="Training history, one row per epoch.")
 
 
@@ -156,8 +165,8 @@ class VersionRegister(VersionCreate):
     model: str = Field(description="`model` or `project/model` (created on first use).")
 
 
-class VersionUpdate(VersionMetadata):
-    parent: str | None = None
+class VersionUpdate(VersionFieldsBody):
+    pass
 
 
 class VersionSearch(Body):
@@ -191,7 +200,7 @@ class EpochIn(Body):
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 
-class RunFinish(VersionMetadata):
+class RunFinish(VersionFieldsBody):
     artifacts: list[ArtifactIn] = Field(default_factory=list)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 from modelreg.blobs.base import check_digest
 from modelreg.errors import BlobNotFound, InvalidInput, InvalidState
@@ -30,7 +30,7 @@ from modelreg.service.blobs import (
 from modelreg.service.permissions import operation
 from modelreg.service.versions import VersionsMixin, epochs_of, metadata_changes
 from modelreg.text import storable
-from modelreg.types import Artifact, TrainingInfo, Version, check_metrics
+from modelreg.types import Artifact, TrainingInfo, Version, VersionFields, check_metrics
 
 log = logging.getLogger("modelreg.service")
 MAX_ERROR = 4000  # characters of a failed run's error that are kept
@@ -105,7 +105,7 @@ class RunBase(ABC):
         self._stored[path] = Artifact(path=path, digest=check_digest(digest), size=size,
                                       media_type=media_type(path))
 
-    def set(self, **metadata: Any) -> None:
+    def set(self, **metadata: Unpack[VersionFields]) -> None:
         """Set other metadata of the version (class_metrics, dataset, notes, signature, …)."""
         self._check_open()
         self._changes.update(metadata_changes(**metadata))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from pydantic import BaseModel, ValidationError
 
@@ -51,8 +51,11 @@ from modelreg.types import (
     SourceInfo,
     TrainingInfo,
     Version,
+    VersionFields,
     check_metrics,
     class_metric_names,
+    given_fields,
+    over_folder_fields,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -146,41 +149,45 @@ def check_json(value: Any, field: str) -> dict[str, Any]:
     return dict(json.loads(json.dumps(finite(value), default=str)))
 
 
-def metadata_changes(*, metrics: Any = None, class_metrics: Any = None, params: Any = None, dataset: Any = None,
-                     training: Any = None, source: Any = None, signature: Any = None,
-                     description: Any = None, notes: Any = None, changelog: Any = None, limitations: Any = None,
-                     tags: Any = None, extra: Any = None, label: Any = None) -> dict[str, Any]:
+def _changelog(value: Any, field: str) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(c, str) for c in value):
+        raise InvalidMetadata("changelog must be a list of text entries", field=field)
+    return list(value)
+
+
+def _label(value: Any, field: str) -> str | None:
+    return validate_label(value) if value != "" else None  # "" removes a version's label
+
+
+def _model_of(cls: type[BaseModel]) -> Callable[[Any, str], Any]:
+    return lambda value, field: validated(cls, value, field)
+
+
+# How each stored field of ``VersionFields`` is checked and turned into its store value (``parent`` is a link
+# the service resolves itself). A test keeps this table's keys equal to the declaration's.
+FIELD_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "metrics": lambda value, field: check_metrics(value),
+    "class_metrics": lambda value, field: check_class_metrics(value),
+    "params": check_json, "extra": check_json,
+    "dataset": _model_of(DatasetRef), "training": _model_of(TrainingInfo), "source": _model_of(SourceInfo),
+    "signature": _model_of(Signature),
+    "description": check_text, "notes": check_text, "limitations": check_text,
+    "changelog": _changelog,
+    "tags": lambda value, field: check_tags(value),
+    "label": _label,
+}
+
+
+def metadata_changes(**fields: Any) -> dict[str, Any]:
     """Validate whatever metadata is given (None = not given) and return it as store values."""
-    for key, value in {"params": params, "extra": extra, "dataset": dataset, "training": training, "source": source,
-                       "signature": signature, "class_metrics": class_metrics, "changelog": changelog,
-                       "tags": tags, "metrics": metrics}.items():
-        check_storable(value, key)  # before anything walks it recursively: too deep, or unstorable text
-    out: dict[str, Any] = {}
-    if metrics is not None:
-        out["metrics"] = check_metrics(metrics)
-    if class_metrics is not None:
-        out["class_metrics"] = check_class_metrics(class_metrics)
-    if params is not None:
-        out["params"] = check_json(params, "params")
-    if extra is not None:
-        out["extra"] = check_json(extra, "extra")
-    for key, cls in (("dataset", DatasetRef), ("training", TrainingInfo), ("source", SourceInfo),
-                     ("signature", Signature)):
-        value = locals()[key]
-        if value is not None:
-            out[key] = validated(cls, value, key)
-    for key in ("description", "notes", "limitations"):
-        value = locals()[key]
-        if value is not None:
-            out[key] = check_text(value, key)
-    if changelog is not None:
-        if isinstance(changelog, str) or not all(isinstance(c, str) for c in changelog):
-            raise InvalidMetadata("changelog must be a list of text entries", field="changelog")
-        out["changelog"] = list(changelog)
-    if tags is not None:
-        out["tags"] = check_tags(tags)
-    if label is not None:  # "" removes a version's label
-        out["label"] = validate_label(label) if label != "" else None
+    given = given_fields(fields)
+    if "parent" in given:  # a link: register_version and update_version resolve it themselves
+        raise InvalidInput("a run's parent cannot be set here", field="parent",
+                           hint="give the parent when the run starts, or change it on the version afterwards")
+    for key, value in given.items():
+        if not isinstance(value, str):
+            check_storable(value, key)  # before anything walks it recursively: too deep, or unstorable text
+    out: dict[str, Any] = {key: FIELD_CHECKS[key](value, key) for key, value in given.items()}
     for key, value in out.items():  # every string inside, keys included: no lone surrogate, no NUL
         data = _jsonable({key: value})[key]
         check_storable(data, key)
@@ -210,19 +217,11 @@ def epochs_of(items: Any, now: Any) -> list[Epoch]:
 
 class VersionsMixin(ServiceBase):
     @operation("editor", "registering a version")
-    def register_version(self, model: str, files: FilesArg = None, *, metrics: Mapping[str, float] | None = None,
-                         class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
-                         dataset: Mapping[str, Any] | DatasetRef | None = None,
-                         training: Mapping[str, Any] | TrainingInfo | None = None,
-                         source: Mapping[str, Any] | SourceInfo | None = None,
-                         signature: Mapping[str, Any] | Signature | None = None, description: str | None = None,
-                         notes: str | None = None, changelog: Sequence[str] | None = None,
-                         limitations: str | None = None, tags: Mapping[str, str] | None = None,
-                         parent: str | None = None, extra: Mapping[str, Any] | None = None,
-                         label: str | None = None,
+    def register_version(self, model: str, files: FilesArg = None, *,
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
                          progress: Progress | None = None,
-                         artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None) -> Version:
+                         artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None,
+                         **fields: Unpack[VersionFields]) -> Version:
         """Register a new ready version of ``model`` (``project/model``; both are created on first use).
 
         ``files``: a folder (every file in it; its metadata.json, metrics.json and YAML config are read
@@ -241,15 +240,9 @@ class VersionsMixin(ServiceBase):
         found: dict[str, Any] = {}
         if read_metadata and isinstance(files, (str, Path)) and Path(files).is_dir():
             found = fields_from_folder(Path(files))
-        given: dict[str, Any] = {k: v for k, v in {
-            "metrics": metrics, "class_metrics": class_metrics, "params": params, "dataset": dataset,
-            "training": training, "source": source, "signature": signature, "description": description,
-            "notes": notes, "changelog": changelog, "limitations": limitations, "tags": tags,
-            "extra": extra, "label": label}.items() if v is not None}
-        for key in ("metrics", "params", "extra", "tags"):
-            if key in found and key in given and isinstance(given[key], Mapping):
-                given[key] = {**found[key], **given[key]}
-        fields = metadata_changes(**{**found, **given})
+        given = given_fields(fields)
+        parent = given.pop("parent", None)
+        changes = metadata_changes(**over_folder_fields(found, given))
         if artifacts is not None and files is not None:
             raise InvalidInput("pass files or artifacts, not both", field="artifacts")
         sources = collect_sources(files)
@@ -267,12 +260,12 @@ class VersionsMixin(ServiceBase):
                 number = tx.allocate_number(model_id=mdl.id)
                 version = tx.insert_version(draft=VersionDraft(
                     model_id=mdl.id, number=number, status="ready", created_at=now,
-                    created_by=self.ctx.actor, parent_id=parent_id, **fields))
+                    created_by=self.ctx.actor, parent_id=parent_id, **changes))
                 tx.add_artifacts(version_id=version.id, artifacts=arts)
                 if history:
                     tx.add_epochs(version_id=version.id, epochs=history)
                 self._event(tx, "version.registered", model=mdl, version=number,
-                            after={"artifacts": [a.model_dump() for a in arts], **_jsonable(fields)})
+                            after={"artifacts": [a.model_dump() for a in arts], **_jsonable(changes)})
                 self._auto_activate(tx, mdl, number)
                 return self._reload(tx, mdl, number)
 
@@ -404,21 +397,14 @@ class VersionsMixin(ServiceBase):
 
     # ---- amending
     @operation("editor", "changing a version")
-    def update_version(self, ref: str, *, metrics: Mapping[str, float] | None = None,
-                       class_metrics: Sequence[Any] | None = None, params: Mapping[str, Any] | None = None,
-                       dataset: Mapping[str, Any] | None = None, training: Mapping[str, Any] | None = None,
-                       source: Mapping[str, Any] | None = None, signature: Mapping[str, Any] | None = None,
-                       description: str | None = None, notes: str | None = None,
-                       changelog: Sequence[str] | None = None, limitations: str | None = None,
-                       tags: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-                       parent: str | None = None, label: str | None = None) -> Version:
+    def update_version(self, ref: str, **fields: Unpack[VersionFields]) -> Version:
         """Amend a version's metadata (files never change). ``metrics`` and ``tags`` merge (a None tag
         value removes it); the other fields replace. Each call is one event with before and after."""
+        given = given_fields(fields)
+        parent = given.pop("parent", None)
+        tags = given.pop("tags", None)
         raw_tags = dict(tags) if tags is not None else None
-        changes = metadata_changes(metrics=metrics, class_metrics=class_metrics, params=params, dataset=dataset,
-                                   training=training, source=source, signature=signature,
-                                   description=description, notes=notes, changelog=changelog,
-                                   limitations=limitations, extra=extra, label=label,
+        changes = metadata_changes(**given,
                                    tags={k: v for k, v in raw_tags.items() if v is not None} if raw_tags else None)
 
         def run(tx: MetadataTx) -> Version:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, ColumnElement, Connection, Row, Select, any_, bindparam, select
 
+from modelreg.metadata.base import VERSION_DOCUMENT_FIELDS, VERSION_PAIR_FIELDS, VERSION_SCALAR_FIELDS
 from modelreg.metadata.sql.schema import (
     aliases,
     artifacts,
@@ -19,7 +20,6 @@ from modelreg.metadata.sql.schema import (
 from modelreg.types import Artifact, Model, Policies, Version, VersionKey
 
 MODEL_COLUMNS = (*models.c, projects.c.name.label("project"))
-JSON_FIELDS = ("changelog", "class_metrics", "params", "dataset", "training", "source", "signature", "extra")
 
 
 def select_models() -> Select[Any]:
@@ -83,12 +83,10 @@ def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[Version]:
     out = []
     for r in rows:
         project, model = names[r.model_id]
-        docs = {name: getattr(r, name) for name in JSON_FIELDS if getattr(r, name) is not None}
+        docs = {name: getattr(r, name) for name in VERSION_DOCUMENT_FIELDS if getattr(r, name) is not None}
         out.append(Version(
-            id=r.id, project=project, model=model, number=r.number, status=r.status, archived=r.archived,
-            pinned=r.pinned, created_at=r.created_at, created_by=r.created_by, updated_at=r.updated_at,
-            label=r.label, description=r.description, notes=r.notes, limitations=r.limitations, error=r.error,
-            tags=r.tags, metrics=r.metrics,
+            id=r.id, project=project, model=model, number=r.number, updated_at=r.updated_at,
+            **{name: getattr(r, name) for name in VERSION_SCALAR_FIELDS + VERSION_PAIR_FIELDS},
             parent=parents.get(r.parent_id) if r.parent_id is not None else None,
             artifacts=sorted(files[r.id], key=lambda a: a.path), aliases=sorted(held[r.id]), **docs,
         ))

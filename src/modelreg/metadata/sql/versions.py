@@ -19,9 +19,16 @@ from modelreg.errors import (
     VersionInUse,
     VersionNotFound,
 )
-from modelreg.metadata.base import VERSION_UPDATABLE, BlobState, VersionDraft
+from modelreg.metadata.base import (
+    VERSION_DOCUMENT_FIELDS,
+    VERSION_PAIR_FIELDS,
+    VERSION_SCALAR_FIELDS,
+    VERSION_UPDATABLE,
+    BlobState,
+    VersionDraft,
+)
 from modelreg.metadata.sql import schema as db
-from modelreg.metadata.sql.rows import JSON_FIELDS, among, load_versions, version_keys
+from modelreg.metadata.sql.rows import among, load_versions, version_keys
 from modelreg.metadata.sql.schema import aliases, models, projects, version_metrics, version_tags, versions
 from modelreg.metadata.sql.txbase import TxBase
 from modelreg.metadata.values import epoch_stride, to_json_value
@@ -48,8 +55,8 @@ class VersionsTx(TxBase):
                 raise VersionNotFound(f"version #{draft.parent_id} does not exist", version_id=draft.parent_id)
         if draft.label is not None:
             self._check_label(draft.model_id, draft.label, None)
-        docs = {name: to_json_value(getattr(draft, name), field_name=name) for name in JSON_FIELDS}
-        values = draft.model_dump(exclude=set(JSON_FIELDS))
+        docs = {name: to_json_value(getattr(draft, name), field_name=name) for name in VERSION_DOCUMENT_FIELDS}
+        values = draft.model_dump(exclude=set(VERSION_DOCUMENT_FIELDS))
         version_id = conn.execute(
             self._insert_ignore(versions).values(updated_at=draft.created_at, **values, **docs)
             .returning(versions.c.id)).scalar()
@@ -68,9 +75,7 @@ class VersionsTx(TxBase):
         # registration is the hot path, and a new version has no artifacts or aliases yet.
         return Version(
             id=version_id, project=names.project, model=names.name, parent=parent, updated_at=draft.created_at,
-            **draft.model_dump(include={"number", "status", "archived", "pinned", "created_at", "created_by",
-                                        "label", "description", "notes", "limitations", "error", "tags",
-                                        "metrics"}),
+            **draft.model_dump(include={"number", *VERSION_SCALAR_FIELDS, *VERSION_PAIR_FIELDS}),
             **{name: value for name, value in docs.items() if value is not None},
         )
 
@@ -121,9 +126,9 @@ class VersionsTx(TxBase):
             self._check_label(row.model_id, changes["label"], version_id)
         values: dict[str, Any] = {}
         for name, value in changes.items():
-            if name in JSON_FIELDS:
+            if name in VERSION_DOCUMENT_FIELDS:
                 values[name] = to_json_value(value, field_name=name)
-            elif name in ("tags", "metrics"):
+            elif name in VERSION_PAIR_FIELDS:
                 values[name] = dict(value or {})
                 table = version_tags if name == "tags" else version_metrics
                 self._replace_pairs(table, "version_id", version_id, values[name], model_id=row.model_id)

@@ -31,9 +31,8 @@ MISSING: dict[int | str, dict[str, Any]] = {
 
 
 def _register(reg: Service, model: str, body: VersionCreate) -> object:
-    fields = body.given()
-    version = reg.register_version(model, artifacts=[a.model_dump() for a in body.artifacts], parent=body.parent,
-                                   epochs=body.epochs, **fields)
+    version = reg.register_version(model, artifacts=[a.model_dump() for a in body.artifacts], epochs=body.epochs,
+                                   **body.given())
     return reply(version, 201)
 
 
@@ -75,7 +74,7 @@ async def get_version(reg: Registry, st: State, project: str = ProjectPath, mode
               summary="Amend a version's metadata (metrics and tags merge; each call is one event)")
 def update_version(body: VersionUpdate, reg: Registry, project: str = ProjectPath, model: str = ModelPath,
                    version: str = VersionPath) -> object:
-    return reply(reg.update_version(ref_text(project, model, version), parent=body.parent, **body.given()))
+    return reply(reg.update_version(ref_text(project, model, version), **body.given()))
 
 
 @router.delete(VERSION, status_code=204,
