@@ -175,3 +175,9 @@ def test_over_http_every_field_round_trips_and_unknown_ones_are_refused(remote_s
         reply = httpx.post(f"{remote_server.url}/api/v1/versions", json=body)
         assert reply.status_code == 422 and "limitation" in reply.text
         assert remote.get_version("m:latest").number == 1
+
+
+def test_the_concepts_page_describes_every_field() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "concepts.md").read_text(encoding="utf-8")
+    missing = [name for name in VERSION_FIELDS if f"`{name}`" not in text]
+    assert missing == [], f"docs/concepts.md does not describe {missing}"
