@@ -137,7 +137,7 @@ def test_weights_sources_and_trust(reg: Service, tmp_path: Path) -> None:
     assert reg.list_exports("cls:1") == []
     assert reg.export("cls:1", "onnx", trusted=True).status == "ok"
     register(reg, tmp_path, "state_dict")
-    with pytest.raises(NoWeights, match="entry-point"):
+    with pytest.raises(NoWeights, match="entry_point="):
         reg.export("cls:2", "onnx")
     by_entry = reg.export("cls:2", "onnx", entry_point="tests.export_models:make_classifier")
     assert by_entry.status == "ok" and by_entry.source.kind == "state_dict"

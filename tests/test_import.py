@@ -508,3 +508,48 @@ def test_a_layout_can_be_named_and_both_at_once_need_naming(mem: Service, seed00
 def test_import_into_a_version_reference_is_refused(mem: Service, seed000: Path) -> None:
     with pytest.raises(InvalidInput, match="not a version"):
         import_folder(mem, seed000, "fire-detector:3")
+
+
+# ---- version labels: metadata.json's version when it is a label, else the folder's name
+
+
+def test_seed002_labels_come_from_metadata_else_the_archive_folder(reg: Service, seed002: Path) -> None:
+    reg.import_folder(seed002, "recommender")
+    labels = {v.number: v.label for v in reg.iter_versions(model="recommender")}
+    # the archive's metadata says "v3" (a number, not a label): the folder's name is the label
+    assert labels == {1: "v1_2024-10-15", 2: "v2_2024-11-01", 3: "v3_2024-11-10", 4: "v4_2024-11-12",
+                      5: "v5_candidate", 6: "v4_no_leakage"}
+    assert reg.get_version("recommender:v4_no_leakage").number == 6
+    assert reg.get_version("recommender:v3_2024-11-10").extra["original_version"] == "v3"
+
+
+def test_seed000_labels_from_named_version_folders(mem: Service, seed000: Path) -> None:
+    add_seed000_version(seed000, "v7_no_leakage", seed000_metadata("v7", 0.93, 1.0))
+    add_seed000_version(seed000, "v8", seed000_metadata("v8_night", 0.94, 1.0))
+    report = mem.import_folder(seed000, "fire-detector")
+    assert failures(report) == []
+    got = {Path(v.extra["original_folder"]).name: v.label for v in mem.iter_versions(model="fire-detector")}
+    assert got == {"v1": None, "v3": None, "v5": None, "v7_no_leakage": "v7_no_leakage", "v8": "v8_night"}
+    assert mem.get_version("fire-detector:v7_no_leakage").extra["original_version"] == "v7"  # as metadata says
+
+
+def test_a_label_another_version_has_is_left_off_with_a_warning(mem: Service, seed002: Path) -> None:
+    mem.import_folder(seed002, "recommender")
+    path = seed002 / "production" / "metadata.json"
+    write_json(path, {**json.loads(path.read_text()), "description": "retrained"})  # a new version, same label
+    report = mem.import_folder(seed002, "recommender")
+    assert rel(seed002, mapping(report)) == {"production": 7}
+    assert mem.get_version("recommender:7").label is None
+    assert mem.get_version("recommender:v4_no_leakage").number == 6
+    assert any("without the label 'v4_no_leakage'" in w and "v6" in w for w in report.warnings)
+
+
+def test_two_folders_naming_one_label_import_both(mem: Service, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    add_seed002_version(models / "archive" / "v1_2024-01-01", seed002_metadata("v9_final", "2024-01-01", "archived"))
+    add_seed002_version(models / "production", seed002_metadata("v9_final", "2024-02-01", "active"))
+    report = mem.import_folder(models, "rec", dry_run=True)
+    assert len(report.imported) == 2 and any("v9_final" in w for w in report.warnings)
+    report = mem.import_folder(models, "rec")
+    assert failures(report) == [] and len(report.imported) == 2
+    assert [v.label for v in mem.iter_versions(model="rec")] == [None, "v9_final"]  # newest first

@@ -204,7 +204,8 @@ def test_a_stored_gate_past_the_limit_says_how_to_replace_it(monkeypatch: pytest
     monkeypatch.setattr("modelreg.filters.MAX_FILTER_DEPTH", 1)
     with pytest.raises(InvalidFilter) as err:
         evaluate_gate(gate, candidate, None)
-    assert "promotion gate" in err.value.message and "--promotion-gate" in (err.value.hint or "")
+    assert "promotion gate" in err.value.message and "promotion_gate=" in (err.value.hint or "")
+    assert err.value.details["step"] == {"action": "set_promotion_gate", "model": "m"}
 
 
 @pytest.mark.parametrize(("text", "number"), [("m:2147483647", MAX_VERSION), ("m:v007", 7), ("m:V1", 1)])

@@ -203,7 +203,7 @@ def test_a_stored_gate_past_the_limit_refuses_the_promotion_and_says_how_to_fix_
     monkeypatch.setattr("modelreg.filters.MAX_FILTER_DEPTH", 4)
     response = backend_api.post(MODEL + "/promote", json={"src": "v2", "dst": "production"})
     error = assert_error(response, 422, "invalid_filter")
-    assert "promotion gate" in error["message"] and "promotion-gate" in error["details"]["hint"]
+    assert "promotion gate" in error["message"] and "PATCH /api/v1/projects/-/models/det" in error["details"]["hint"]
     assert snapshot(backend_state) == before
 
 

@@ -109,7 +109,9 @@ def test_not_found_envelopes(api: httpx.Client) -> None:
 def test_deleting_production_is_a_conflict(api: httpx.Client) -> None:
     register(api, "m", b"weights")
     error = assert_error(api.delete("/projects/-/models/m/versions/1"), 409, "version_in_use")
-    assert error["details"]["aliases"] == ["production"] and "activate" in error["details"]["hint"]
+    assert error["details"]["aliases"] == ["production"]
+    assert error["details"]["step"] == {"action": "move_or_delete_alias", "model": "m", "alias": "production"}
+    assert "PUT /api/v1/projects/-/models/m/aliases/production" in error["details"]["hint"]  # REST words
     assert api.get("/projects/-/models/m/versions/1").status_code == 200
 
 

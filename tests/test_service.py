@@ -54,7 +54,7 @@ def test_seed_000_scenario(reg: Service) -> None:
     assert reg.get_version("fire-detector:5").aliases == ["production"]
     with pytest.raises(VersionInUse) as err:
         reg.delete_version("fire-detector:5")
-    assert "production" in err.value.message and err.value.hint and "activate" in err.value.hint
+    assert "production" in err.value.message and err.value.hint and "reg.set_alias(" in err.value.hint
     assert err.value.http_status == 409
     plan = reg.rollback("fire-detector")
     assert (plan.from_number, plan.to_number) == (5, 1)

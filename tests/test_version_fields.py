@@ -14,6 +14,8 @@ import pytest
 
 from modelreg.client.http import HttpRegistry, RemoteRun
 from modelreg.errors import InvalidInput
+from modelreg.local.fields import FIELD_CHECKS
+from modelreg.local.runs import RunBase
 from modelreg.metadata.base import (
     VERSION_DOCUMENT_FIELDS,
     VERSION_PAIR_FIELDS,
@@ -24,8 +26,6 @@ from modelreg.metadata.sql.schema import versions as versions_table
 from modelreg.registry import Registry
 from modelreg.server.wire import RunFinish, VersionCreate, VersionFieldsBody, VersionRegister, VersionUpdate
 from modelreg.service import Service
-from modelreg.service.runs import RunBase
-from modelreg.service.versions import FIELD_CHECKS
 from modelreg.types import (
     VERSION_FIELDS,
     VERSION_STATE_FIELDS,
@@ -55,7 +55,7 @@ def test_each_field_has_help_text() -> None:
 def test_rest_bodies_take_exactly_the_declared_fields() -> None:
     assert set(VersionFieldsBody.model_fields) == set(VERSION_FIELDS)
     assert set(VersionUpdate.model_fields) == set(VERSION_FIELDS)
-    assert set(VersionCreate.model_fields) == set(VERSION_FIELDS) | {"artifacts", "epochs"}
+    assert set(VersionCreate.model_fields) == set(VERSION_FIELDS) | {"artifacts", "epochs", "config", "update_labels"}
     assert set(VersionRegister.model_fields) == set(VersionCreate.model_fields) | {"model"}
     assert set(RunFinish.model_fields) == set(VERSION_FIELDS) | {"artifacts"}
     for name in VERSION_FIELDS:

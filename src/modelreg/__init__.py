@@ -7,65 +7,73 @@
     path = reg.resolve("fire-detector@production", "weights/best.pt")
 """
 
-from modelreg.client import connect
-from modelreg.config import Settings
-from modelreg.errors import (
-    AliasNotFound,
-    AlreadyExists,
-    ArtifactNotFound,
-    BlobNotFound,
-    Conflict,
-    ExportFailed,
-    ExportOutOfMemory,
-    GateFailed,
-    IntegrityError,
-    InvalidArtifactPath,
-    InvalidFilter,
-    InvalidInput,
-    InvalidMetadata,
-    InvalidName,
-    InvalidReference,
-    InvalidState,
-    ModelNotFound,
-    ModelregError,
-    NotFound,
-    NothingToRollBack,
-    NoWeights,
-    PermissionDenied,
-    PlatformUnsupported,
-    ProjectNotFound,
-    StorageError,
-    ToolchainMissing,
-    Unauthenticated,
-    UnsupportedOperator,
-    UntrustedSource,
-    VersionInUse,
-    VersionNotFound,
-)
-from modelreg.export.job import ExportOptions
-from modelreg.refs import Ref, parse_ref
-from modelreg.registry import Registry
-from modelreg.service import Run
-from modelreg.types import (
-    AliasInfo,
-    AliasMove,
-    Artifact,
-    ClassMetric,
-    Comparison,
-    Epoch,
-    Event,
-    Export,
-    FsckReport,
-    GcReport,
-    ImportReport,
-    Lineage,
-    Model,
-    Page,
-    Policies,
-    Project,
-    PromotionPlan,
-    Version,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelreg.client import connect
+    from modelreg.config import Settings
+    from modelreg.errors import (
+        AliasNotFound,
+        AlreadyExists,
+        ArtifactNotFound,
+        BlobNotFound,
+        Conflict,
+        ExportFailed,
+        ExportOutOfMemory,
+        GateFailed,
+        IntegrityError,
+        InvalidArtifactPath,
+        InvalidFilter,
+        InvalidInput,
+        InvalidMetadata,
+        InvalidName,
+        InvalidReference,
+        InvalidState,
+        ModelNotFound,
+        ModelregError,
+        NotFound,
+        NothingToRollBack,
+        NoWeights,
+        PermissionDenied,
+        PlatformUnsupported,
+        ProjectNotFound,
+        StorageError,
+        ToolchainMissing,
+        Unauthenticated,
+        UnsupportedOperator,
+        UntrustedSource,
+        VersionInUse,
+        VersionNotFound,
+    )
+    from modelreg.export.job import ExportOptions
+    from modelreg.refs import Ref, parse_ref
+    from modelreg.registry import Registry
+    from modelreg.service import Run
+    from modelreg.types import (
+        AliasInfo,
+        AliasMove,
+        Artifact,
+        ClassMetric,
+        Comparison,
+        Epoch,
+        Event,
+        Export,
+        FsckReport,
+        GcReport,
+        ImportReport,
+        Job,
+        JobError,
+        Lineage,
+        Model,
+        Page,
+        Policies,
+        Project,
+        PromotionPlan,
+        Version,
+    )
 
 __version__ = "0.1.0"
 
@@ -98,6 +106,8 @@ __all__ = [
     "InvalidName",
     "InvalidReference",
     "InvalidState",
+    "Job",
+    "JobError",
     "Lineage",
     "Model",
     "ModelNotFound",
@@ -128,3 +138,42 @@ __all__ = [
     "connect",
     "parse_ref",
 ]
+
+# Where each public name lives. ``import modelreg`` loads none of them: a name is imported on first use
+# (PEP 562), so ``import modelreg`` and a CLI command load only what they touch. The imports under
+# TYPE_CHECKING above say the same for type checkers; tests/test_cli_imports.py keeps the three lists equal.
+_ERRORS = ("AliasNotFound", "AlreadyExists", "ArtifactNotFound", "BlobNotFound", "Conflict", "ExportFailed",
+           "ExportOutOfMemory", "GateFailed", "IntegrityError", "InvalidArtifactPath", "InvalidFilter",
+           "InvalidInput", "InvalidMetadata", "InvalidName", "InvalidReference", "InvalidState", "ModelNotFound",
+           "ModelregError", "NotFound", "NothingToRollBack", "NoWeights", "PermissionDenied",
+           "PlatformUnsupported", "ProjectNotFound", "StorageError", "ToolchainMissing", "Unauthenticated",
+           "UnsupportedOperator", "UntrustedSource", "VersionInUse", "VersionNotFound")
+_TYPES = ("AliasInfo", "AliasMove", "Artifact", "ClassMetric", "Comparison", "Epoch", "Event", "Export",
+          "FsckReport", "GcReport", "ImportReport", "Job", "JobError", "Lineage", "Model", "Page", "Policies",
+          "Project", "PromotionPlan", "Version")
+_LAZY: dict[str, str] = {
+    "connect": "modelreg.client",
+    "Settings": "modelreg.config",
+    **dict.fromkeys(_ERRORS, "modelreg.errors"),
+    "ExportOptions": "modelreg.export.job",
+    "Ref": "modelreg.refs",
+    "parse_ref": "modelreg.refs",
+    "Registry": "modelreg.registry",
+    "Run": "modelreg.service",
+    **dict.fromkeys(_TYPES, "modelreg.types"),
+}
+
+
+if not TYPE_CHECKING:  # type checkers read the imports above; a module __getattr__ would hide typos from them
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'modelreg' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # the next lookup is a plain attribute
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -30,7 +30,7 @@ structured facts (``details``) a program can act on.
     │   ├── UnsupportedOperator         422 unsupported_operator  (details: operator, format)
     │   ├── PlatformUnsupported         422 platform_unsupported  (e.g. running Core ML off macOS)
     │   ├── ExportOutOfMemory           507 out_of_memory
-    │   └── ToolchainMissing            501 toolchain_missing     (pip install 'modelreg[export]')
+    │   └── ToolchainMissing            501 toolchain_missing     (details: format, missing, extra, install)
     ├── PermissionDenied                403 permission_denied
     ├── Unauthenticated                 401 unauthenticated
     ├── IntegrityError                  500 integrity_error   (a blob does not match its digest)
@@ -40,6 +40,8 @@ structured facts (``details``) a program can act on.
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+from modelreg.steps import PYTHON_WORDS, hint_for
 
 
 class ModelregError(Exception):
@@ -51,8 +53,10 @@ class ModelregError(Exception):
     def __init__(self, message: str, *, hint: str | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint
         self.details: dict[str, Any] = {k: v for k, v in details.items() if v is not None}
+        # A next step given as facts (``details["step"]``, see modelreg.steps) is written in the SDK's words here;
+        # the CLI and the REST API write it in theirs.
+        self.hint = hint_for(self.details, PYTHON_WORDS, hint)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} ({self.hint})"
@@ -175,6 +179,13 @@ class ExportOutOfMemory(ExportFailed):
 
 
 class ToolchainMissing(ExportFailed):
+    """The format's packages are not installed where the registry runs.
+
+    ``details``: ``format``, ``missing`` (the distributions), ``extra`` (``onnx``: ``modelreg[onnx]``
+    installs them) and ``install`` (the pip command, torch pinned by the extra). Over a server they are
+    missing on the server, and that is where to install them.
+    """
+
     code = "toolchain_missing"
     http_status = 501
 

@@ -18,16 +18,14 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, Unpack, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, Unpack, runtime_checkable
 
 if TYPE_CHECKING:
     from modelreg.blobs.base import BlobInfo, Progress
     from modelreg.export.job import ExportOptions
+    from modelreg.local.runs import RunBase
+    from modelreg.local.sources import FilesArg
     from modelreg.refs import Ref
-    from modelreg.service.blobs import FilesArg
-    from modelreg.service.importing import Layout
-    from modelreg.service.insights import ReportFormat
-    from modelreg.service.runs import RunBase
     from modelreg.types import (
         AliasInfo,
         AliasMove,
@@ -40,6 +38,7 @@ if TYPE_CHECKING:
         FsckReport,
         GcReport,
         ImportReport,
+        Job,
         Lineage,
         Model,
         Page,
@@ -57,6 +56,8 @@ DEFAULT_PROJECT = "default"  # the project of a reference that names none
 # removes temporary files of interrupted uploads after this long without a write
 ORPHAN_GRACE_S = 3600.0
 TEMP_GRACE_S = 3600.0
+ReportFormat = Literal["json", "markdown"]  # what ``report`` writes
+Layout = Literal["auto", "versions", "environments"]  # how ``import_folder`` reads a folder (auto: detect it)
 
 
 @runtime_checkable
@@ -140,8 +141,14 @@ class Registry(Protocol):
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
                          progress: Progress | None = None,
                          artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None,
+                         config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+                         update_labels: bool = False,
                          **fields: Unpack[VersionFields]) -> Version:
-        """Register a new ready version of ``model`` (``project/model``; both are created on first use)."""
+        """Register a new ready version of ``model`` (``project/model``; both are created on first use).
+
+        An experiment manifest (the folder's YAML config, or ``config``) decides the project when ``model``
+        names none, and its labels must be the project's label set unless ``update_labels=True``.
+        """
         ...
 
     def get_version(self, ref: str | Ref) -> Version:
@@ -257,8 +264,9 @@ class Registry(Protocol):
         ...
 
     def events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
-               action: str | None = None, limit: int = 50, cursor: str | None = None) -> Page[Event]:
-        """The audit log, newest first: who did what, when, before -> after."""
+               action: str | None = None, actor: str | None = None, limit: int = 50,
+               cursor: str | None = None) -> Page[Event]:
+        """The audit log, newest first: who did what, when, before -> after (``actor``: by whom)."""
         ...
 
     # ---- files
@@ -295,6 +303,26 @@ class Registry(Protocol):
     def bench(self, ref: str, format: str = "onnx", *, batches: Sequence[int] = (1, 16), runs: int = 30,
               trusted: bool = False, **options: Any) -> Export:
         """Measure the export's latency (p50/p90, throughput) per batch size next to PyTorch eager, and store it."""
+        ...
+
+    # ---- background jobs (an export that runs while the caller goes on)
+    def start_export(self, ref: str, format: str = "onnx", *, force: bool = False, trusted: bool = False,
+                     source: str | None = None, entry_point: str | None = None,
+                     options: Mapping[str, Any] | ExportOptions | None = None, **more_options: Any) -> Job:
+        """Start ``export`` in the background and return its job at once; a request ``export`` would refuse is
+        refused here (no job). Follow the job with ``get_job`` or ``wait_job``."""
+        ...
+
+    def get_job(self, job_id: int) -> Job:
+        """A background job: status (queued, running, done, failed), progress, ``export_id`` or ``error``."""
+        ...
+
+    def list_jobs(self, ref: str, *, limit: int = 20) -> list[Job]:
+        """The version's background jobs, newest first (at most ``limit``, up to 1000)."""
+        ...
+
+    def wait_job(self, job_id: int, timeout: float | None = None) -> Job:
+        """The job once it is done or failed; after ``timeout`` seconds, as it is then (check ``job.finished``)."""
         ...
 
     # ---- blobs by digest

@@ -41,13 +41,13 @@ EVENT_ACTIONS: tuple[str, ...] = get_args(EventAction)
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Open(BaseModel):
     """A frozen type that keeps fields it does not know (users' metadata is never dropped)."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", defer_build=True)
 
 
 def check_metrics(metrics: dict[str, Any] | None, *, where: str = "metrics") -> dict[str, float]:
@@ -421,7 +421,7 @@ class Page(BaseModel, Generic[T]):
     """One page of a keyset-paginated listing: iterate it (or ``len`` it) like the list of its items;
     ``total`` counts every match, ``next_cursor`` fetches the next page (None on the last)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     items: list[T]
     next_cursor: str | None = None
@@ -568,6 +568,60 @@ class Export(Frozen):
     @property
     def size(self) -> int:
         return sum(a.size for a in self.files)
+
+
+JobKind = Literal["export"]
+# queued: waiting for a worker; running: a worker has it; done: it made (or found) its export; failed: see error.
+JobStatus = Literal["queued", "running", "done", "failed"]
+JOB_STATUSES: tuple[str, ...] = get_args(JobStatus)
+
+
+class JobError(Frozen):
+    """Why a job failed: the facts the same call would have raised (``code`` names the error class)."""
+
+    code: str
+    message: str
+    hint: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Job(Frozen):
+    """Work the registry does in the background (an export), with its state and progress.
+
+    ``start_export`` returns one; ``get_job`` / ``wait_job`` follow it. A job that is done names the export it
+    made or found (``export_id``); a failed one carries the error the synchronous call would have raised. A job
+    whose worker stopped (the server was stopped or crashed) is reported failed ("interrupted").
+    """
+
+    id: int
+    kind: JobKind = "export"
+    project: str
+    model: str
+    version: int
+    format: str
+    options: ExportOptions = Field(default_factory=ExportOptions)
+    trusted: bool = False
+    force: bool = False
+    source: str | None = None
+    entry_point: str | None = None
+    status: JobStatus
+    progress: str = ""  # what it is doing now, in a few words ("converting and checking parity")
+    export_id: int | None = None
+    error: JobError | None = None
+    created_by: str = ""
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    runner: str | None = None  # the process that runs it (host:pid)
+    heartbeat_at: datetime | None = None  # its runner's last sign of life
+
+    @property
+    def ref(self) -> str:
+        return f"{self.project}/{self.model}:v{self.version}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
 
 
 class ImportItem(Frozen):

@@ -39,6 +39,7 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 from modelreg.blobs.base import BlobInfo, BlobStore, Progress, check_digest
 from modelreg.errors import BlobNotFound, IntegrityError, InvalidInput, StorageError
+from modelreg.steps import next_step
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,8 @@ _INLINE_HASH = 256 * 1024  # smaller chunks are hashed inline: a thread hop woul
 _BLOB_MODE = 0o444
 _FILE_MODE = 0o644
 _HEX = frozenset("0123456789abcdef")
-DAMAGED_HINT = ("the stored copy is damaged: store the original file again (upload it, or run fsck --repair FOLDER "
-                "with a folder that holds it); the verified new copy replaces the damaged one")
-MISSING_HINT = ("fsck lists every missing blob; store the original files again (upload them, or run fsck --repair "
-                "FOLDER with a folder that holds them)")
+DAMAGED_STEP = next_step("repair_blobs", lead="the stored copy is damaged; the verified original replaces it")
+MISSING_STEP = next_step("repair_blobs", lead="fsck lists every missing blob")
 
 ReadInto = Callable[[memoryview], "int | None"]
 Sink = Callable[[memoryview], None]
@@ -286,7 +285,7 @@ class VerifyingReader(io.RawIOBase):
             f"blob {self._digest} is corrupt: read {self._read} bytes"
             + (f" hashing to {actual}" if actual else "")
             + f", expected {self._size} bytes",
-            hint=DAMAGED_HINT,
+            step=DAMAGED_STEP,
             digest=self._digest,
             expected=self._digest,
             actual=actual,
@@ -427,7 +426,7 @@ def copy_verified_to_path(
             if actual != digest or total != size:
                 raise IntegrityError(
                     f"blob {digest} is corrupt: {total} bytes hashing to {actual}, expected {size} bytes",
-                    hint=DAMAGED_HINT,
+                    step=DAMAGED_STEP,
                     digest=digest,
                     expected=digest,
                     actual=actual,
@@ -613,7 +612,7 @@ class LocalBlobStore(BlobStore):
         except FileNotFoundError:
             raise BlobNotFound(
                 f"blob {digest} is not in the store at {self.root}",
-                hint=MISSING_HINT,
+                step=MISSING_STEP,
                 digest=digest,
             ) from None
         except OSError as e:

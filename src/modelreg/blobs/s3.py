@@ -58,6 +58,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from modelreg.blobs.base import BlobInfo, BlobStore, Progress, check_digest
 from modelreg.blobs.local import ReadInto, copy_verified_to_path, pump, reader_of, size_hint, verifying_stream
 from modelreg.errors import BlobNotFound, IntegrityError, InvalidInput, StorageError
+from modelreg.steps import next_step
 
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
@@ -271,7 +272,7 @@ class S3BlobStore(BlobStore):
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if digest is not None and code in _NOT_FOUND:
                 raise BlobNotFound(f"blob {digest} is not in the store at {self.url}",
-                                   hint="run `modelreg fsck` to list missing blobs", digest=digest) from None
+                                   step=next_step("fsck"), digest=digest) from None
             if code == "NoSuchBucket":
                 raise self._no_bucket() from e
             if code in _NO_ACCESS:

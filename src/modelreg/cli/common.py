@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from modelreg.cli.errors import CliError, ExitCode
 from modelreg.config import TOKEN_ENV, URL_ENV, Settings
 from modelreg.errors import InvalidInput, InvalidMetadata
-from modelreg.service import Service
 
+# cli.errors (the table of errors and hints) and the service are imported where they are used: they load with
+# the command's module, not with the root app (see cli.main.run).
 if TYPE_CHECKING:
     from modelreg.registry import Registry
+    from modelreg.service import Service
 
 SERVER_VARS = (URL_ENV, TOKEN_ENV)
 
@@ -65,6 +66,8 @@ class State:
     _registry: Registry | None = None
 
     def registry(self) -> Registry:
+        from modelreg.cli.errors import CliError, ExitCode
+
         if self._registry is None:
             if self.server_url:
                 from modelreg.client.http import HttpRegistry
@@ -80,6 +83,9 @@ class State:
 
     def embedded(self) -> Service:
         """The embedded registry even when MODELREG_URL is set (``serve`` runs on it)."""
+        from modelreg.cli.errors import CliError, ExitCode
+        from modelreg.service import Service
+
         registry = self.opener.open(self.settings)
         if not isinstance(registry, Service):
             raise CliError("the embedded registry is needed here, but the CLI was given a server",
@@ -101,6 +107,8 @@ class State:
 
 
 def state(ctx: typer.Context) -> State:
+    from modelreg.cli.errors import CliError, ExitCode
+
     found = ctx.find_object(State)
     if found is None:  # a command invoked without the root callback (never from the console script)
         raise CliError("the modelreg CLI was started without its root command", exit_code=ExitCode.UNEXPECTED)
@@ -253,6 +261,8 @@ def read_history_file(path: Path) -> list[dict[str, Any]]:
 
 def confirm(st: State, action: str, *, yes: bool, refuse_hint: str, warning: str = "") -> None:
     """Ask before ``action`` ("delete fire-detector:v3"); without a terminal, refuse unless ``--yes``."""
+    from modelreg.cli.errors import CliError, ExitCode
+
     if yes:
         return
     if not st.interactive:

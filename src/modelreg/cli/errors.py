@@ -36,6 +36,7 @@ from enum import IntEnum
 from rich.console import Console
 from rich.text import Text
 
+from modelreg.cli.steps import CLI_WORDS
 from modelreg.errors import (
     AliasNotFound,
     AlreadyExists,
@@ -69,6 +70,8 @@ from modelreg.errors import (
     VersionInUse,
     VersionNotFound,
 )
+from modelreg.export.toolchains import ALL_FORMATS_EXTRA, TOOLCHAINS, TORCH
+from modelreg.steps import hint_for
 
 
 class ExitCode(IntEnum):
@@ -103,6 +106,10 @@ def not_available(what: str, *, hint: str | None = None, release: str = "the ser
                     exit_code=ExitCode.USAGE)
 
 
+# A toolchain_missing error names its format's install command; this is for one that does not.
+TOOLCHAIN_HINT = (f'install the format\'s toolchain: pip install "modelreg[FORMAT]" (FORMAT: {", ".join(TOOLCHAINS)}; '
+                  f'"modelreg[{ALL_FORMATS_EXTRA}]" for all), which pins {TORCH.spec}')
+
 # The one table: error class -> (exit code, hint when the error carries none). Looked up along the MRO,
 # so a subclass without its own row gets its parent's family.
 HINTS: dict[type[BaseException], tuple[ExitCode, str | None]] = {
@@ -134,7 +141,7 @@ HINTS: dict[type[BaseException], tuple[ExitCode, str | None]] = {
     UnsupportedOperator: (ExitCode.EXPORT_FAILED, "try another format or opset, or replace the operator in the model"),
     PlatformUnsupported: (ExitCode.EXPORT_FAILED, "run it on the platform the format targets"),
     ExportOutOfMemory: (ExitCode.EXPORT_FAILED, "export with a smaller --shape or batch, or on a bigger machine"),
-    ToolchainMissing: (ExitCode.EXPORT_FAILED, "install the exporters: pip install 'modelreg[export]'"),
+    ToolchainMissing: (ExitCode.EXPORT_FAILED, TOOLCHAIN_HINT),
     PermissionDenied: (ExitCode.PERMISSION, "ask an admin for a role that allows it"),
     Unauthenticated: (ExitCode.PERMISSION, "check MODELREG_TOKEN"),
     IntegrityError: (ExitCode.INTEGRITY, "run modelreg fsck to find every damaged file"),
@@ -156,7 +163,7 @@ def classify(exc: BaseException) -> tuple[ExitCode, str, str | None]:
             code, fallback = HINTS[cls]
             break
     if isinstance(exc, ModelregError):
-        return code, exc.message, exc.hint or fallback
+        return code, exc.message, hint_for(exc.details, CLI_WORDS, exc.hint) or fallback
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         return code, f"{exc.strerror}{where}", fallback

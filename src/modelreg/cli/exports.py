@@ -1,5 +1,6 @@
-"""Deployment formats: ``export`` (convert + verify, stored once per options), ``exports`` (list with parity
-and speed), ``bench`` (latency per batch size next to PyTorch eager)."""
+"""Deployment formats: ``export`` (convert + verify, stored once per options; ``--no-wait`` in the background),
+``exports`` (list with parity and speed), ``bench`` (latency per batch size next to PyTorch eager), ``job`` and
+``jobs`` (background exports: state, progress, export or error)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from rich.text import Text
 from modelreg.cli.common import JsonOpt, RefArg, state
 from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, human_size, short_ref, working
+from modelreg.cli.steps import CLI_WORDS
+from modelreg.errors import error_from_dict
 from modelreg.service.exports import export_file_name
 from modelreg.service.report_markdown import export_options_text, export_speed_text
-from modelreg.types import Export
+from modelreg.steps import hint_for
+from modelreg.types import Export, Job
 
 app = typer.Typer()
 
@@ -121,6 +125,9 @@ def export(
                                                          "(default: params.entry_point of the version).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Export again even if this export is stored.")] = False,
     trusted: TrustedOpt = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait/--no-wait", help="Wait for the export (default), or start it in the background and print the job "
+                                 "to follow (modelreg job ID).")] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a version to ONNX, TorchScript, CoreML or TFLite, verified against the original.
@@ -131,12 +138,30 @@ def export(
     kept as unverified. The export is stored with the version (exports/FORMAT/KEY/...); the same version,
     format and options are exported once (--force exports again). Exit code 9 when no export could be made.
 
+    With --no-wait the request is checked, then the export runs in the background (on the server, with
+    MODELREG_URL): the command prints the job's id; follow it with modelreg job ID.
+
     \b
     Example: modelreg export fire-detector@production --format onnx --imgsz 640 --half
+    Example: modelreg export fire-detector:5 --format tflite --no-wait
     """
     st = state(ctx)
     reg = st.registry()
     options = _options(shape, imgsz, dynamic, opset, half, int8, simplify)
+    if not wait:
+        started = reg.start_export(ref, fmt, force=force, trusted=trusted, source=source, entry_point=entry_point,
+                                   options=options)
+        if as_json:
+            emit_json(started)
+            return
+        st.out.print(jobs_table([started]))
+        if started.status == "done":
+            st.out.print(f"already exported (the same export is stored); pull it: modelreg pull "
+                         f"{short_ref(started.ref)} --format {started.format}", soft_wrap=True)
+        else:
+            st.out.print(f"job {started.id} started; follow it: modelreg job {started.id} "
+                         f"(--wait to wait for it)", soft_wrap=True)
+        return
     with working(st.err, f"exporting {short_ref(ref)} to {fmt} and checking it", enabled=st.progress_enabled(as_json)):
         exported = reg.export(ref, fmt, force=force, trusted=trusted, source=source, entry_point=entry_point,
                               options=options)
@@ -170,6 +195,91 @@ def exports(ctx: typer.Context, ref: RefArg, as_json: JsonOpt = False) -> None:
                      soft_wrap=True)
         return
     st.out.print(exports_table(found))
+
+
+def _job_when(job: Job) -> str:
+    if job.finished_at and job.started_at:
+        return f"{job.created_at:%Y-%m-%d %H:%M} in {(job.finished_at - job.started_at).total_seconds():.1f}s"
+    return f"{job.created_at:%Y-%m-%d %H:%M}"
+
+
+def jobs_table(jobs: list[Job]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("job", "version", "format", "options", "status", "progress", "started"):
+        table.add_column(column)
+    styles = {"done": "green", "failed": "red", "running": "yellow"}
+    for j in jobs:
+        options = ", ".join(f"{k}={v}" for k, v in j.options.model_dump(exclude_defaults=True).items()) or "-"
+        table.add_row(str(j.id), short_ref(j.ref), j.format, options, Text(j.status, style=styles.get(j.status, "")),
+                      j.progress, _job_when(j))
+    return table
+
+
+@app.command("job")
+def job(
+    ctx: typer.Context,
+    job_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="The job's id (modelreg export --no-wait "
+                                                                    "printed it).")],
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until it is done or failed (a failed job exits with "
+                                                      "its error's code).")] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=0, help="With --wait: give up waiting after "
+                                                                           "this many seconds.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a background export: its state (queued, running, done, failed), progress, and its export or error.
+
+    A job whose server stopped before it finished is shown failed (interrupted): start it again.
+
+    \b
+    Example: modelreg job 12 --wait
+    """
+    st = state(ctx)
+    reg = st.registry()
+    if wait:
+        with working(st.err, f"waiting for job {job_id}", enabled=st.progress_enabled(as_json)):
+            found = reg.wait_job(job_id, timeout)
+    else:
+        found = reg.get_job(job_id)
+    if as_json:
+        emit_json(found)
+    else:
+        st.out.print(jobs_table([found]))
+        if found.status == "done":
+            st.out.print(f"made export #{found.export_id}: modelreg exports {short_ref(found.ref)}; pull it: "
+                         f"modelreg pull {short_ref(found.ref)} --format {found.format}", soft_wrap=True)
+        elif not found.finished:
+            st.out.print(f"not finished; wait for it: modelreg job {found.id} --wait", soft_wrap=True)
+    if found.error is not None:
+        error = found.error
+        if wait:
+            raise error_from_dict({"code": error.code, "message": error.message,
+                                   "details": {**error.details, "hint": error.hint}})
+        if not as_json:
+            st.err.print(Text.assemble(("failed: ", "bold red"), error.message), soft_wrap=True)
+            hint = hint_for(error.details, CLI_WORDS, error.hint)
+            if hint:
+                st.err.print(Text.assemble(("hint: ", "bold"), hint), soft_wrap=True)
+
+
+@app.command("jobs")
+def jobs(ctx: typer.Context, ref: RefArg,
+         limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many.")] = 20,
+         as_json: JsonOpt = False) -> None:
+    """List a version's background exports, newest first: state, progress, when.
+
+    \b
+    Example: modelreg jobs fire-detector:3
+    """
+    st = state(ctx)
+    found = st.registry().list_jobs(ref, limit=limit)
+    if as_json:
+        emit_json(found)
+        return
+    if not found:
+        st.out.print(f"{short_ref(ref)} has no background exports; start one: modelreg export {ref} --no-wait",
+                     soft_wrap=True)
+        return
+    st.out.print(jobs_table(found))
 
 
 @app.command("bench")

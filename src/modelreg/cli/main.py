@@ -1,29 +1,127 @@
 """The ``modelreg`` command: the root app, global options, and the one place errors become exit codes.
 
 Settings are built here, at the edge: ``Settings.from_env(os.environ)``, with ``--home`` on top.
-Every command group lives in its own module and is added below; errors are turned into one red
+Every command group lives in its own module, listed in ``GROUPS``; errors are turned into one red
 line, a hint and an exit code by ``cli.errors`` (its docstring holds the table of exit codes).
+
+A run imports only the module of the command it runs (``modelreg versions m`` never loads the server, the
+exports or the other groups), so a read command answers quickly; ``--help``, the reference and the tests,
+which list every command, load them all, in the order of ``GROUPS``.
 """
 
 from __future__ import annotations
 
+import gc
+import importlib
 import logging
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
+import typer.main
 from typer.core import TyperGroup
 
 from modelreg import __version__
-from modelreg.cli import aliases, exports, insights, maintenance, models, projects, server, transfer, versions
 from modelreg.cli.common import SERVER_VARS, Opener, State, env_flag, make_console
-from modelreg.cli.errors import ExitCode, report
 from modelreg.config import TOKEN_ENV, URL_ENV, Settings
 
 
+class Group(NamedTuple):
+    """A command group: its module (under ``modelreg.cli``), its Typer, the name it is added under (None: its
+    commands join the top level) and the top-level commands it provides (where to look, not what there is)."""
+
+    module: str
+    attr: str
+    name: str | None
+    provides: tuple[str, ...]
+
+
+# The order --help lists them in. ``provides`` only says which module to import for a command: a command
+# missing from it still runs (every module is loaded to find it), just not as quickly; a test keeps it exact.
+GROUPS: tuple[Group, ...] = (
+    Group("projects", "app", "projects", ("projects",)),
+    Group("models", "app", "models", ("models",)),
+    Group("versions", "app", None, ("register", "versions", "search", "info", "update", "tag", "notes", "pin",
+                                    "unpin", "archive", "unarchive", "mark-best", "best", "delete")),
+    Group("aliases", "app", None, ("activate", "rollback", "promote")),
+    Group("aliases", "alias_app", "alias", ("alias",)),
+    Group("insights", "app", None, ("compare", "history", "lineage", "report")),
+    Group("transfer", "app", None, ("pull", "resolve", "import")),
+    Group("exports", "app", None, ("export", "exports", "job", "jobs", "bench")),
+    Group("maintenance", "app", None, ("gc", "fsck", "events")),
+    Group("server", "app", None, ("serve",)),
+    Group("server", "tokens_app", "tokens", ("tokens",)),
+)
+_PROVIDER = {command: group for group in GROUPS for command in group.provides}
+
+
+def _typer_of(group: Group) -> typer.Typer:
+    sub = getattr(importlib.import_module(f"modelreg.cli.{group.module}"), group.attr)
+    assert isinstance(sub, typer.Typer), group
+    return sub
+
+
+def build_group(group: Group) -> dict[str, Any]:
+    """Every click command ``group`` adds to the root, by name, as ``app.add_typer`` would add them."""
+    holder = typer.Typer(add_completion=False, rich_markup_mode=app.rich_markup_mode,
+                         pretty_exceptions_short=app.pretty_exceptions_short)
+    holder.add_typer(_typer_of(group), name=group.name)
+    built = typer.main.get_command(holder)
+    assert isinstance(built, TyperGroup), group
+    return dict(built.commands)
+
+
+def _build_one(group: Group, name: str) -> Any | None:
+    """The one command ``name`` of a group whose commands join the top level, without building the others."""
+    for info in _typer_of(group).registered_commands:
+        if info.callback is not None and (info.name or typer.main.get_command_name(info.callback.__name__)) == name:
+            return typer.main.get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
+                                                    rich_markup_mode=app.rich_markup_mode)
+    return None
+
+
 class RegistryGroup(TyperGroup):
-    """The root group: runs the command and turns any error into a message and an exit code."""
+    """The root group: runs the command and turns any error into a message and an exit code.
+
+    Its commands are built on first use: running one imports only its module; listing them (``commands``,
+    ``list_commands``: --help, shell completion, the reference) builds them all.
+    """
+
+    _loaded: dict[str, Any]
+    _complete: bool = False
+
+    @property
+    def commands(self) -> MutableMapping[str, Any]:
+        if not self._complete:
+            ordered: dict[str, Any] = {}
+            for group in GROUPS:
+                for name, command in build_group(group).items():
+                    ordered[name] = self._loaded.get(name, command)
+            self._loaded = {**ordered, **self._loaded}
+            self._complete = True
+        return self._loaded
+
+    @commands.setter
+    def commands(self, value: MutableMapping[str, Any]) -> None:
+        self._loaded = dict(value)
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> Any:  # type: ignore[override]
+        found = super().resolve_command(ctx, args)
+        _end_start_up()  # the command's module is loaded
+        return found
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any | None:  # type: ignore[override]
+        if cmd_name not in self._loaded and not self._complete:
+            group = _PROVIDER.get(cmd_name)
+            found = None
+            if group is not None:
+                found = build_group(group).get(cmd_name) if group.name else _build_one(group, cmd_name)
+            if found is None:
+                return self.commands.get(cmd_name)  # not where GROUPS says: build them all to find it
+            self._loaded[cmd_name] = found
+        return self._loaded.get(cmd_name)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -31,12 +129,18 @@ class RegistryGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # usage errors, --help, explicit exits: Typer reports them (usage errors exit 2)
         except KeyboardInterrupt:
+            from modelreg.cli.errors import ExitCode
+
             _stderr(ctx).print("interrupted", style="red")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         except BrokenPipeError:  # `modelreg versions m | head -1`: the reader left; that is fine
+            from modelreg.cli.errors import ExitCode
+
             _silence_stdout()
             raise typer.Exit(ExitCode.OK) from None
         except Exception as exc:
+            from modelreg.cli.errors import report  # loaded with the command's module (the error table is large)
+
             st = ctx.find_object(State)
             debug = st.debug if st is not None else env_flag(os.environ, "MODELREG_DEBUG")
             code = report(exc, _stderr(ctx), debug=debug)
@@ -111,19 +215,31 @@ def root(
     ctx.call_on_close(st.close)
 
 
-app.add_typer(projects.app, name="projects")
-app.add_typer(models.app, name="models")
-app.add_typer(versions.app)
-app.add_typer(aliases.app)
-app.add_typer(aliases.alias_app, name="alias")
-app.add_typer(insights.app)
-app.add_typer(transfer.app)
-app.add_typer(exports.app)
-app.add_typer(maintenance.app)
-app.add_typer(server.app)
-app.add_typer(server.tokens_app, name="tokens")
+# Start-up allocates tens of thousands of long-lived objects (modules, classes, the commands) and no garbage,
+# yet the cyclic collector walks them again and again, and once more over everything at exit. So the console
+# script pauses it until the command's module is loaded, then freezes what start-up built out of its sight
+# (gc.freeze) and resumes it for the command's own work; at exit it freezes everything, sparing the final
+# walk (tens of milliseconds). Objects are still freed by reference counting as usual. run() is for the
+# console script, which exits right after it.
+_gc_paused = False
+
+
+def _end_start_up() -> None:
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.freeze()
+        gc.enable()
 
 
 def run() -> None:
     """The console script ``modelreg``."""
-    app(prog_name="modelreg")
+    global _gc_paused
+    if gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+    try:
+        app(prog_name="modelreg")
+    finally:
+        _end_start_up()
+        gc.freeze()

@@ -173,6 +173,7 @@ def events(
                        ] = None,
     action: Annotated[str | None, typer.Option(
         "--action", help="Only this action, e.g. alias.set, version.deleted.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only what this token (or local user) did.")] = None,
     limit: LimitOpt = 50,
     cursor: CursorOpt = None,
     as_json: JsonOpt = False,
@@ -185,8 +186,8 @@ def events(
     Example: modelreg events --model fire-detector --limit 20
     """
     st = state(ctx)
-    page = st.registry().events(project=project, model=model, version=version, action=action, limit=limit,
-                                cursor=cursor)
+    page = st.registry().events(project=project, model=model, version=version, action=action, actor=actor,
+                                limit=limit, cursor=cursor)
     if as_json:
         emit_json(page)
         return

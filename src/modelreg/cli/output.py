@@ -14,14 +14,6 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console, RenderableType
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -76,6 +68,16 @@ def version_label(project: str, model: str, number_: int) -> str:
     return short_ref(f"{project}/{model}:v{number_}")
 
 
+def numbered(v: Version) -> str:
+    """A version's number with its label, if any: ``v7 (v4_no_leakage)``."""
+    return f"v{v.number} ({v.label})" if v.label else f"v{v.number}"
+
+
+def titled(v: Version) -> str:
+    """A version's short reference with its label, if any: ``fire-detector:v7 (v4_no_leakage)``."""
+    return f"{short_ref(v.ref)} ({v.label})" if v.label else short_ref(v.ref)
+
+
 def hours_of(v: Version) -> float | None:
     if v.training is None or v.training.duration_s is None:
         return None
@@ -120,7 +122,7 @@ def version_line(v: Version, view: MetricView, *, number_width: int = 0,
     """The one-line summary: ``✓ v5 | mAP: 0.9123 | Time: 2.15h [ACTIVE]`` (the model's own metric)."""
     active = ACTIVE_ALIAS in v.aliases
     line = Text.assemble(Text("✓ ", style="bold green") if active else Text("  "),
-                         (f"v{v.number}".ljust(number_width), "bold" if active else ""))
+                         (numbered(v).ljust(number_width), "bold" if active else ""))
     widths = list(value_widths) or [0] * len(view.names)
     for (label, value), width in zip(_metric_texts(v, view), widths, strict=True):
         line.append(f" | {label}: {value.ljust(width)}")
@@ -136,7 +138,7 @@ def version_line(v: Version, view: MetricView, *, number_width: int = 0,
 
 def version_lines(versions: Sequence[Version], view: MetricView) -> list[Text]:
     """Version lines whose numbers and metric values line up."""
-    width = max((len(f"v{v.number}") for v in versions), default=2)
+    width = max((len(numbered(v)) for v in versions), default=2)
     texts = [_metric_texts(v, view) for v in versions]
     value_widths = [max((len(t[i][1]) for t in texts), default=0) for i in range(len(view.names))]
     return [version_line(v, view, number_width=width, value_widths=value_widths) for v in versions]
@@ -163,7 +165,7 @@ def versions_table(versions: Sequence[Version], views: Sequence[MetricView], *, 
         flags = Text(" ").join(Text(label, style=style) for label, style in flags_of(v))
         table.add_row(
             Text("✓", style="bold green") if ACTIVE_ALIAS in v.aliases else "",
-            short_ref(v.ref) if with_model else f"v{v.number}", *metrics,
+            titled(v) if with_model else numbered(v), *metrics,
             f"{hrs:.2f}h" if hrs is not None else "-",
             human_size(v.size), when(v.created_at), v.created_by or "-", flags,
             style="dim" if v.archived else None,
@@ -214,6 +216,15 @@ def transfer(console: Console, *, total: int, label: str, enabled: bool) -> Iter
     if not enabled or total <= 0:
         yield None
         return
+    from rich.progress import (  # only when a bar is shown: a read command never loads it
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
                TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:

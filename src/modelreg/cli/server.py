@@ -86,7 +86,7 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request.")] = True,
 ) -> None:
-    """Run the REST API (OpenAPI at /api/v1/openapi.json, docs at /docs).
+    """Run the registry server: the dashboard at /, the REST API under /api/v1 (interactive docs at /docs).
 
     It serves the embedded registry ($MODELREG_HOME), or the stores MODELREG_DATABASE_URL and
     MODELREG_ARTIFACTS name. Without a token it listens on loopback only; create one first

@@ -40,6 +40,7 @@ from modelreg.cli.output import (
     human_size,
     plain,
     short_ref,
+    titled,
     transfer,
     version_line,
     version_lines,
@@ -124,6 +125,13 @@ def register(
     label: Annotated[str | None, typer.Option(
         "--label", help="A name for the version, unique in the model (e.g. v4_no_leakage), usable as "
                         "MODEL:LABEL wherever a version number is.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", exists=True, dir_okay=False, metavar="YAML",
+        help="An experiment manifest (project, labels, models …) instead of the folder's own YAML config; "
+             "kept in the version's params.")] = None,
+    update_labels: Annotated[bool, typer.Option(
+        "--update-labels", help="Make the manifest's labels the project's label set when they differ "
+                                "(recorded as an event).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a new version of MODEL from files.
@@ -132,6 +140,10 @@ def register(
 
     The first version of a model becomes production. Options override what the folder's
     metadata.json says; -m metrics override --metrics-json.
+
+    An experiment manifest (the folder's YAML config with labels or models, or --config) names the
+    project when MODEL names none, and its labels must be the project's label set (a project without
+    one takes them; --update-labels replaces them).
 
     \b
     Example: modelreg register fire-detector runs/train/weights -m map50=0.91 --training-time 2.15h
@@ -168,7 +180,8 @@ def register(
             class_metrics=read_class_metrics_file(class_metrics) if class_metrics else None,
             training={"duration_s": duration} if duration is not None else None,
             epochs=read_history_file(history) if history else None,
-            read_metadata=not no_metadata, progress=progress, label=label)
+            read_metadata=not no_metadata, progress=progress, label=label, config=config,
+            update_labels=update_labels)
     if as_json:
         emit_json(version)
         return
@@ -366,7 +379,7 @@ def info(ctx: typer.Context, ref: RefArg, as_json: JsonOpt = False) -> None:
 
 
 def print_version(out: Console, v: Version) -> None:
-    header = Text(short_ref(v.ref), style="bold")
+    header = Text(titled(v), style="bold")
     for label, style in flags_of(v):
         header.append(" ")
         header.append(label, style=style)

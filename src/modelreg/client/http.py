@@ -22,8 +22,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -42,11 +40,9 @@ from modelreg.blobs.base import BlobInfo, Progress, check_digest
 from modelreg.blobs.local import copy_verified_to_path, pump, reader_of, size_hint, verifying_stream
 from modelreg.config import Settings
 from modelreg.errors import (
-    ArtifactNotFound,
     BlobNotFound,
     Conflict,
     InvalidInput,
-    InvalidState,
     ModelregError,
     NotFound,
     PermissionDenied,
@@ -56,14 +52,17 @@ from modelreg.errors import (
 )
 from modelreg.export.job import ExportOptions
 from modelreg.filters import walk_pages
+from modelreg.local.cache import cached_folder, path_in_folder, server_cache_root
+from modelreg.local.export_names import export_file_name
+from modelreg.local.export_options import choose_export, given_options
+from modelreg.local.job_wait import check_job_id, wait_for_job
+from modelreg.local.pulls import check_ready, metadata_document, pull_into
+from modelreg.local.repair import blobs_to_repair, find_by_content, repair_folder, with_repairs
+from modelreg.local.runs import RunBase, check_in_training
+from modelreg.local.sources import FilesArg, Source, collect_sources
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
 from modelreg.registry import DEFAULT_PROJECT
-from modelreg.service.blobs import FilesArg, Source, collect_sources
-from modelreg.service.exports import choose_export, export_file_name, given_options
-from modelreg.service.files import COMPLETE_MARKER, FilesMixin, metadata_document, pull_into
-from modelreg.service.maintenance import blobs_to_repair, find_by_content, repair_folder, with_repairs
-from modelreg.service.metadata_files import fields_from_folder
-from modelreg.service.runs import RunBase
+from modelreg.service.metadata_files import metadata_to_register
 from modelreg.types import (
     AliasInfo,
     AliasMove,
@@ -77,6 +76,7 @@ from modelreg.types import (
     FsckReport,
     GcReport,
     ImportReport,
+    Job,
     Lineage,
     Model,
     Page,
@@ -92,8 +92,7 @@ from modelreg.types import (
 )
 
 if TYPE_CHECKING:
-    from modelreg.service.importing import Layout
-    from modelreg.service.insights import ReportFormat
+    from modelreg.registry import Layout, ReportFormat
 
 API = "/api/v1"
 CHUNK = 1024 * 1024
@@ -117,12 +116,33 @@ def raise_for_error(response: httpx.Response) -> None:
     except (ValueError, httpx.StreamError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        raise error_from_dict(body["error"])
+        raise _on_the_server(error_from_dict(body["error"]), response.request)
     cls = _STATUS_ERRORS.get(response.status_code, ModelregError)
     request = response.request
     raise cls(f"the server answered {response.status_code} {response.reason_phrase} to {request.method} "
               f"{request.url.path}", hint="is MODELREG_URL the address of a modelreg server?",
               status=response.status_code)
+
+
+def _on_the_server(error: ModelregError, request: httpx.Request) -> ModelregError:
+    """The server's error in a client's words where the fix is the server's: an export toolchain that is missing
+    there (``toolchain_missing``) is installed where the server runs, not here."""
+    if error.code != "toolchain_missing":
+        return error
+    details = dict(error.details)
+    details.pop("step", None)  # the next step is written here, in the words of a client of that server
+    server = str(request.url.copy_with(path=request.url.path.split(API, 1)[0] or "/", query=None, fragment=None))
+    fmt = details.get("format") or "this format"
+    missing = [str(m) for m in details.get("missing") or []]
+    extra = details.get("extra") or "export"
+    if len(missing) > 1:
+        lacks = f"{', '.join(missing[:-1])} and {missing[-1]} are"
+    else:
+        lacks = f"{missing[0]} is" if missing else "its toolchain is"
+    how = error.hint or details.get("install") or f'pip install "modelreg[{extra}]"'
+    return type(error)(f"the registry server at {server.rstrip('/')} cannot export to {fmt}: {lacks} not "
+                       "installed where the server runs", hint=f"install modelreg[{extra}] where the server runs: "
+                       f"{how}", **details)
 
 
 def _validate(kind: Any, data: bytes) -> Any:
@@ -377,22 +397,23 @@ class HttpRegistry:
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
                          progress: Progress | None = None,
                          artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None,
+                         config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+                         update_labels: bool = False,
                          **fields: Unpack[VersionFields]) -> Version:
         """Register a new ready version of ``model`` on the server (see ``Service.register_version``).
 
-        The folder's metadata files are read here; the files are uploaded only if the server lacks them.
+        The folder's metadata files and the manifest are read here; the server checks the manifest's project
+        and labels. The files are uploaded only if the server lacks them.
         ``artifacts``: files already on the server, as {path, digest, size}.
         """
-        found: dict[str, Any] = {}
-        if read_metadata and isinstance(files, (str, Path)) and Path(files).is_dir():
-            found = fields_from_folder(Path(files))
+        found, manifest = metadata_to_register(files, read_metadata=read_metadata, config=config)
         given = over_folder_fields(found, given_fields(fields))
         if artifacts is not None and files is not None:
             raise InvalidInput("pass files or artifacts, not both", field="artifacts")
         uploads = self._hash_sources(collect_sources(files))
         listed = [_jsonable(a) for a in artifacts] if artifacts is not None else [
             {"path": u.path, "digest": u.digest, "size": u.size} for u in uploads]
-        body = {"model": model, **given,
+        body = {"model": model, **given, "config": manifest, "update_labels": update_labels or None,
                 "epochs": list(epochs) if epochs is not None else None, "artifacts": listed}
         response = self._post_with_blobs("/versions", _drop_none(body), uploads, progress)
         return Version.model_validate_json(response.content)
@@ -511,9 +532,7 @@ class HttpRegistry:
     def resume_run(self, ref: str) -> RemoteRun:
         """The run of a version still in training, to log more epochs or end it."""
         version = self.get_version(ref)
-        if version.status != "training":
-            raise InvalidState(f"{version.ref} is {version.status}; only a run in training can go on or end",
-                               hint="start a new run", version=version.number, status=version.status)
+        check_in_training(version)
         return RemoteRun(self, version)
 
     def _finish_run(self, run: RemoteRun) -> Version:
@@ -653,10 +672,11 @@ class HttpRegistry:
         return self._request("GET", self._version_path(ref) + "/report", params={"format": fmt_name}).text
 
     def events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
-               action: str | None = None, limit: int = 50, cursor: str | None = None) -> Page[Event]:
-        """The audit log, newest first: who did what, when, before -> after."""
+               action: str | None = None, actor: str | None = None, limit: int = 50,
+               cursor: str | None = None) -> Page[Event]:
+        """The audit log, newest first: who did what, when, before -> after (``actor``: by whom)."""
         return cast(Page[Event], self._get(Page[Event], "/events", project=project, model=model, version=version,
-                                           action=action, limit=limit, cursor=cursor))
+                                           action=action, actor=actor, limit=limit, cursor=cursor))
 
     # ---- exports (the server converts and verifies; a conversion may take minutes)
     def export(self, ref: str, format: str = "onnx", *, force: bool = False, trusted: bool = False,
@@ -679,6 +699,25 @@ class HttpRegistry:
         return cast(Export, self._send(Export, "POST", self._version_path(ref) + "/exports/bench", body,
                                        idempotent=True, timeout=EXPORT_TIMEOUT_S))
 
+    # ---- background jobs (the server runs them; start_export answers once the request is checked)
+    def start_export(self, ref: str, format: str = "onnx", *, force: bool = False, trusted: bool = False,
+                     source: str | None = None, entry_point: str | None = None,
+                     options: Mapping[str, Any] | ExportOptions | None = None, **more_options: Any) -> Job:
+        body = {"format": format, "options": given_options(options, more_options), "force": force, "trusted": trusted,
+                "source": source, "entry_point": entry_point, "wait": False}
+        return cast(Job, self._send(Job, "POST", self._version_path(ref) + "/exports", _drop_none(body),
+                                    timeout=EXPORT_TIMEOUT_S))
+
+    def get_job(self, job_id: int) -> Job:
+        return cast(Job, self._get(Job, f"/jobs/{check_job_id(job_id)}"))
+
+    def list_jobs(self, ref: str, *, limit: int = 20) -> list[Job]:
+        return cast(list[Job], self._get(list[Job], self._version_path(ref) + "/jobs", limit=limit))
+
+    def wait_job(self, job_id: int, timeout: float | None = None) -> Job:
+        check_job_id(job_id)
+        return wait_for_job(lambda: self.get_job(job_id), timeout)
+
     # ---- files
     def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
              metadata: bool = True, format: str | None = None) -> Path:
@@ -692,7 +731,7 @@ class HttpRegistry:
             return pull_into(Path(to), files, fetch,
                              ("export.json", exported.model_dump(mode="json")) if metadata else None)
         version = self.get_version(ref)
-        FilesMixin._check_ready(version)
+        check_ready(version)
         return pull_into(Path(to), [(a.path, a.digest, a.size) for a in version.artifacts], fetch,
                          ("metadata.json", metadata_document(version)) if metadata else None)
 
@@ -728,36 +767,11 @@ class HttpRegistry:
         if path is not None:
             validate_artifact_path(path)
         version = self.get_version(ref)
-        FilesMixin._check_ready(version)
-        folder = self._cached_folder(version)
-        if path is None:
-            return folder
-        if not any(a.path == path for a in version.artifacts):
-            raise ArtifactNotFound(f"{version.ref} has no file {path!r}",
-                                   hint="its files: " + ", ".join(a.path for a in version.artifacts), path=path)
-        return folder / path
+        check_ready(version)
+        return path_in_folder(self._cached_folder(version), version, path)
 
     def _cached_folder(self, version: Version) -> Path:
-        server = re.sub(r"[^A-Za-z0-9._-]", "_", urlsplit(self._base).netloc)
-        root = self.settings.resolved_cache_dir / "servers" / server
-        folder = root / version.project / version.model / f"v{version.number}"
-        if (folder / COMPLETE_MARKER).exists():
-            return folder
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".v{version.number}-", dir=folder.parent))
-        try:
-            self.pull(str(Ref(model=version.model, project=version.project, number=version.number)), staging)
-            (staging / COMPLETE_MARKER).write_text(version.ref)
-            try:
-                os.rename(staging, folder)
-            except OSError:
-                if not (folder / COMPLETE_MARKER).exists():  # a half folder from an old crash
-                    shutil.rmtree(folder, ignore_errors=True)
-                    os.rename(staging, folder)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-        return folder
+        return cached_folder(server_cache_root(self.settings.resolved_cache_dir, self._base), version, self.pull)
 
     # ---- maintenance
     def gc(self, *, dry_run: bool = True, grace_s: float = 3600.0, temp_grace_s: float = 3600.0) -> GcReport:

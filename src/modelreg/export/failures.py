@@ -6,7 +6,8 @@ The codes are those of ``modelreg.errors``, so the service raises the matching c
     no_weights            the file holds no usable module or weights (or no entry point for a state dict)
     unsupported_operator  the exporter has no conversion for an operator (``operator`` names it)
     out_of_memory         MemoryError, "out of memory", or a child killed by SIGKILL
-    toolchain_missing     the format's packages are not installed
+    toolchain_missing     the format's packages are not installed (``missing``, ``extra``, ``install`` say which
+                          and how: ``modelreg.export.toolchains``)
     platform_unsupported  the format's runtime cannot run on this machine (benchmarks of Core ML off macOS)
     export_failed         anything else: the first line of the exception and a hint
 
@@ -19,8 +20,8 @@ from __future__ import annotations
 import re
 
 from modelreg.export.job import ExportFailure
+from modelreg.export.toolchains import requirement_of_module, toolchain_missing
 
-INSTALL_HINT = "pip install 'modelreg[export]'"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # What the exporters say when they meet an operator they cannot convert, and where its name is.
 _OPERATOR_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -121,11 +122,20 @@ def classify(exc: BaseException, fmt: str, stage: str | None = None) -> ExportFa
             hint=f"rewrite that part of forward() with operators {fmt} supports, or export to another format"
                  + (" (or give torch.onnx a custom_translation_table)" if fmt == "onnx" else ""))
     if isinstance(exc, ImportError):
-        return ExportFailure(code="toolchain_missing", message=f"{stage} needs a package that is missing: {exc}",
-                             hint=INSTALL_HINT)
+        return _missing_import(exc, fmt, stage)
     line = summary(str(exc)) or type(exc).__name__
     return ExportFailure(code="export_failed", message=f"{stage} failed: {type(exc).__name__}: {line}",
                          hint=_hint_for(text, fmt))
+
+
+def _missing_import(exc: ImportError, fmt: str, stage: str) -> ExportFailure:
+    """A module the export imported is missing: name its distribution when the toolchain table declares it."""
+    name = exc.name or ""
+    declared = requirement_of_module(name) if name else None
+    if declared is not None:
+        return toolchain_missing(fmt, [declared.distribution])
+    found = toolchain_missing(fmt, [name.split(".", 1)[0]] if name else [])
+    return found.model_copy(update={"message": f"{stage} needs a package that is missing: {exc}"})
 
 
 def _hint_for(text: str, fmt: str) -> str:

@@ -25,7 +25,7 @@ ExportStatus = Literal["ok", "failed-parity", "unverified", "failed"]
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class InputSpec(_Data):
@@ -77,6 +77,10 @@ class ExportFailure(_Data):
     message: str
     hint: str | None = None
     operator: str | None = None     # the operator the exporter could not convert, when it says
+    # toolchain_missing: the distributions that are not installed, the extra that installs them, the command
+    missing: list[str] | None = None
+    extra: str | None = None
+    install: str | None = None
 
 
 class OutputParity(_Data):

@@ -26,17 +26,17 @@ def check_input_shapes(shapes: Sequence[Sequence[int]]) -> None:
         for dim in shape:
             if dim > MAX_DIM:
                 raise InvalidInput(f"input shape {list(shape)} has a dimension of {dim}; the limit is {MAX_DIM}",
-                                   hint="export with a smaller --shape or --imgsz", field="input_shapes",
+                                   hint="export with a smaller input shape (or image size)", field="input_shapes",
                                    limit=MAX_DIM)
         batch, sample = (shape[0], shape[1:]) if len(shape) > 1 else (1, shape)
         if batch > MAX_BATCH:
             raise InvalidInput(f"input shape {list(shape)} has a batch of {batch}; the limit is {MAX_BATCH}",
-                               hint="export with batch 1 (the exported model can take larger batches with "
-                                    "--dynamic)", field="input_shapes", limit=MAX_BATCH)
+                               hint="export with batch 1 (with a dynamic batch the exported model takes "
+                                    "larger ones)", field="input_shapes", limit=MAX_BATCH)
         elements = math.prod(max(1, d) for d in sample)
         if elements > MAX_SAMPLE_ELEMENTS:
             raise InvalidInput(f"input shape {list(shape)} holds {elements:,} values per sample; the limit is "
-                               f"{MAX_SAMPLE_ELEMENTS:,}", hint="export with a smaller --shape or --imgsz",
+                               f"{MAX_SAMPLE_ELEMENTS:,}", hint="export with a smaller input shape (or image size)",
                                field="input_shapes", limit=MAX_SAMPLE_ELEMENTS)
 
 

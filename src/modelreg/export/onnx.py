@@ -39,7 +39,7 @@ _ORT_TYPES: dict[str, type[np.generic]] = {
 def convert(request: ConvertRequest) -> Converted:
     options = request.job.options
     if options.half and options.int8:
-        raise failure("export_failed", "half and int8 cannot be combined", hint="choose one of --half, --int8")
+        raise failure("export_failed", "half and int8 cannot be combined", hint="choose one precision: half or int8")
     notes: list[str] = []
     toolchain: dict[str, str] = {}
     model: Any = request.source.module

@@ -15,7 +15,6 @@ runs out of memory becomes a failed ``ExportOutcome`` and never takes the caller
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import shutil
@@ -33,9 +32,10 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from modelreg.export.failures import INSTALL_HINT, clean
+from modelreg.export.failures import clean
 from modelreg.export.job import FORMATS, BenchOutcome, ExportFailure, ExportJob, ExportOutcome, Parity
 from modelreg.export.limits import default_memory_limit
+from modelreg.export.toolchains import TOOLCHAINS, missing_packages, toolchain_missing
 
 resource: ModuleType | None
 try:
@@ -48,41 +48,30 @@ __all__ = ["available_formats", "run_bench", "run_export", "toolchain_versions"]
 log = logging.getLogger(__name__)
 _T = TypeVar("_T", bound=BaseModel)
 
-# module names (for find_spec) and distributions (for versions) of each format's toolchain
-_MODULES: dict[str, tuple[str, ...]] = {
-    "onnx": ("torch", "onnx", "onnxscript", "onnxruntime"),
-    "torchscript": ("torch",),
-    "coreml": ("torch", "coremltools"),
-    "tflite": ("torch", "litert_torch", "ai_edge_litert"),
-}
-_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "onnx": ("torch", "onnx", "onnxscript", "onnxruntime"),
-    "torchscript": ("torch",),
-    "coreml": ("torch", "coremltools"),
-    "tflite": ("torch", "litert-torch", "ai-edge-litert"),
-}
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "3", "ABSL_MIN_LOG_LEVEL": "3",
              "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
 LOG_TAIL = 2000            # characters of a child's output kept in a failure message
 MIN_VERIFY_S = 60.0        # the verification gets at least this long, whatever is left of job.timeout_s
 
 
+def _missing_toolchain(fmt: str) -> ExportFailure | None:
+    """The ``toolchain_missing`` failure when a package of ``fmt``'s toolchain is not importable here."""
+    missing = missing_packages(fmt)
+    return toolchain_missing(fmt, missing) if missing else None
+
+
 def available_formats() -> dict[str, str | None]:
     """Format → None when its toolchain is importable here, else why not and what to install."""
     found: dict[str, str | None] = {}
     for fmt in FORMATS:
-        missing = [m for m in _MODULES[fmt] if importlib.util.find_spec(m) is None]
-        if not missing:
-            found[fmt] = None
-        else:
-            extra = " (and PyTorch: pip install torch)" if "torch" in missing else ""
-            found[fmt] = f"{fmt} exports need {', '.join(missing)}: {INSTALL_HINT}{extra}"
+        failure = _missing_toolchain(fmt)
+        found[fmt] = None if failure is None else f"{failure.message}: {failure.hint}"
     return found
 
 
 def toolchain_versions(fmt: str, *, int8: str | None = None, half: bool = False) -> dict[str, str]:
     """The installed versions of the packages that export and run ``fmt`` (absent ones are left out)."""
-    names = list(_DISTRIBUTIONS.get(fmt, ()))
+    names = [r.distribution for r in TOOLCHAINS.get(fmt, ()) if r.distribution != "numpy"]  # numpy: not a toolchain
     if fmt == "tflite" and (int8 == "dynamic" or half):
         names.append("ai-edge-quantizer")
     if fmt == "tflite" and int8 == "static":
@@ -198,10 +187,9 @@ def run_export(job: ExportJob) -> ExportOutcome:
     """Convert ``job`` into ``job.out_dir`` and verify it, each in a child process; never raises for a
     failed export (the outcome says what happened)."""
     toolchain = toolchain_versions(job.format, int8=job.options.int8, half=job.options.half)
-    missing = available_formats().get(job.format)
+    missing = _missing_toolchain(job.format)
     if missing is not None:
-        return ExportOutcome(status="failed", toolchain=toolchain,
-                             error=ExportFailure(code="toolchain_missing", message=missing, hint=INSTALL_HINT))
+        return ExportOutcome(status="failed", toolchain=toolchain, error=missing)
     deadline = time.monotonic() + job.timeout_s
     Path(job.out_dir).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="modelreg-export-"))
@@ -246,9 +234,9 @@ def _verify(job: ExportJob, job_file: Path, reference: Path, work: Path, timeout
 def run_bench(job: ExportJob, batches: list[int], runs: int) -> BenchOutcome:
     """Latency (p50/p90, throughput) of the export in ``job.out_dir`` in its runtime and of PyTorch eager,
     per batch size, in a child process."""
-    missing = available_formats().get(job.format)
+    missing = _missing_toolchain(job.format)
     if missing is not None:
-        return BenchOutcome(error=ExportFailure(code="toolchain_missing", message=missing, hint=INSTALL_HINT))
+        return BenchOutcome(error=missing)
     work = Path(tempfile.mkdtemp(prefix="modelreg-bench-"))
     try:
         job_file, result = work / "job.json", work / "bench.json"

@@ -28,7 +28,7 @@ from modelreg.export.job import ExportJob, SourceKind
 
 __all__ = ["LoadedSource", "detect_source_kind", "load_source"]
 
-UNTRUSTED_HINT = ("pass --trusted (trusted=True) if you registered these weights yourself: unpickling runs code in "
+UNTRUSTED_HINT = ("export it as trusted only if you registered these weights yourself: unpickling runs code in "
                   "the file")
 _CHECKPOINT_KEYS = ("ema", "model", "state_dict", "model_state_dict", "net", "weights")
 
@@ -137,7 +137,7 @@ def _strip_prefix(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _build(weights: dict[str, torch.Tensor], job: ExportJob) -> LoadedSource:
     if not job.entry_point:
         raise failure("no_weights", "the weights are a state dict: the code that builds the module is needed",
-                      hint="name it: entry_point='package.module:factory' (--entry-point)")
+                      hint="name the function that builds the module as its entry_point: package.module:factory")
     factory = _import_entry_point(job.entry_point)
     try:
         module = factory()

@@ -38,7 +38,7 @@ def convert(request: ConvertRequest) -> Converted:
         raise failure("export_failed", "litert-torch cannot convert a TorchScript module (it needs torch.export)",
                       hint="register the model as a pickled module or a state dict with an entry point")
     if options.half and options.int8:
-        raise failure("export_failed", "half and int8 cannot be combined", hint="choose one of --half, --int8")
+        raise failure("export_failed", "half and int8 cannot be combined", hint="choose one precision: half or int8")
     notes: list[str] = []
     toolchain: dict[str, str] = {}
     if options.dynamic_batch:

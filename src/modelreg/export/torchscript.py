@@ -30,7 +30,7 @@ def convert(request: ConvertRequest) -> Converted:
     options = request.job.options
     if options.int8 is not None:
         raise failure("export_failed", "int8 is not available for torchscript exports",
-                      hint="export to onnx or tflite with --int8, or use --half")
+                      hint="export to onnx or tflite with int8, or use half")
     notes: list[str] = []
     model: Any = request.source.module
     example = request.example

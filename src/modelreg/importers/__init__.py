@@ -35,7 +35,7 @@ from modelreg.errors import InvalidInput
 from modelreg.importers import environments_layout, versions_layout
 from modelreg.importers.common import LayoutName, Plan, carry_out
 from modelreg.refs import parse_ref
-from modelreg.service.importing import Layout
+from modelreg.registry import Layout
 from modelreg.types import ImportReport
 
 if TYPE_CHECKING:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelreg.errors import InvalidInput, InvalidMetadata, ModelregError, NotFound
+from modelreg.local.fields import metadata_changes
 from modelreg.refs import parse_ref, validate_artifact_path
 from modelreg.registry import DEFAULT_PROJECT
-from modelreg.service.metadata_files import read_json_object, version_fields_from_metadata
-from modelreg.service.versions import metadata_changes
+from modelreg.service.metadata_files import label_or_none, read_json_object, version_fields_from_metadata
 from modelreg.types import ImportItem, ImportReport
 
 if TYPE_CHECKING:
@@ -139,9 +139,12 @@ def read_candidate(
     original_version: str | None = None,
     tags: dict[str, str] | None = None,
     archive: bool = False,
+    named: bool = False,
 ) -> Candidate:
     """Read one version folder: its files (hashed) and its metadata.json (mapped and validated).
 
+    The version's label is metadata.json's ``version`` when that is a valid label (``v4_no_leakage``),
+    else, for a folder ``named`` after its version (``v3_2024-11-10``), the folder's name when that is one.
     A problem is kept on the candidate (``error``, naming the path), never raised here.
     """
     cand = Candidate(source=folder, label=label, archive=archive)
@@ -164,6 +167,8 @@ def read_candidate(
         if meta.is_file() and not cand.files:
             plan.warn(f"{folder} holds only {METADATA_NAME}; it is imported as a version without files")
         cand.fields = mapped_fields(raw, path=meta)
+        if named and "label" not in cand.fields and (own := label_or_none(folder.name)) is not None:
+            cand.fields["label"] = own
         extra: dict[str, Any] = cand.fields.setdefault("extra", {})
         if original_version is not None:
             extra.setdefault("original_version", original_version)
@@ -273,6 +278,7 @@ def carry_out(service: Service, model: str, plan: Plan, *, strict: bool, dry_run
     except NotFound:
         existing_model, next_number, aliases_before, known = None, 1, {}, {}
     imported_now: set[int] = set()
+    labels = _labels(service, model) if existing_model is not None else {}
 
     for cand in plan.candidates:
         if cand.error is not None:
@@ -283,6 +289,7 @@ def carry_out(service: Service, model: str, plan: Plan, *, strict: bool, dry_run
             cand.number = found
             out.skipped.append(ImportItem(source=str(cand.source), version=f"{project}/{ref.model}:v{found}"))
             continue
+        _check_label(plan, cand, labels)
         if dry_run:
             cand.number, next_number = next_number, next_number + 1
         else:
@@ -297,6 +304,8 @@ def carry_out(service: Service, model: str, plan: Plan, *, strict: bool, dry_run
             cand.number = version.number
         imported_now.add(cand.number)
         known[cand.signature] = cand.number
+        if cand.fields.get("label"):
+            labels[cand.fields["label"]] = cand.number
         out.imported.append(ImportItem(source=str(cand.source), version=f"{project}/{ref.model}:v{cand.number}"))
 
     _point_aliases(service, model, plan, out, dry_run=dry_run)
@@ -320,6 +329,20 @@ def _imported_signatures(service: Service, model: str) -> dict[tuple[frozenset[t
         files = frozenset((a.path, a.digest) for a in version.artifacts)
         known.setdefault((files, marker.get("metadata_sha256")), version.number)
     return known
+
+
+def _labels(service: Service, model: str) -> dict[str, int]:
+    """The labels the model's versions have: label -> number."""
+    return {v.label: v.number for v in service.iter_versions(model=model, limit=500) if v.label}
+
+
+def _check_label(plan: Plan, cand: Candidate, labels: dict[str, int]) -> None:
+    """A label another version has already (an earlier import, or two folders naming the same) is left off."""
+    label = cand.fields.get("label")
+    if label is None or label not in labels:
+        return
+    cand.fields = {k: v for k, v in cand.fields.items() if k != "label"}
+    plan.warn(f"{cand.source} is imported without the label {label!r}: v{labels[label]} has it already")
 
 
 def _point_aliases(service: Service, model: str, plan: Plan, out: _Outcome, *, dry_run: bool) -> None:

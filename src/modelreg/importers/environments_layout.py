@@ -4,7 +4,8 @@ Each folder (``model.pth``, ``encoders.pkl``, ``metadata.json``) becomes a versi
 first, oldest first (by the date in the folder name, else the metadata's created_date), then staging,
 then production, so that production is the newest. The ``production`` and ``staging`` aliases point
 at what those folders hold; archive versions are archived. Every version is tagged
-``environment=<folder>`` and keeps its folder in ``extra.original_folder``.
+``environment=<folder>`` and keeps its folder in ``extra.original_folder``. Its label is metadata.json's
+``version`` when that is a valid label (``v4_no_leakage``), else an archive folder's name (``v3_2024-11-10``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def plan(root: Path) -> Plan:
                 result.warn(f"{entry} is not a version folder; not imported")
                 continue
             archived.append(
-                read_candidate(result, entry, f"{ARCHIVE}/{entry.name}", tags={"environment": ARCHIVE}, archive=True)
+                read_candidate(result, entry, f"{ARCHIVE}/{entry.name}", tags={"environment": ARCHIVE}, archive=True,
+                               named=True)
             )
     result.candidates.extend(sorted(archived, key=_age))
     for env in ENVIRONMENTS:

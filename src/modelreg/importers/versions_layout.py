@@ -1,8 +1,10 @@
 """The ``versions/vN`` layout, "versions": ``models/current_best.pt`` and ``models/versions/v<N>/``.
 
-Each ``versions/v<N>/`` (in ascending N) becomes a version: every file in it but metadata.json is an
-artifact at its relative path (``weights/best.pt``), and metadata.json is mapped onto the version's
-fields. ``current_best.pt`` (a symlink, or a copy recognised by its SHA-256) names production; a
+Each ``versions/v<N>/`` or ``versions/v<N>_<name>/`` (in ascending N) becomes a version: every file in it
+but metadata.json is an artifact at its relative path (``weights/best.pt``), and metadata.json is mapped
+onto the version's fields. Its label is metadata.json's ``version``, else the folder's name
+(``v4_no_leakage``), when that is a valid label (``v4`` is not: it reads as a number).
+``current_best.pt`` (a symlink, or a copy recognised by its SHA-256) names production; a
 ``current_best.pt`` that matches no folder is imported as a version of its own, so the weights in
 production are never lost.
 """
@@ -23,7 +25,7 @@ from modelreg.importers.common import (
     visible_entries,
 )
 
-VERSION_DIR = re.compile(r"[vV](\d+)")
+VERSION_DIR = re.compile(r"[vV](\d+)(?:[_-][A-Za-z0-9][A-Za-z0-9._-]*)?")  # v3, v4_no_leakage
 CURRENT_BEST = "current_best.pt"
 CURRENT_BEST_VERSION = "current_best_version.txt"  # the label of current_best.pt ("v5"), kept by export scripts
 BEST_WEIGHTS = "weights/best.pt"
@@ -60,7 +62,7 @@ def plan(root: Path) -> Plan:
                     entry,
                     InvalidInput(
                         f"{entry} is not a version folder; versions/ holds one folder per version, named v<N>",
-                        hint="rename it to v<N> to import it",
+                        hint="rename it to v<N> or v<N>_<name> to import it",
                         path=str(entry),
                     ),
                 )
@@ -70,7 +72,7 @@ def plan(root: Path) -> Plan:
     folders.sort(key=lambda item: item[0])  # stable: v3 before V3
     for _, folder in folders:
         result.candidates.append(
-            read_candidate(result, folder, f"versions/{folder.name}", original_version=folder.name)
+            read_candidate(result, folder, f"versions/{folder.name}", original_version=folder.name, named=True)
         )
     _production(result)
     ignored = [e.name for e in visible_entries(root) if e.name not in ("versions", CURRENT_BEST, CURRENT_BEST_VERSION)]
@@ -105,9 +107,12 @@ def _noted_version(result: Plan, note: Path) -> Candidate | None:
         text = f.read(256).decode("utf-8", "replace").strip()
     match = VERSION_DIR.fullmatch(text) or re.fullmatch(r"(\d+)", text)
     number = int(match.group(1)) if match else None
+    for cand in reversed(result.candidates):  # the folder it names exactly, else one with its number
+        if cand.source.name == text:
+            return cand
     for cand in reversed(result.candidates):
         m = VERSION_DIR.fullmatch(cand.source.name)
-        if cand.source.name == text or (m is not None and number is not None and int(m.group(1)) == number):
+        if m is not None and number is not None and int(m.group(1)) == number:
             return cand
     result.warn(f"{note} names {text[:40]!r}, which is not a folder in versions/; ignored")
     return None

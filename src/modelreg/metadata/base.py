@@ -29,14 +29,18 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from modelreg.errors import InvalidInput
 from modelreg.filters import Node, Sort
+from modelreg.metadata.values import to_json_value
 from modelreg.types import (
+    JOB_STATUSES,
     AliasInfo,
     AliasMove,
     Artifact,
     Epoch,
     Event,
     Export,
+    Job,
     Model,
     Page,
     Policies,
@@ -79,6 +83,34 @@ VERSION_UPDATABLE = frozenset(VersionMetadata.model_fields) - {"created_at", "cr
 MODEL_UPDATABLE = frozenset({
     "name", "description", "task", "baseline", "tags", "pinned", "policies", "marked_best",
 })
+# Fields of a job that ``update_job`` may change: its state, never what it was asked to do.
+JOB_UPDATABLE = frozenset({
+    "status", "progress", "export_id", "error", "started_at", "finished_at", "runner", "heartbeat_at",
+})
+
+
+def job_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``changes`` of ``update_job`` checked, ``error`` as plain JSON data (both stores call it)."""
+    unknown = sorted(set(changes) - JOB_UPDATABLE)
+    if unknown:
+        raise ValueError(f"update_job cannot change {', '.join(unknown)}")
+    out = dict(changes)
+    if "status" in out and out["status"] not in JOB_STATUSES:
+        raise ValueError(f"{out['status']!r} is not a job status")
+    if out.get("error") is not None:
+        out["error"] = to_json_value(out["error"], field_name="error")
+    return out
+
+
+MAX_JOBS_LISTED = 1000
+
+
+def check_job_limit(limit: int) -> int:
+    """``list_jobs``'s bound: a whole number from 1 to MAX_JOBS_LISTED (both stores call it)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_JOBS_LISTED:
+        raise InvalidInput(f"limit is {limit!r}; it must be a whole number from 1 to {MAX_JOBS_LISTED}",
+                           field="limit")
+    return limit
 
 
 class MetadataTx(ABC):
@@ -275,6 +307,25 @@ class MetadataTx(ABC):
     def update_export(self, *, export_id: int, record: Mapping[str, Any], now: datetime) -> Export:
         """Replace the export's record (its files stay); raises NotFound when it does not exist."""
 
+    # ---- jobs (background work on a version: exports; deleting the version deletes its jobs)
+    @abstractmethod
+    def create_job(self, *, version_id: int, kind: str, format: str, options: Mapping[str, Any], trusted: bool,
+                   force: bool, source: str | None, entry_point: str | None, status: str, progress: str,
+                   created_by: str, now: datetime, runner: str | None = None, export_id: int | None = None) -> Job:
+        """Insert a job (``created_at``, and ``heartbeat_at`` when it has a ``runner``, are ``now``; a job created
+        ``done`` or ``failed`` is also started and finished ``now``)."""
+
+    @abstractmethod
+    def get_job(self, *, job_id: int) -> Job | None: ...
+
+    @abstractmethod
+    def update_job(self, *, job_id: int, changes: Mapping[str, Any]) -> Job:
+        """Apply ``changes`` (keys from JOB_UPDATABLE; ``error`` a mapping or None); NotFound when it does not exist."""
+
+    @abstractmethod
+    def list_jobs(self, *, version_id: int, limit: int = 20) -> list[Job]:
+        """The version's jobs, newest first, at most ``limit``."""
+
     # ---- API tokens (the server authenticates with them; secrets are never stored, only SHA-256 hex)
     @abstractmethod
     def insert_token(self, *, name: str, secret_hash: str, role: str, project: str | None,
@@ -307,7 +358,8 @@ class MetadataTx(ABC):
 
     @abstractmethod
     def list_events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
-                    action: str | None = None, cursor: list[Any] | None = None, limit: int = 50) -> Page[Event]:
+                    action: str | None = None, actor: str | None = None, cursor: list[Any] | None = None,
+                    limit: int = 50) -> Page[Event]:
         """Newest first, keyset on id."""
 
 

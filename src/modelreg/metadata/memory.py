@@ -17,7 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal, Protocol, TypeVar
@@ -44,6 +44,8 @@ from modelreg.metadata.base import (
     MetadataStore,
     MetadataTx,
     VersionDraft,
+    check_job_limit,
+    job_changes,
 )
 from modelreg.metadata.values import check_cursor, cursor_value, dump_json, epoch_stride, parse_time_value
 from modelreg.types import (
@@ -53,6 +55,7 @@ from modelreg.types import (
     Epoch,
     Event,
     Export,
+    Job,
     Model,
     Page,
     Policies,
@@ -206,6 +209,29 @@ class _ExportRow:
 
 
 @dataclass(frozen=True, slots=True)
+class _JobRow:
+    id: int
+    version_id: int
+    kind: str
+    format: str
+    options: str  # JSON text
+    trusted: bool
+    force: bool
+    source: str | None
+    entry_point: str | None
+    status: str
+    progress: str
+    export_id: int | None
+    error: str | None  # JSON text
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    runner: str | None
+    heartbeat_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Blob:
     size: int
     state: BlobState
@@ -224,6 +250,7 @@ class _Data:
     artifacts: dict[int, tuple[Artifact, ...]] = field(default_factory=dict)  # version id -> artifacts
     refcount: dict[str, int] = field(default_factory=dict)  # digest -> artifacts and export files holding it
     exports: dict[int, _ExportRow] = field(default_factory=dict)
+    jobs: dict[int, _JobRow] = field(default_factory=dict)
     blobs: dict[str, _Blob] = field(default_factory=dict)
     aliases: dict[tuple[int, str], _AliasRow] = field(default_factory=dict)
     moves: dict[int, tuple[int, AliasMove]] = field(default_factory=dict)  # id -> (model id, move)
@@ -602,6 +629,8 @@ class _MemoryTx(MetadataTx):
             self.undo.pop(db.exports, export.id)
             self._release(export.files)
             export_files.extend(export.files)
+        for job_id in [j.id for j in db.jobs.values() if j.version_id == version_id]:
+            self.undo.pop(db.jobs, job_id)
         self.undo.pop(db.epochs, version_id)
         self.undo.discard(db.versions_of[row.model_id], version_id)
         self.undo.pop(db.version_ids, (row.model_id, row.number))
@@ -827,6 +856,52 @@ class _MemoryTx(MetadataTx):
         self.undo.put(db.exports, export_id, row)
         return self._export(row)
 
+    # ---- jobs
+
+    def _job(self, row: _JobRow) -> Job:
+        key = self._key(row.version_id)
+        fields = asdict(row)
+        del fields["version_id"]
+        return Job.model_validate({**fields, "project": key.project, "model": key.model, "version": key.number,
+                                   "options": _load(row.options), "error": _load(row.error)})
+
+    def create_job(self, *, version_id: int, kind: str, format: str, options: Mapping[str, Any], trusted: bool,
+                   force: bool, source: str | None, entry_point: str | None, status: str, progress: str,
+                   created_by: str, now: datetime, runner: str | None = None, export_id: int | None = None) -> Job:
+        db = self._w()
+        self._version_row(version_id)
+        changes = job_changes({"status": status})
+        ended = now if changes["status"] in ("done", "failed") else None
+        text = dump_json(dict(options), field_name="options")
+        assert text is not None
+        row = _JobRow(id=self._new_id("jobs"), version_id=version_id, kind=kind, format=format, options=text,
+                      trusted=trusted, force=force, source=source, entry_point=entry_point, status=status,
+                      progress=progress, export_id=export_id, error=None, created_by=created_by, created_at=now,
+                      started_at=ended, finished_at=ended, runner=runner, heartbeat_at=now if runner else None)
+        self.undo.put(db.jobs, row.id, row)
+        return self._job(row)
+
+    def get_job(self, *, job_id: int) -> Job | None:
+        row = self._r().jobs.get(job_id)
+        return self._job(row) if row is not None else None
+
+    def update_job(self, *, job_id: int, changes: Mapping[str, Any]) -> Job:
+        db = self._w()
+        row = db.jobs.get(job_id)
+        if row is None:
+            raise NotFound(f"job #{job_id} does not exist", job_id=job_id)
+        values = job_changes(changes)
+        if "error" in values:
+            values["error"] = dump_json(values["error"], field_name="error")
+        row = replace(row, **values)
+        self.undo.put(db.jobs, job_id, row)
+        return self._job(row)
+
+    def list_jobs(self, *, version_id: int, limit: int = 20) -> list[Job]:
+        check_job_limit(limit)
+        rows = sorted((j for j in self._r().jobs.values() if j.version_id == version_id), key=lambda j: -j.id)
+        return [self._job(j) for j in rows[:limit]]
+
     # ---- API tokens
 
     def insert_token(self, *, name: str, secret_hash: str, role: str, project: str | None,
@@ -877,14 +952,15 @@ class _MemoryTx(MetadataTx):
         return event.model_copy(deep=True)
 
     def list_events(self, *, project: str | None = None, model: str | None = None,
-                    version: int | None = None, action: str | None = None, cursor: list[Any] | None = None,
-                    limit: int = 50) -> Page[Event]:
+                    version: int | None = None, action: str | None = None, actor: str | None = None,
+                    cursor: list[Any] | None = None, limit: int = 50) -> Page[Event]:
         db = self._r()
         _check_limit(limit)
         after = check_cursor(cursor, None)
         wanted = [e for e in reversed(db.events.values())
                   if (project is None or e.project == project) and (model is None or e.model == model)
-                  and (version is None or e.version == version) and (action is None or e.action == action)]
+                  and (version is None or e.version == version) and (action is None or e.action == action)
+                  and (actor is None or e.actor == actor)]
         rest = [e for e in wanted if after is None or e.id < after[1]]
         page = rest[:limit]
         next_cursor = encode_cursor([page[-1].id]) if len(rest) > limit else None

@@ -20,6 +20,7 @@ from modelreg.server.guard import RequestGuard
 from modelreg.server.limits import BodyLimit
 from modelreg.server.routes import ROUTERS
 from modelreg.server.state import ServeOptions, ServerState, open_state
+from modelreg.server.ui import install as install_ui
 
 API_PREFIX = "/api/v1"
 
@@ -43,10 +44,11 @@ def create_app(settings: Settings, *, state: ServerState | None = None,
         app.state.server.close()
 
     app = FastAPI(title="modelreg", version=__version__, description=DESCRIPTION,
-                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/docs", redoc_url=None, lifespan=lifespan)
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.server = server
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    install_ui(app)  # the dashboard at /, its static files, and /docs (vendored assets)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestGuard)
     install_errors(app)  # last: its guard is the outermost middleware

@@ -29,6 +29,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelreg.errors import InvalidInput, ModelregError, StorageError
+from modelreg.server.steps import REST_WORDS
+from modelreg.steps import hint_for
 
 log = logging.getLogger("modelreg.server")
 
@@ -83,16 +85,25 @@ def _unreadable_body(exc: HTTPException) -> InvalidInput | None:
     return None
 
 
+def rest_words(exc: ModelregError) -> dict[str, Any]:
+    """The envelope body of a registry error, its next step written as a request (``details.step`` stays)."""
+    body = exc.to_dict()
+    hint = hint_for(exc.details, REST_WORDS, exc.hint)
+    if hint:
+        body["details"]["hint"] = hint
+    return body
+
+
 def error_response(request: Request | None, exc: BaseException) -> Response:
     """The envelope response for any exception (the single place errors are translated)."""
     if isinstance(exc, ClientFault):
-        return JSONResponse(envelope(**exc.error.to_dict()), status_code=exc.status, headers=exc.headers)
+        return JSONResponse(envelope(**rest_words(exc.error)), status_code=exc.status, headers=exc.headers)
     if isinstance(exc, StorageError):
         return _storage_response(request, exc)
     if isinstance(exc, ModelregError):
         if exc.http_status >= 500:
             log.warning("%s: %s", exc.code, exc)
-        return JSONResponse(envelope(**exc.to_dict()), status_code=exc.http_status)
+        return JSONResponse(envelope(**rest_words(exc)), status_code=exc.http_status)
     if isinstance(exc, RequestValidationError):
         message, problems = _validation_details(exc)
         return JSONResponse(envelope("invalid_input", message, {"errors": problems}), status_code=422)

@@ -159,6 +159,10 @@ else:
 class VersionCreate(VersionFieldsBody):
     artifacts: list[ArtifactIn] = Field(default_factory=list)
     epochs: list[dict[str, Any]] | None = Field(default=None, description="Training history, one row per epoch.")
+    config: dict[str, Any] | None = Field(
+        default=None, description="An experiment manifest's content (kept in `params`): its `project` is the "
+                                  "project when `model` names none, its `labels` must be the project's label set.")
+    update_labels: bool = Field(default=False, description="Make the manifest's `labels` the project's label set.")
 
 
 class VersionRegister(VersionCreate):

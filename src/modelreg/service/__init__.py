@@ -12,14 +12,15 @@ from modelreg.service.exports import ExportsMixin
 from modelreg.service.files import FilesMixin
 from modelreg.service.importing import ImportMixin
 from modelreg.service.insights import InsightsMixin
+from modelreg.service.jobs import JobsMixin
 from modelreg.service.maintenance import MaintenanceMixin
 from modelreg.service.projects import ProjectsMixin
 from modelreg.service.runs import Run, RunsMixin
 from modelreg.service.tokens import TokensMixin
 
 
-class Service(RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, ExportsMixin, FilesMixin, MaintenanceMixin,
-              ImportMixin, TokensMixin, BlobAccessMixin):
+class Service(RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, JobsMixin, ExportsMixin, FilesMixin,
+              MaintenanceMixin, ImportMixin, TokensMixin, BlobAccessMixin):
     """Every operation of the SDK (the ``Registry`` protocol), in-process. ``modelreg.connect()`` returns one."""
 
     def __init__(self, ctx: Context) -> None:

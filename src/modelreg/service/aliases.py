@@ -10,6 +10,7 @@ from modelreg.refs import Ref, validate_alias
 from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.gate import evaluate_gate
 from modelreg.service.permissions import PROTECTED, operation
+from modelreg.steps import next_step, pass_option
 from modelreg.types import AliasInfo, AliasMove, EventAction, Model, PromotionPlan, Version
 
 
@@ -118,14 +119,13 @@ class AliasesMixin(ServiceBase):
                 where = f"v{current.number}" if current else "nothing"
                 raise NothingToRollBack(
                     f"{mdl.project}/{mdl.name}@{alias} points to {where} and has no earlier target to go back to",
-                    hint=f"set it explicitly: modelreg alias set {mdl.name}:VERSION {alias}",
-                    model=mdl.name, alias=alias)
+                    step=next_step("set_alias", model=mdl.name, alias=alias), model=mdl.name, alias=alias)
             target = tx.get_version(model_id=mdl.id, number=move.from_number)
             if target is None:
                 raise NothingToRollBack(
                     f"{alias} was v{move.from_number} before, but v{move.from_number} has been deleted",
-                    hint=f"set it explicitly: modelreg alias set {mdl.name}:VERSION {alias}",
-                    model=mdl.name, alias=alias, version=move.from_number)
+                    step=next_step("set_alias", model=mdl.name, alias=alias), model=mdl.name, alias=alias,
+                    version=move.from_number)
             plan = PromotionPlan(model=f"{mdl.project}/{mdl.name}", alias=alias, from_number=current.number,
                                  to_number=target.number, archive_number=None, gate=None, gate_passed=True,
                                  applied=not dry_run)
@@ -169,7 +169,7 @@ class AliasesMixin(ServiceBase):
             if not passed and not force:
                 failing = "; ".join(f"{t.term} ({t.detail})" for t in terms if not t.passed)
                 raise GateFailed(f"promotion of {candidate.ref} to {dst} fails the gate: {failing}",
-                                 hint="improve the candidate, or pass --force (the force is recorded)",
+                                 step=pass_option("force", lead="improve the candidate, or"),
                                  model=mdl.name, version=candidate.number,
                                  failing=[t.term for t in terms if not t.passed])
             self._move(tx, mdl, dst, candidate, action="alias.promoted",

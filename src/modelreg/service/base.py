@@ -19,6 +19,7 @@ from modelreg.refs import MAX_VERSION, Ref, parse_ref, validate_name, version_nu
 from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.context import Context
 from modelreg.service.permissions import operation
+from modelreg.steps import next_step
 from modelreg.types import EventAction, Model, Project, Version
 
 READY = Compare(Field("column", "status", "status"), "=", "ready")
@@ -45,7 +46,7 @@ class ServiceBase:
         project = tx.get_project(name=name)
         if project is None:
             raise ProjectNotFound(f"project {name!r} does not exist",
-                                  hint=f"create it: modelreg projects create {name}", project=name)
+                                  step=next_step("create_project", project=name), project=name)
         return project
 
     def _project_or_create(self, tx: MetadataTx, name: str) -> Project:
@@ -71,9 +72,10 @@ class ServiceBase:
         if model is None:
             if r.project is not None and tx.get_project(name=project) is None:
                 raise ProjectNotFound(f"project {project!r} does not exist",
-                                      hint="list projects: modelreg projects list", project=project)
+                                      step=next_step("list_projects"), project=project)
             raise ModelNotFound(f"model {r.model!r} does not exist in project {project!r}",
-                                hint="list models: modelreg models list", project=project, model=r.model)
+                                step=next_step("list_models", project=project), project=project,
+                                model=r.model)
         return model
 
     # ---- versions
@@ -114,8 +116,9 @@ class ServiceBase:
             if version is None:
                 raise VersionNotFound(
                     f"{model.project}/{model.name} has no version v{r.number}",
-                    hint=f"its newest is v{model.latest_number}; list them: modelreg versions {model.name}"
-                    if model.latest_number else "it has no versions yet; register one: modelreg register",
+                    step=next_step("list_versions", model=model.name, lead=f"its newest is v{model.latest_number}")
+                    if model.latest_number else next_step("register_version", model=model.name,
+                                                          lead="it has no versions yet"),
                     project=model.project, model=model.name, version=r.number)
         elif r.alias is not None:
             info = tx.get_alias(model_id=model.id, alias=r.alias)
@@ -124,21 +127,20 @@ class ServiceBase:
                 raise AliasNotFound(
                     f"{model.project}/{model.name} has no alias {r.alias!r}",
                     hint=("its aliases: " + ", ".join(names)) if names else
-                    f"set one: modelreg alias set {model.name}:<version> {r.alias}",
+                    None, step=None if names else next_step("set_alias", model=model.name, alias=r.alias),
                     project=model.project, model=model.name, alias=r.alias)
             version = tx.get_version(model_id=model.id, number=info.number)
         elif r.label is not None:
             version = tx.get_version_by_label(model_id=model.id, label=r.label)
             if version is None:
                 raise VersionNotFound(f"{model.project}/{model.name} has no version labelled {r.label!r}",
-                                      hint=f"list its versions: modelreg versions {model.name}",
+                                      step=next_step("list_versions", model=model.name),
                                       project=model.project, model=model.name, label=r.label)
         elif r.selector == "best":
             version = self._best(tx, model)
             if version is None:
                 raise VersionNotFound(f"{model.project}/{model.name} has no best version",
-                                      hint="set a best_metric policy (modelreg models update --best-metric map50) "
-                                           "or mark one: modelreg mark-best MODEL:VERSION",
+                                      step=next_step("set_best_metric", model=model.name),
                                       project=model.project, model=model.name)
         else:
             page = tx.search_versions(model_id=model.id, project=None, where=READY, sort=BY_NUMBER_DESC,
@@ -146,7 +148,8 @@ class ServiceBase:
             version = page.items[0] if page.items else None
             if version is None:
                 raise VersionNotFound(f"{model.project}/{model.name} has no ready version",
-                                      hint="register one: modelreg register", project=model.project,
+                                      step=next_step("register_version", model=model.name),
+                                      project=model.project,
                                       model=model.name)
         assert version is not None
         return model, self._decorate(tx, model, version)

@@ -13,7 +13,8 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,33 +25,30 @@ from modelreg.errors import (
     InvalidInput,
     InvalidState,
     ModelregError,
-    NotFound,
     NoWeights,
     PlatformUnsupported,
     UntrustedSource,
 )
 from modelreg.export.detect import WEIGHT_SUFFIXES, detect_source_kind
-from modelreg.export.job import FORMATS, BenchOutcome, ExportJob, ExportOptions, ExportOutcome, InputSpec
+from modelreg.export.job import BenchOutcome, ExportJob, ExportOptions, ExportOutcome, InputSpec
 from modelreg.export.limits import check_input_shapes
+from modelreg.local.export_names import export_file_name
+from modelreg.local.export_options import choose_export, export_options, given_options
+from modelreg.local.pulls import pull_into
+from modelreg.local.sources import Source, folder_sources
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, validate_artifact_path
-from modelreg.service.blobs import Source, folder_sources, register_with_retry, store_sources
 from modelreg.service.blobs import claim as claim_blobs
-from modelreg.service.files import FilesMixin, pull_into
+from modelreg.service.blobs import register_with_retry, store_sources
+from modelreg.service.files import FilesMixin
 from modelreg.service.permissions import operation
+from modelreg.steps import next_step, pass_option
 from modelreg.types import Artifact, Export, ExportSource, Version
 
 log = logging.getLogger("modelreg.service")
 
 SAMPLE_INPUTS_NAME = "sample_inputs.npz"
-# Formats that take any batch size by default (dynamic shapes, as ONNX exports usually have).
-DYNAMIC_BY_DEFAULT = frozenset({"onnx", "torchscript"})
 _PREFERRED_WEIGHTS = ("weights/best.pt", "best.pt", "model.pt", "weights/last.pt", "last.pt")
-
-
-def export_file_name(path: str) -> str:
-    """An export file's name inside the export (``exports/onnx/<key>/model.onnx`` → ``model.onnx``)."""
-    return path.split("/", 3)[3]
 
 
 def export_key(fmt: str, options: ExportOptions, source: ExportSource) -> str:
@@ -58,63 +56,6 @@ def export_key(fmt: str, options: ExportOptions, source: ExportSource) -> str:
     body = json.dumps({"format": fmt, "options": options.model_dump(mode="json"), "source": source.digest,
                        "entry_point": source.entry_point}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
-def given_options(options: Mapping[str, Any] | ExportOptions | None, more: Mapping[str, Any]) -> dict[str, Any]:
-    """The options a caller passed, ``options=`` and keywords together, as a plain mapping."""
-    base = options.model_dump(exclude_unset=True) if isinstance(options, ExportOptions) else dict(options or {})
-    return {**base, **more}
-
-
-def export_options(fmt: str, options: Mapping[str, Any] | ExportOptions | None) -> ExportOptions:
-    """Validate the user's options and fill the format's defaults (dynamic batch for ONNX, TorchScript)."""
-    if fmt not in FORMATS:
-        raise InvalidInput(f"unknown export format {fmt!r}", hint="use one of: " + ", ".join(FORMATS),
-                           field="format", format=fmt)
-    raw = {k: v for k, v in given_options(options, {}).items() if v is not None}
-    unknown = sorted(set(raw) - set(ExportOptions.model_fields))
-    if unknown:
-        raise InvalidInput(f"unknown export option {unknown[0]!r}",
-                           hint="options: " + ", ".join(ExportOptions.model_fields), field=unknown[0])
-    raw.setdefault("dynamic_batch", fmt in DYNAMIC_BY_DEFAULT)
-    try:
-        opts = ExportOptions.model_validate(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"bad export options: {_first_error(exc)}", field="options") from None
-    if opts.half and opts.int8:
-        raise InvalidInput("--half and --int8 exclude each other", hint="pick one precision", field="int8")
-    if opts.opset is not None and fmt != "onnx":
-        raise InvalidInput(f"--opset is an ONNX option, not a {fmt} one", field="opset")
-    if opts.int8 == "static" and fmt != "onnx":
-        raise InvalidInput(f"static INT8 is offered for ONNX only; {fmt} takes --int8 dynamic", field="int8")
-    if opts.int8 and fmt in ("torchscript", "coreml"):
-        raise InvalidInput(f"INT8 quantization is not offered for {fmt}", hint="use onnx or tflite", field="int8")
-    for shape in opts.input_shapes or []:
-        if not shape or any(isinstance(d, bool) or d == 0 or d < -1 for d in shape):
-            raise InvalidInput(f"input shape {shape} is not a shape", hint="e.g. 1,3,640,640 (-1: dynamic)",
-                               field="input_shapes")
-    check_input_shapes(opts.input_shapes or [])
-    return opts
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg')}"
-    return str(exc)
-
-
-def choose_export(exports: Sequence[Export], ref: str, fmt: str, options: Mapping[str, Any]) -> Export:
-    """The newest export of ``fmt`` among ``exports`` (with exactly ``options`` when any are given)."""
-    found = [e for e in exports if e.format == fmt]
-    if options:
-        wanted = export_options(fmt, options)
-        found = [e for e in found if e.options == wanted]
-    if not found:
-        raise NotFound(f"{ref} has no {fmt} export" + (" with these options" if options else ""),
-                       hint=f"make one: modelreg export {ref} --format {fmt}", format=fmt)
-    return found[-1]
 
 
 def pick_weights(version: Version, source: str | None) -> Artifact:
@@ -134,7 +75,7 @@ def pick_weights(version: Version, source: str | None) -> Artifact:
         listed = ", ".join(by_path) or "no files at all"
         raise NoWeights(f"{version.ref} has no weights to export: no {', '.join(WEIGHT_SUFFIXES)} file among "
                         f"its files ({listed})",
-                        hint="register the weights file with the version, or name the file: --source PATH",
+                        step=pass_option("source", lead="register the weights file with the version, or"),
                         version=version.number)
     return min(candidates, key=lambda a: (WEIGHT_SUFFIXES.index(Path(a.path).suffix.lower())
                                           if Path(a.path).suffix.lower() in WEIGHT_SUFFIXES else 99, a.path))
@@ -146,31 +87,64 @@ def input_specs(version: Version, options: ExportOptions) -> list[InputSpec]:
     if options.input_shapes:
         if sig and len(sig) != len(options.input_shapes):
             raise InvalidInput(f"{len(options.input_shapes)} input shape(s) given; the signature has {len(sig)} "
-                               "inputs", hint="give one --shape per input", field="input_shapes")
+                               "inputs", step=pass_option("input_shapes", lead="give one shape per input"),
+                               field="input_shapes")
         return [InputSpec(name=sig[i].name if sig else f"input_{i}", dtype=sig[i].dtype if sig else "float32",
                           shape=list(shape)) for i, shape in enumerate(options.input_shapes)]
     if sig:
         if any(not t.shape for t in sig):
             raise InvalidInput(f"{version.ref}'s signature has an input without a shape",
-                               hint="pass the shape: --shape 1,3,640,640", field="signature")
+                               step=pass_option("input_shapes"), field="signature")
         return [InputSpec(name=t.name, dtype=t.dtype, shape=list(t.shape)) for t in sig]
     for name in ("imgsz", "image_size", "img_size", "imgsz_train"):
         size = version.params.get(name)
         if isinstance(size, int) and not isinstance(size, bool) and size > 0:
             return [InputSpec(name="images", shape=[-1 if options.dynamic_batch else 1, 3, size, size])]
     raise InvalidInput(f"{version.ref} does not say what its input looks like",
-                       hint="pass the shape (modelreg export REF --shape 1,3,640,640), or register the version "
-                            "with a signature or params.imgsz", field="input_shapes")
+                       step=pass_option("input_shapes", lead="register the version with a signature or "
+                                                             "params.imgsz, or"), field="input_shapes")
 
 
 def failure_error(outcome: ExportOutcome, fmt: str) -> ModelregError:
     """The error class a failed conversion names (``unsupported_operator`` → UnsupportedOperator …)."""
     failure = outcome.error
     if failure is None:
-        return ExportFailed(f"the {fmt} export failed and said nothing", hint="run again with --debug",
-                            format=fmt)
+        return ExportFailed(f"the {fmt} export failed and said nothing",
+                            hint="the log of the process that ran it has the details", format=fmt)
     cls = ERRORS_BY_CODE.get(failure.code, ExportFailed)
-    return cls(failure.message, hint=failure.hint, format=fmt, operator=failure.operator)
+    step = next_step("install_toolchain", extra=failure.extra, install=failure.hint) \
+        if failure.extra and failure.hint else None
+    return cls(failure.message, hint=failure.hint, step=step, format=fmt, operator=failure.operator,
+               missing=failure.missing, extra=failure.extra, install=failure.install)
+
+
+Stage = Callable[[str], None]  # told what an export is doing now, in a few words ("storing the files")
+
+
+def _quiet(stage: str) -> None:
+    """A ``Stage`` that tells no one."""
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """An export checked and ready to run: the version, the weights on local disk, the options and the key."""
+
+    version: Version
+    format: str
+    options: ExportOptions
+    source: ExportSource
+    local: Path
+    key: str
+    trusted: bool
+    force: bool
+    stored: Export | None = None  # the same export, already stored: served instead of converting
+
+
+def _inputs(version: Version, opts: ExportOptions) -> list[InputSpec]:
+    """The model's inputs for ``opts``, refused when absurd (before any child process loads anything)."""
+    inputs = input_specs(version, opts)
+    check_input_shapes([spec.shape for spec in inputs])
+    return inputs
 
 
 class ExportsMixin(FilesMixin):
@@ -188,6 +162,14 @@ class ExportsMixin(FilesMixin):
         made raises (UnsupportedOperator, ExportOutOfMemory, …) and stores nothing.
         """
         opts = export_options(format, given_options(options, more_options))
+        plan = self._plan_export(ref, format, opts, force=force, trusted=trusted, source=source,
+                                 entry_point=entry_point)
+        return plan.stored if plan.stored is not None else self._make_export(plan)
+
+    def _plan_export(self, ref: str, fmt: str, opts: ExportOptions, *, force: bool, trusted: bool,
+                     source: str | None, entry_point: str | None) -> ExportPlan:
+        """Everything an export checks before converting (raising what ``export`` raises), as a plan; its
+        ``stored`` is the export to serve when the same one is stored (and ``force`` is off)."""
         version = self.get_version(ref)
         self._check_ready_for_export(version)
         weights = pick_weights(version, source)
@@ -195,32 +177,44 @@ class ExportsMixin(FilesMixin):
         kind = detect_source_kind(local)
         if kind is None:
             raise NoWeights(f"{weights.path!r} of {version.ref} is not a PyTorch file (torch.save, TorchScript or "
-                            "torch.export)", hint="name the weights file: --source PATH", path=weights.path)
+                            "torch.export)", step=pass_option("source", lead="name the weights file"),
+                            path=weights.path)
         entry = entry_point or _entry_point_of(version)
         src = ExportSource(path=weights.path, digest=weights.digest, kind=kind,
                            entry_point=entry if kind == "state_dict" else None)
         if kind == "state_dict" and not entry:
             raise NoWeights(f"{weights.path!r} of {version.ref} is a state dict: the registry needs the code that "
-                            "builds the module", hint="name it: --entry-point package.module:factory (or register "
-                            "params.entry_point)", path=weights.path)
-        key = export_key(format, opts, src)
+                            "builds the module",
+                           step=pass_option("entry_point", lead="register params.entry_point, or"), path=weights.path)
+        key = export_key(fmt, opts, src)
+        plan = ExportPlan(version=version, format=fmt, options=opts, source=src, local=local, key=key,
+                          trusted=trusted, force=force)
         if not force:
-            cached = self._find_export(version, format, key)
+            cached = self._find_export(version, fmt, key)
             if cached is not None:
-                return cached  # serving a stored export loads nothing: no trust needed
+                return replace(plan, stored=cached)  # serving a stored export loads nothing: no trust needed
         if kind == "pickled_module" and not trusted:
             raise UntrustedSource(f"{weights.path!r} of {version.ref} is a pickled module: loading it runs code from "
-                                  "the file", hint="pass --trusted (trusted=True) if you registered these weights "
-                                  "yourself", path=weights.path)
+                                  "the file", step=pass_option("trusted"), path=weights.path)
+        _inputs(version, opts)
+        return plan
+
+    def _make_export(self, plan: ExportPlan, stage: Stage = _quiet) -> Export:
+        """Convert, verify and store what ``plan`` says, telling ``stage`` what it is doing."""
         scratch = self._scratch()
         try:
-            job = self._job(version, format, opts, src, local, trusted, scratch / "out")
+            stage("preparing the inputs")
+            job = self._job(plan.version, plan.format, plan.options, plan.source, plan.local, plan.trusted,
+                            scratch / "out")
+            stage("converting and checking parity")
             outcome = self._run_export(job)
             if outcome.status == "failed" or not outcome.files:
-                error = failure_error(outcome, format)
-                self._record_failure(version, format, key, error)
+                error = failure_error(outcome, plan.format)
+                self._record_failure(plan.version, plan.format, plan.key, error)
                 raise error
-            return self._store_export(version, format, key, opts, src, outcome, Path(job.out_dir))
+            stage("storing the files")
+            return self._store_export(plan.version, plan.format, plan.key, plan.options, plan.source, outcome,
+                                      Path(job.out_dir))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -304,8 +298,7 @@ class ExportsMixin(FilesMixin):
         """The work for the exporter: the weights on local disk, the inputs, the sample inputs if stored."""
         samples = next((a.path for a in version.artifacts if a.path.rsplit("/", 1)[-1] == SAMPLE_INPUTS_NAME), None)
         model = self.ctx.read(lambda tx: self._model(tx, _pinned(version)))
-        inputs = input_specs(version, opts)
-        check_input_shapes([spec.shape for spec in inputs])
+        inputs = _inputs(version, opts)
         return ExportJob(format=fmt, options=opts, source_path=str(local),
                          source_kind=src.kind, entry_point=src.entry_point, inputs=inputs,
                          sample_inputs_path=str(self.resolve(str(_pinned(version)), samples)) if samples else None,
@@ -347,7 +340,7 @@ class ExportsMixin(FilesMixin):
         missing = listed - {s.path[len(prefix):] for s in sources}
         if missing:
             raise ExportFailed(f"the {fmt} exporter said it wrote {sorted(missing)[0]!r} but did not",
-                               hint="a toolchain bug; run again with --force", format=fmt)
+                               step=pass_option("force", lead="a toolchain bug; run again and"), format=fmt)
         artifacts = store_sources(self.ctx, sources)
         record = {"status": outcome.status, "options": opts.model_dump(mode="json"),
                   "source": src.model_dump(mode="json"), "toolchain": outcome.toolchain,
@@ -405,10 +398,10 @@ def _record_of(export: Export) -> dict[str, Any]:
 def _batch_sizes(batches: Sequence[int]) -> list[int]:
     sizes = list(batches)
     if not sizes or any(isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 4096 for b in sizes):
-        raise InvalidInput(f"batch sizes {sizes!r} must be whole numbers from 1 to 4096", hint="e.g. --batch 1,16",
+        raise InvalidInput(f"batch sizes {sizes!r} must be whole numbers from 1 to 4096", step=pass_option("batches"),
                            field="batches")
     return sorted(set(sizes))
 
 
-__all__ = ["ExportsMixin", "choose_export", "export_file_name", "export_key", "export_options", "given_options",
-           "input_specs", "pick_weights"]
+__all__ = ["ExportPlan", "ExportsMixin", "Stage", "choose_export", "export_file_name", "export_key",
+           "export_options", "given_options", "input_specs", "pick_weights"]

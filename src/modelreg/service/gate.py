@@ -14,6 +14,7 @@ from typing import Any
 
 from modelreg.errors import InvalidFilter
 from modelreg.filters import And, Compare, Node, Not, Or, compare, gate_fields, parse_filter
+from modelreg.steps import next_step
 from modelreg.types import GateTerm, Version
 
 _NO_TARGET = object()
@@ -51,19 +52,17 @@ def gate_value(name: str, candidate: Version, current: Version | None) -> Any:
     return None
 
 
-def _parse_gate(expression: str) -> Node | None:
+def _parse_gate(expression: str, model: str) -> Node | None:
     try:
         return parse_filter(expression, gate_fields)
     except InvalidFilter as exc:
         raise InvalidFilter(f"the model's promotion gate cannot be evaluated: {exc.message}",
-                            hint="replace it (modelreg models update MODEL --promotion-gate '...', or PATCH the "
-                                 "model's promotion_gate), or clear it with an empty promotion_gate",
-                            **exc.details) from exc
+                            **{**exc.details, "step": next_step("set_promotion_gate", model=model)}) from exc
 
 
 def evaluate_gate(expression: str, candidate: Version, current: Version | None) -> tuple[bool, list[GateTerm]]:
     """Evaluate the gate; return whether it passes and every comparison with its outcome."""
-    node = _parse_gate(expression)
+    node = _parse_gate(expression, candidate.model)
     terms: list[GateTerm] = []
 
     def walk(n: Node | None) -> bool:

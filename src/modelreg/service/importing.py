@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, cast
 
+from modelreg.registry import Layout
 from modelreg.service.base import ServiceBase
 from modelreg.service.permissions import operation
 from modelreg.types import ImportReport
 
 if TYPE_CHECKING:
     from modelreg.service import Service
-
-Layout = Literal["auto", "versions", "environments"]
 
 
 class ImportMixin(ServiceBase):

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from modelreg.errors import InvalidInput
 from modelreg.filters import decode_cursor
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import MAX_VERSION, Ref, validate_name
-from modelreg.registry import DEFAULT_PROJECT
+from modelreg.registry import DEFAULT_PROJECT, ReportFormat
 from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.permissions import operation
 from modelreg.service.projects import check_limit
+from modelreg.text import check_storable
 from modelreg.types import (
     EVENT_ACTIONS,
     ClassApDiff,
@@ -29,7 +30,6 @@ from modelreg.types import (
     VersionKey,
 )
 
-ReportFormat = Literal["json", "markdown"]
 # A comparison's work is bounded whatever the versions hold (docs/security.md lists these).
 MAX_COMPARE = 20  # versions in one comparison
 MAX_CURVE_POINTS = 500  # epochs per curve: longer histories are thinned evenly, first and last kept
@@ -155,8 +155,9 @@ class InsightsMixin(ServiceBase):
 
     @operation("viewer", "reading the events log")
     def events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
-               action: str | None = None, limit: int = 50, cursor: str | None = None) -> Page[Event]:
-        """The audit log, newest first: who did what, when, before -> after."""
+               action: str | None = None, actor: str | None = None, limit: int = 50,
+               cursor: str | None = None) -> Page[Event]:
+        """The audit log, newest first: who did what, when, before -> after (``actor``: by whom)."""
         check_limit(limit)
         check_action(action)
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)
@@ -172,8 +173,10 @@ class InsightsMixin(ServiceBase):
         if project is not None:
             validate_name(project, kind="project name")
             self.ctx.check_project(project)
+        if actor is not None:
+            check_storable(actor, "actor", error=InvalidInput)
         return self.ctx.read(lambda tx: tx.list_events(project=project, model=model_name, version=version,
-                                                       action=action, cursor=decoded, limit=limit))
+                                                       action=action, actor=actor, cursor=decoded, limit=limit))
 
 
 def check_action(action: str | None) -> None:

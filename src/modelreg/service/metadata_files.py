@@ -2,22 +2,31 @@
 
 ``version_fields_from_metadata`` maps the metadata.json files of the folder layouts users keep onto a version's fields:
 every known field lands where it belongs, and every unknown field is kept under ``extra``.
+``metadata_to_register`` is what ``register_version`` reads before it registers, locally or on a server's
+client: the folder's metadata files and the experiment manifest (whose ``project`` and ``labels`` the service
+checks, see ``modelreg.service.manifests``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from modelreg.errors import InvalidMetadata
+from modelreg.errors import InvalidInput, InvalidMetadata, InvalidName
+from modelreg.refs import validate_label
 
 MAX_METADATA_BYTES = 10 * 1024 * 1024
 CONFIG_NAMES = ("config.yaml", "config.yml", "args.yaml", "hyp.yaml", "params.yaml")
+# A YAML config with one of these is an experiment manifest (project, labels, models, business rules). A training
+# tool's own config (Ultralytics' args.yaml) has neither, and its ``project`` is an output folder, not a project.
+MANIFEST_KEYS = ("labels", "models")
 
 
 def _read_text(path: Path) -> str:
@@ -151,6 +160,8 @@ def version_fields_from_metadata(raw: dict[str, Any]) -> dict[str, Any]:
         if isinstance(d.get(key), dict):
             out[key] = d.pop(key)
     if "version" in d:
+        if (label := label_or_none(d["version"])) is not None:
+            out["label"] = label  # "v4_no_leakage"; "v3" would read as a number, so it stays in extra only
         extra["original_version"] = d.pop("version")
     if "version_id" in d:
         extra["original_version" if "original_version" not in extra else "original_version_id"] = d.pop("version_id")
@@ -179,6 +190,16 @@ def version_fields_from_metadata(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def label_or_none(name: object) -> str | None:
+    """``name`` when it is a valid version label (``v4_no_leakage``, ``v3_2024-11-10``), else None (``v3``, ``3``)."""
+    if not isinstance(name, str):
+        return None
+    try:
+        return validate_label(name)
+    except InvalidName:
+        return None
+
+
 def _class_metric(c: Any) -> dict[str, Any]:
     """One per-class row as it was written; ClassMetric renames ``class``, ``training_annotations_count``, …"""
     if not isinstance(c, dict):
@@ -197,6 +218,61 @@ def find_config(folder: Path) -> Path | None:
 
 def fields_from_folder(folder: Path) -> dict[str, Any]:
     """Metadata found in a folder being registered: metadata.json, metrics.json and a YAML config."""
+    fields, manifest = folder_metadata(folder)
+    if manifest is not None:
+        fields["params"] = {**manifest, **fields.get("params", {})}
+    return fields
+
+
+def is_manifest(config: Mapping[str, Any]) -> bool:
+    """Whether a YAML config is an experiment manifest (see ``MANIFEST_KEYS``)."""
+    return any(key in config for key in MANIFEST_KEYS)
+
+
+def read_config(config: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """An experiment manifest given to ``register_version``: (its content, its file name; None for a mapping)."""
+    if isinstance(config, Mapping):
+        try:
+            content: dict[str, Any] = json.loads(json.dumps(dict(config), default=str))
+        except (TypeError, ValueError) as exc:
+            raise InvalidMetadata(f"config is not JSON-like data: {exc}", field="config") from exc
+        return content, None
+    if not isinstance(config, (str, os.PathLike)):
+        raise InvalidInput(f"config must be the path of a YAML manifest or its content, not {type(config).__name__}",
+                           field="config")
+    path = Path(config).expanduser()
+    if not path.is_file():
+        raise InvalidInput(f"config {str(path)!r} is not a file", hint="give the path of a YAML manifest",
+                           path=str(path))
+    return read_yaml_object(path), path.name
+
+
+def metadata_to_register(files: object, *, read_metadata: bool,
+                         config: str | os.PathLike[str] | Mapping[str, Any] | None
+                         ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """What ``register_version`` reads before registering: (version fields, experiment manifest).
+
+    The fields come from the folder's metadata.json, metrics.json and YAML config when ``files`` is a folder
+    and ``read_metadata``. The manifest is ``config`` when given, else the folder's YAML config when it is one;
+    it is returned apart from the fields (the service puts it into ``params`` and checks its project and
+    labels), and its file name is kept in ``extra.config_file``.
+    """
+    fields: dict[str, Any] = {}
+    manifest: dict[str, Any] | None = None
+    if read_metadata and isinstance(files, (str, os.PathLike)) and Path(files).is_dir():
+        fields, manifest = folder_metadata(Path(files))
+    if config is not None:
+        manifest, name = read_config(config)
+        if name is not None:
+            fields.setdefault("extra", {})["config_file"] = name
+    return fields, manifest
+
+
+def folder_metadata(folder: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The metadata files of a folder being registered: (fields, its YAML config when that is a manifest).
+
+    A YAML config that is no manifest is read into ``params`` (under what metadata.json says).
+    """
     fields: dict[str, Any] = {}
     if (folder / "metadata.json").is_file():
         fields = version_fields_from_metadata(read_json_object(folder / "metadata.json"))
@@ -205,8 +281,13 @@ def fields_from_folder(folder: Path) -> dict[str, Any]:
         fields["metrics"] = {**fields.get("metrics", {}), **numbers}
         if rest:
             fields.setdefault("extra", {}).setdefault("metrics_other", {}).update(rest)
+    manifest: dict[str, Any] | None = None
     config = find_config(folder)
     if config is not None:
-        fields["params"] = {**read_yaml_object(config), **fields.get("params", {})}
+        content = read_yaml_object(config)
+        if is_manifest(content):
+            manifest = content
+        else:
+            fields["params"] = {**content, **fields.get("params", {})}
         fields.setdefault("extra", {})["config_file"] = config.name
-    return fields
+    return fields, manifest

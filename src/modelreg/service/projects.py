@@ -27,12 +27,14 @@ from modelreg.filters import (
     version_fields,
     walk_pages,
 )
+from modelreg.local.fields import check_tags
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_name
 from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.base import BY_NUMBER_DESC, ServiceBase
 from modelreg.service.blobs import collect_blobs
 from modelreg.service.permissions import operation
+from modelreg.steps import next_step
 from modelreg.text import check_storable
 from modelreg.types import BestMode, Model, Page, Policies, Project, Task
 
@@ -48,23 +50,6 @@ def check_labels(labels: object) -> list[str]:
         dup = sorted({x for x in labels if labels.count(x) > 1})
         raise InvalidMetadata(f"labels repeat {dup}", hint="each class name appears once", field="labels")
     return list(labels)
-
-
-def check_tags(tags: object, *, field: str = "tags") -> dict[str, str]:
-    if tags is None:
-        return {}
-    if not isinstance(tags, Mapping):
-        raise InvalidMetadata(f"{field} must be an object of key -> text", field=field)
-    out: dict[str, str] = {}
-    for key, value in tags.items():
-        validate_name(key, kind="tag key")
-        if value is None:
-            continue
-        if not isinstance(value, (str, int, float, bool)):
-            raise InvalidMetadata(f"{field}.{key} must be text, not {type(value).__name__}", field=f"{field}.{key}")
-        out[key] = str(value)
-    check_storable(out, field)
-    return out
 
 
 def check_limit(limit: int) -> int:
@@ -260,7 +245,7 @@ class ProjectsMixin(ServiceBase):
             if aliases:
                 held = ", ".join(f"{a.alias} -> v{a.number}" for a in aliases)
                 raise VersionInUse(f"{model.project}/{model.name} still has aliases ({held})",
-                                   hint=f"remove them first: modelreg alias rm {model.name} ALIAS",
+                                   step=next_step("delete_aliases", model=model.name),
                                    model=model.name, aliases=[a.alias for a in aliases])
             pinned = tx.search_versions(model_id=model.id, project=None,
                                         where=Compare(version_fields("pinned"), "=", True),
@@ -268,7 +253,7 @@ class ProjectsMixin(ServiceBase):
             if pinned.items:
                 nums = ", ".join(f"v{v.number}" for v in pinned.items)
                 raise VersionInUse(f"{model.project}/{model.name} has pinned versions ({nums})",
-                                   hint=f"unpin them first: modelreg unpin {model.name}:VERSION", model=model.name)
+                                   step=next_step("unpin", ref=f"{model.name}:VERSION"), model=model.name)
             digests = _model_digests(tx, model)
             tx.delete_model(model_id=model.id)
             self._event(tx, "model.deleted", model=model, before=model.model_dump(mode="json"))

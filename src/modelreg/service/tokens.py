@@ -11,6 +11,7 @@ from modelreg.metadata.base import MetadataTx
 from modelreg.refs import validate_name
 from modelreg.service.base import ServiceBase
 from modelreg.service.permissions import TOKEN_RULE, operation
+from modelreg.steps import next_step
 from modelreg.types import ROLES, Role, TokenInfo
 
 TOKEN_PREFIX = "mr_"
@@ -122,7 +123,7 @@ class TokensMixin(ServiceBase):
     def authenticate(self, secret: str) -> TokenInfo:
         """The token a bearer secret belongs to; Unauthenticated when unknown, expired or revoked."""
         if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
-            raise Unauthenticated("the token is not a modelreg token", hint="create one: modelreg tokens create")
+            raise Unauthenticated("the token is not a modelreg token", step=next_step("create_token"))
         info = self.ctx.read(lambda tx: tx.get_token_by_hash(secret_hash=hash_secret(secret)))
         if info is None:
             raise Unauthenticated("the token is not known", hint="check MODELREG_TOKEN; an admin can create one")

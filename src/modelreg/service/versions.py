@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any, TypeVar, Unpack
-
-from pydantic import BaseModel, ValidationError
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Unpack
 
 from modelreg.blobs.base import Progress, check_digest
 from modelreg.errors import (
@@ -18,8 +15,9 @@ from modelreg.errors import (
     VersionInUse,
 )
 from modelreg.filters import decode_cursor, parse_sort, version_fields, walk_pages
+from modelreg.local.fields import jsonable_fields, metadata_changes
 from modelreg.metadata.base import MetadataTx, VersionDraft
-from modelreg.refs import Ref, parse_ref, validate_artifact_path, validate_label
+from modelreg.refs import Ref, parse_ref, validate_artifact_path
 from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.base import ServiceBase, as_ref
 from modelreg.service.blobs import (
@@ -35,167 +33,23 @@ from modelreg.service.blobs import (
     register_with_retry,
     store_sources,
 )
-from modelreg.service.metadata_files import fields_from_folder
+from modelreg.service.manifests import Manifest, labels_to_set, project_of, read_manifest
+from modelreg.service.metadata_files import metadata_to_register
 from modelreg.service.permissions import operation
-from modelreg.service.projects import check_limit, check_tags, where_of
-from modelreg.text import check_storable
+from modelreg.service.projects import check_limit, where_of
+from modelreg.steps import next_step
 from modelreg.types import (
     Artifact,
-    ClassMetric,
-    DatasetRef,
     Epoch,
     EventAction,
     Model,
     Page,
-    Signature,
-    SourceInfo,
-    TrainingInfo,
     Version,
     VersionFields,
     check_metrics,
-    class_metric_names,
     given_fields,
     over_folder_fields,
 )
-
-M = TypeVar("M", bound=BaseModel)
-MAX_TEXT = 100_000
-MAX_FIELD_BYTES = 1024 * 1024  # one metadata field (params, extra, class_metrics, …) as JSON
-
-
-def validated(cls: type[M], value: Any, field: str) -> M | None:
-    """Build a metadata type from a dict (or keep an instance); InvalidMetadata names the bad field."""
-    if value is None or isinstance(value, cls):
-        return value
-    if not isinstance(value, Mapping):
-        raise InvalidMetadata(f"{field} must be an object, not {type(value).__name__}", field=field)
-    try:
-        return cls.model_validate(dict(value))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidMetadata(f"{field}.{where}: {first['msg']}", field=f"{field}.{where}") from exc
-
-
-def check_class_metrics(items: Any) -> list[ClassMetric]:
-    """Per-class rows, each stored under the canonical names; an unknown key is refused with the names."""
-    if items is None:
-        return []
-    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
-        raise InvalidMetadata("class_metrics must be a list of objects", field="class_metrics")
-    out = [_class_row(c, f"class_metrics[{i}]") for i, c in enumerate(items)]
-    names = [c.class_name for c in out]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise InvalidMetadata(f"class_metrics name {', '.join(map(repr, twice))} more than once",
-                              hint="one row per class", field="class_metrics")
-    return out
-
-
-def _class_row(row: Any, where: str) -> ClassMetric:
-    if row is None:
-        raise InvalidMetadata(f"{where} is null; it must be an object", field=where)
-    try:
-        metric = validated(ClassMetric, row, where)
-    except InvalidMetadata as exc:
-        if exc.message.startswith(where):  # pydantic's own errors already say where
-            raise
-        raise InvalidMetadata(f"{where}: {exc.message}", hint=exc.hint,
-                              field=f"{where}.{exc.details.get('field', '')}".rstrip(".")) from exc
-    assert metric is not None
-    unknown = sorted(metric.model_extra or {})
-    if unknown:
-        raise InvalidMetadata(f"{where} has unknown key{'s' if len(unknown) > 1 else ''} "
-                              f"{', '.join(map(repr, unknown))}",
-                              hint=f"per-class rows take {class_metric_names()}; put other per-class numbers "
-                                   'under metrics, e.g. "metrics": {"f1": 0.88}',
-                              field=f"{where}.{unknown[0]}")
-    return metric
-
-
-def check_text(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidMetadata(f"{field} must be text", field=field)
-    if len(value) > MAX_TEXT:
-        raise InvalidMetadata(f"{field} is {len(value)} characters; the limit is {MAX_TEXT}", field=field)
-    check_storable(value, field)
-    return value
-
-
-def check_json(value: Any, field: str) -> dict[str, Any]:
-    import json
-    import math
-
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidMetadata(f"{field} must be an object", field=field)
-
-    def finite(x: Any) -> Any:
-        if isinstance(x, float) and not math.isfinite(x):
-            raise InvalidMetadata(f"{field} holds {x}; NaN and infinite values are not stored", field=field)
-        if isinstance(x, Mapping):
-            return {str(k): finite(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [finite(v) for v in x]
-        return x
-
-    try:
-        json.dumps(value, default=str)
-    except (TypeError, ValueError) as exc:
-        raise InvalidMetadata(f"{field} cannot be stored as JSON: {exc}", field=field) from exc
-    return dict(json.loads(json.dumps(finite(value), default=str)))
-
-
-def _changelog(value: Any, field: str) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(c, str) for c in value):
-        raise InvalidMetadata("changelog must be a list of text entries", field=field)
-    return list(value)
-
-
-def _label(value: Any, field: str) -> str | None:
-    return validate_label(value) if value != "" else None  # "" removes a version's label
-
-
-def _model_of(cls: type[BaseModel]) -> Callable[[Any, str], Any]:
-    return lambda value, field: validated(cls, value, field)
-
-
-# How each stored field of ``VersionFields`` is checked and turned into its store value (``parent`` is a link
-# the service resolves itself). A test keeps this table's keys equal to the declaration's.
-FIELD_CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "metrics": lambda value, field: check_metrics(value),
-    "class_metrics": lambda value, field: check_class_metrics(value),
-    "params": check_json, "extra": check_json,
-    "dataset": _model_of(DatasetRef), "training": _model_of(TrainingInfo), "source": _model_of(SourceInfo),
-    "signature": _model_of(Signature),
-    "description": check_text, "notes": check_text, "limitations": check_text,
-    "changelog": _changelog,
-    "tags": lambda value, field: check_tags(value),
-    "label": _label,
-}
-
-
-def metadata_changes(**fields: Any) -> dict[str, Any]:
-    """Validate whatever metadata is given (None = not given) and return it as store values."""
-    given = given_fields(fields)
-    if "parent" in given:  # a link: register_version and update_version resolve it themselves
-        raise InvalidInput("a run's parent cannot be set here", field="parent",
-                           hint="give the parent when the run starts, or change it on the version afterwards")
-    for key, value in given.items():
-        if not isinstance(value, str):
-            check_storable(value, key)  # before anything walks it recursively: too deep, or unstorable text
-    out: dict[str, Any] = {key: FIELD_CHECKS[key](value, key) for key, value in given.items()}
-    for key, value in out.items():  # every string inside, keys included: no lone surrogate, no NUL
-        data = _jsonable({key: value})[key]
-        check_storable(data, key)
-        size = len(json.dumps(data, separators=(",", ":")))
-        if size > MAX_FIELD_BYTES:
-            raise InvalidMetadata(f"{key} is {size:,} bytes of JSON; the limit is {MAX_FIELD_BYTES:,}",
-                                  hint="store large data as a file of the version instead", field=key)
-    return out
 
 
 def epochs_of(items: Any, now: Any) -> list[Epoch]:
@@ -221,6 +75,8 @@ class VersionsMixin(ServiceBase):
                          epochs: Sequence[Mapping[str, Any]] | None = None, read_metadata: bool = True,
                          progress: Progress | None = None,
                          artifacts: Sequence[Artifact | Mapping[str, Any]] | None = None,
+                         config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+                         update_labels: bool = False,
                          **fields: Unpack[VersionFields]) -> Version:
         """Register a new ready version of ``model`` (``project/model``; both are created on first use).
 
@@ -232,22 +88,34 @@ class VersionsMixin(ServiceBase):
         ``artifacts`` (instead of ``files``): files already in the blob store, as {path, digest, size}
         (the server registers what a remote client uploaded). Every blob must be stored with that size,
         else BlobNotFound lists the ``missing`` digests and nothing changes.
+
+        ``config``: an experiment manifest (a YAML file's path, or its content) instead of the folder's own
+        YAML config. A manifest is kept in ``params``; its ``project`` is the project when ``model`` names
+        none (another one is refused) and its ``labels`` must be the project's label set: a project without
+        one takes them, a difference is refused unless ``update_labels=True`` makes them the project's.
         """
         ref = parse_ref(model)
         if ref.names_version:
             raise InvalidInput(f"register into a model, not a version: {model!r}", hint="e.g. fire-detector",
                                model=model)
-        found: dict[str, Any] = {}
-        if read_metadata and isinstance(files, (str, Path)) and Path(files).is_dir():
-            found = fields_from_folder(Path(files))
+        found, content = metadata_to_register(files, read_metadata=read_metadata, config=config)
         given = given_fields(fields)
         parent = given.pop("parent", None)
-        changes = metadata_changes(**over_folder_fields(found, given))
+        merged = over_folder_fields(found, given)
+        manifest: Manifest | None = None
+        if content is not None:
+            manifest = read_manifest(content, (merged.get("extra") or {}).get("config_file"))
+            ref = project_of(ref, manifest)
+            merged["params"] = {**content, **(merged.get("params") or {})}
+        changes = metadata_changes(**merged)
         if artifacts is not None and files is not None:
             raise InvalidInput("pass files or artifacts, not both", field="artifacts")
         sources = collect_sources(files)
         now = self.ctx.now()
         history = epochs_of(epochs, now)
+        if manifest is not None or changes.get("label") is not None:  # refused before anything is stored
+            self.ctx.check_project(ref.project or DEFAULT_PROJECT)
+            self.ctx.read(lambda tx: self._check_before_storing(tx, ref, manifest, update_labels, changes.get("label")))
         stored = self._stored_artifacts(artifacts) if artifacts is not None else None  # after every other check
         self._ensure_model(ref)
         arts = stored if stored is not None else store_sources(self.ctx, sources, progress)
@@ -255,6 +123,8 @@ class VersionsMixin(ServiceBase):
         def commit(arts: list[Artifact]) -> Version:
             def run(tx: MetadataTx) -> Version:
                 mdl = self._model(tx, ref, lock=True)
+                if manifest is not None:
+                    self._manifest_labels(tx, ref, manifest, update_labels, apply=True)
                 parent_id = self._parent_id(tx, parent)
                 claim(self.ctx, tx, arts)
                 number = tx.allocate_number(model_id=mdl.id)
@@ -265,7 +135,7 @@ class VersionsMixin(ServiceBase):
                 if history:
                     tx.add_epochs(version_id=version.id, epochs=history)
                 self._event(tx, "version.registered", model=mdl, version=number,
-                            after={"artifacts": [a.model_dump() for a in arts], **_jsonable(changes)})
+                            after={"artifacts": [a.model_dump() for a in arts], **jsonable_fields(changes)})
                 self._auto_activate(tx, mdl, number)
                 return self._reload(tx, mdl, number)
 
@@ -278,6 +148,36 @@ class VersionsMixin(ServiceBase):
                 raise _missing(busy.digests) from None
         result: Version = register_with_retry(self.ctx, sources, arts, commit)
         return result
+
+    def _check_before_storing(self, tx: MetadataTx, ref: Ref, manifest: Manifest | None, update_labels: bool,
+                              label: str | None) -> None:
+        """What would refuse the commit, checked before the files are stored (the commit checks both again):
+        the manifest's labels against the project's, and a label another version has."""
+        if manifest is not None:
+            self._manifest_labels(tx, ref, manifest, update_labels, apply=False)
+        if label is None:
+            return
+        model = tx.get_model(project=ref.project or DEFAULT_PROJECT, name=ref.model)
+        other = tx.get_version_by_label(model_id=model.id, label=label) if model is not None else None
+        if model is not None and other is not None:
+            raise AlreadyExists(f"v{other.number} of {model.project}/{model.name} already has the label {label!r}",
+                                hint="give this version another label, or an empty one for none (a folder's "
+                                     "metadata.json 'version' is its label when it is a valid one)",
+                                label=label, version=other.number)
+
+    def _manifest_labels(self, tx: MetadataTx, ref: Ref, manifest: Manifest, update: bool, *, apply: bool) -> None:
+        """Check a manifest's labels against its project's label set; with ``apply``, set what they decide."""
+        name = ref.project or DEFAULT_PROJECT
+        self.ctx.check_project(name)
+        project = tx.get_project(name=name)
+        labels = labels_to_set(project.labels if project is not None else [], manifest, project=name, update=update)
+        if labels is None or not apply or project is None:
+            return
+        updated = tx.update_project(project_id=project.id, description=None, labels=labels)
+        self._event(tx, "project.updated", project=name,
+                    before={"labels": project.labels, "description": project.description},
+                    after={"labels": updated.labels, "description": updated.description,
+                           "reason": f"labels of {manifest.source}"})
 
     def _stored_artifacts(self, artifacts: Sequence[Artifact | Mapping[str, Any]]) -> list[Artifact]:
         """Check artifacts said to be in the blob store already: paths, digests, sizes, and that they are there."""
@@ -522,15 +422,13 @@ class VersionsMixin(ServiceBase):
             model, version = self._version(tx, r, lock_model=True)
             if version.aliases:
                 names = ", ".join(version.aliases)
-                other = f"{model.name}:<another version>"
                 raise VersionInUse(
                     f"{version.ref} is {names}; a version an alias points to cannot be deleted",
-                    hint=f"move the alias first (modelreg activate {other}, or modelreg alias rm "
-                         f"{model.name} {version.aliases[0]})",
+                    step=next_step("move_or_delete_alias", model=model.name, alias=version.aliases[0]),
                     model=model.name, version=version.number, aliases=version.aliases)
             if version.pinned:
                 raise VersionInUse(f"{version.ref} is pinned; a pinned version cannot be deleted",
-                                   hint=f"unpin it first: modelreg unpin {model.name}:{version.number}",
+                                   step=next_step("unpin", ref=f"{model.name}:{version.number}"),
                                    model=model.name, version=version.number, pinned=True)
             if model.marked_best == version.number:
                 tx.update_model(model_id=model.id, changes={"marked_best": None}, now=self.ctx.now())
@@ -545,13 +443,7 @@ class VersionsMixin(ServiceBase):
 
 def _missing(digests: list[str]) -> BlobNotFound:
     return BlobNotFound(f"{len(digests)} file(s) of the version are not in the blob store",
-                        hint="upload them (PUT /api/v1/blobs/<digest>), then register again", missing=digests)
-
-
-def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.model_dump(mode="json") if isinstance(v, BaseModel) else
-                [x.model_dump(mode="json") if isinstance(x, BaseModel) else x for x in v] if isinstance(v, list)
-                else v) for k, v in fields.items()}
+                        step=next_step("upload_blobs"), missing=digests)
 
 
 __all__ = ["Source", "VersionsMixin"]

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0007"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -243,6 +243,7 @@ events = Table(
     Column("after", Json),
     Index("ix_events_project_model_id", "project", "model", "id"),
     Index("ix_events_action_id", "action", "id"),
+    Index("ix_events_actor_id", "actor", "id"),
     sqlite_autoincrement=True,
 )
 
@@ -270,6 +271,34 @@ export_files = Table(
     Column("media_type", String(255), nullable=False),
     PrimaryKeyConstraint("export_id", "path"),
     Index("ix_export_files_digest", "digest"),
+)
+
+# Jobs: background work on a version (exports), with their state. ``runner`` (host:pid) and ``heartbeat_at``
+# tell a live job from one whose process stopped; ``export_id`` is the export it made (not a foreign key: a
+# forced export may replace that row later).
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Id, primary_key=True),
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("options", Json, nullable=False),
+    Column("trusted", Boolean, nullable=False),
+    Column("force", Boolean, nullable=False),
+    Column("source", text_type(1024)),
+    Column("entry_point", Text),
+    Column("status", String(16), nullable=False),
+    Column("progress", Text, nullable=False),
+    Column("export_id", Id),
+    Column("error", Json),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Column("runner", String(255)),
+    Column("heartbeat_at", UtcDateTime),
+    Index("ix_jobs_version_id_id", "version_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 # Blob grants: a project that uploaded a blob may read it and register it by digest before any version

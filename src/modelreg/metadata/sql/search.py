@@ -206,12 +206,13 @@ class SearchTx(TxBase):
         return Page(items=load_models(self.conn, rows), next_cursor=next_cursor, total=self._count(plan))
 
     def list_events(self, *, project: str | None = None, model: str | None = None,
-                    version: int | None = None, action: str | None = None, cursor: list[Any] | None = None,
-                    limit: int = 50) -> Page[Event]:
+                    version: int | None = None, action: str | None = None, actor: str | None = None,
+                    cursor: list[Any] | None = None, limit: int = 50) -> Page[Event]:
         limit = _limit(limit)
         start = check_cursor(cursor, None)
         conds = [column == value for column, value in ((events.c.project, project), (events.c.model, model),
-                                                        (events.c.version, version), (events.c.action, action))
+                                                        (events.c.version, version), (events.c.action, action),
+                                                        (events.c.actor, actor))
                  if value is not None]
         query = select(events).where(*conds).order_by(events.c.id.desc()).limit(limit + 1)
         if start is not None:

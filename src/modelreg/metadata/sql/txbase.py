@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import Insert
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
+
+
+def pg_insert(table: Table) -> PgInsert:
+    """PostgreSQL's INSERT, its dialect imported on first use: a SQLite registry never loads it."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    return insert(table)
 
 
 class TxBase:

@@ -11,6 +11,7 @@ from modelreg.server.routes import (
     exports,
     health,
     insights,
+    jobs,
     maintenance,
     models,
     projects,
@@ -21,7 +22,7 @@ from modelreg.server.routes import (
 )
 
 ROUTERS: list[APIRouter] = [health.router, projects.router, models.router, search.router, versions.router,
-                            runs.router, exports.router, aliases.router, insights.router, events.router,
+                            runs.router, exports.router, jobs.router, aliases.router, insights.router, events.router,
                             maintenance.router, tokens.router, blobs.router]
 
 __all__ = ["ROUTERS"]

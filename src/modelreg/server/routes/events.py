@@ -15,6 +15,7 @@ router = APIRouter(tags=["events"])
 def events(reg: Registry, project: str | None = None,
            model: str | None = Query(None, description="`model` or `project/model`"),
            version: int | None = None, action: str | None = Query(None, examples=["alias.set"]),
+           actor: str | None = Query(None, description="Who acted: a token's name, or the local user"),
            limit: int = 50, cursor: str | None = None) -> object:
-    return reply(reg.events(project=project, model=model, version=version, action=action, limit=limit,
-                            cursor=cursor))
+    return reply(reg.events(project=project, model=model, version=version, action=action, actor=actor,
+                            limit=limit, cursor=cursor))

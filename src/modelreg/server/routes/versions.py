@@ -32,7 +32,7 @@ MISSING: dict[int | str, dict[str, Any]] = {
 
 def _register(reg: Service, model: str, body: VersionCreate) -> object:
     version = reg.register_version(model, artifacts=[a.model_dump() for a in body.artifacts], epochs=body.epochs,
-                                   **body.given())
+                                   config=body.config, update_labels=body.update_labels, **body.given())
     return reply(version, 201)
 
 
