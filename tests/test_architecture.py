@@ -70,14 +70,9 @@ def test_imports_are_read_from_every_form() -> None:
     assert "modelreg.service" in names and "modelreg.client.http" in names
 
 
-# The folder-metadata reader still lives in the service; it moves to ``modelreg.local`` next, and then the
-# HTTP client imports nothing of the service.
-CLIENT_PENDING = ("modelreg.service.metadata_files",)
-
-
 def test_the_http_client_does_not_import_the_service() -> None:
     names = imports_of(PACKAGE / "client" / "http.py")
-    offending = sorted(n for n in names if _within(n, "modelreg.service") and n not in CLIENT_PENDING)
+    offending = sorted(n for n in names if _within(n, "modelreg.service"))
     assert not offending, f"modelreg.client.http imports {offending}: put shared logic in modelreg.local"
 
 
@@ -85,7 +80,7 @@ def test_the_client_uses_only_the_service_package_surface() -> None:
     """``connect()`` builds the in-process ``Service`` from the package's public names; no client module
     reaches into the service's modules."""
     offending = [f"{module} imports {name}" for module, names in modules_under("client") for name in sorted(names)
-                 if name.startswith("modelreg.service.") and name not in CLIENT_PENDING]
+                 if name.startswith("modelreg.service.")]
     assert not offending, offending
 
 
@@ -100,3 +95,18 @@ def test_stores_import_no_face(folder: str) -> None:
 
 def test_the_sql_store_does_not_import_the_memory_fake() -> None:
     assert not _offending("metadata/sql", ("modelreg.metadata.memory",))
+
+
+def _private_calls(path: Path) -> list[str]:
+    """Calls of a ``_private`` method on anything (``reg._finish_run(...)``, ``ui.reg.ctx._x``) in one module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [f"{path.relative_to(PACKAGE)}:{node.lineno} {node.func.attr}" for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr.startswith("_") and not node.func.attr.startswith("__")]
+
+
+def test_no_route_or_page_calls_a_private_service_method() -> None:
+    """Transports translate: every rule is behind a public service operation (permission checks included)."""
+    offending = [call for folder in ("server/routes", "server/ui") for path in sorted((PACKAGE / folder).rglob("*.py"))
+                 for call in _private_calls(path)]
+    assert offending == []

@@ -15,7 +15,7 @@ from modelreg import AlreadyExists, Conflict, InvalidInput, InvalidMetadata
 from modelreg.cli.main import app
 from modelreg.config import Settings
 from modelreg.registry import Registry
-from modelreg.service.metadata_files import version_fields_from_metadata
+from modelreg.local.metadata_files import version_fields_from_metadata
 
 MANIFEST = """\
 project: widget_line_a

@@ -201,7 +201,7 @@ def read_json_file(path: Path) -> Any:
 
 def read_metrics_file(path: Path) -> dict[str, float]:
     """A JSON object of metrics; nested objects are flattened with '.', other values refused."""
-    from modelreg.service.metadata_files import flatten_metrics
+    from modelreg.local.metadata_files import flatten_metrics
 
     data = read_json_file(path)
     if not isinstance(data, dict):

@@ -62,7 +62,7 @@ from modelreg.local.runs import RunBase, check_in_training
 from modelreg.local.sources import FilesArg, Source, collect_sources
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
 from modelreg.registry import DEFAULT_PROJECT
-from modelreg.service.metadata_files import metadata_to_register
+from modelreg.local.metadata_files import metadata_to_register
 from modelreg.types import (
     AliasInfo,
     AliasMove,

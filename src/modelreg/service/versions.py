@@ -34,7 +34,7 @@ from modelreg.service.blobs import (
     store_sources,
 )
 from modelreg.service.manifests import Manifest, labels_to_set, project_of, read_manifest
-from modelreg.service.metadata_files import metadata_to_register
+from modelreg.local.metadata_files import metadata_to_register
 from modelreg.service.permissions import operation
 from modelreg.service.projects import check_limit, where_of
 from modelreg.steps import next_step

@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from modelreg.errors import InvalidInput, InvalidMetadata, InvalidName
 from modelreg.refs import validate_label
 
@@ -55,6 +53,8 @@ def read_json_object(path: Path) -> dict[str, Any]:
 
 
 def read_yaml_object(path: Path) -> dict[str, Any]:
+    import yaml  # only when a folder has a YAML file: a read command never loads it
+
     text = _read_text(path)
     try:
         data = yaml.safe_load(text)
