@@ -14,8 +14,8 @@ import modelreg
 from modelreg import AlreadyExists, Conflict, InvalidInput, InvalidMetadata
 from modelreg.cli.main import app
 from modelreg.config import Settings
-from modelreg.registry import Registry
 from modelreg.local.metadata_files import version_fields_from_metadata
+from modelreg.registry import Registry
 
 MANIFEST = """\
 project: widget_line_a

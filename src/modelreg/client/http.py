@@ -56,13 +56,13 @@ from modelreg.local.cache import cached_folder, path_in_folder, server_cache_roo
 from modelreg.local.export_names import export_file_name
 from modelreg.local.export_options import choose_export, given_options
 from modelreg.local.job_wait import check_job_id, wait_for_job
+from modelreg.local.metadata_files import metadata_to_register
 from modelreg.local.pulls import check_ready, metadata_document, pull_into
 from modelreg.local.repair import blobs_to_repair, find_by_content, repair_folder, with_repairs
 from modelreg.local.runs import RunBase, check_in_training
 from modelreg.local.sources import FilesArg, Source, collect_sources
 from modelreg.refs import Ref, parse_ref, validate_alias, validate_artifact_path, validate_name
 from modelreg.registry import DEFAULT_PROJECT
-from modelreg.local.metadata_files import metadata_to_register
 from modelreg.types import (
     AliasInfo,
     AliasMove,

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelreg.errors import InvalidInput, InvalidMetadata, ModelregError, NotFound
 from modelreg.local.fields import metadata_changes
+from modelreg.local.metadata_files import label_or_none, read_json_object, version_fields_from_metadata
 from modelreg.refs import parse_ref, validate_artifact_path
 from modelreg.registry import DEFAULT_PROJECT
-from modelreg.local.metadata_files import label_or_none, read_json_object, version_fields_from_metadata
 from modelreg.types import ImportItem, ImportReport
 
 if TYPE_CHECKING:

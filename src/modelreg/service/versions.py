@@ -16,6 +16,7 @@ from modelreg.errors import (
 )
 from modelreg.filters import decode_cursor, parse_sort, version_fields, walk_pages
 from modelreg.local.fields import jsonable_fields, metadata_changes
+from modelreg.local.metadata_files import metadata_to_register
 from modelreg.metadata.base import MetadataTx, VersionDraft
 from modelreg.refs import Ref, parse_ref, validate_artifact_path
 from modelreg.registry import DEFAULT_PROJECT
@@ -34,7 +35,6 @@ from modelreg.service.blobs import (
     store_sources,
 )
 from modelreg.service.manifests import Manifest, labels_to_set, project_of, read_manifest
-from modelreg.local.metadata_files import metadata_to_register
 from modelreg.service.permissions import operation
 from modelreg.service.projects import check_limit, where_of
 from modelreg.steps import next_step
