@@ -650,6 +650,7 @@ def test_cross_site_forms_are_refused(page: Page, dash: Dash, requests_seen: Req
     response = page.request.post(dash.url("/do/pin"), form={"ref": f"{FIRE}:2", "csrf": token},
                                  headers={"Origin": "http://evil.example"})
     assert response.status == 403 and "cross-site" in response.text()
+    assert response.headers["content-type"].startswith("text/html")  # the dashboard's error page, not JSON
     # A page of another site that submits a form to the dashboard as soon as it loads …
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelreg.errors import InvalidInput, PermissionDenied
+from modelreg.errors import InvalidInput, ModelregError, PermissionDenied
 from modelreg.server.errors import ClientFault, error_response
 from modelreg.server.runner import is_loopback
 from modelreg.server.state import ServerState
@@ -90,7 +90,13 @@ class RequestGuard:
             return
         refusal = await self._refusal(scope)
         if refusal is not None:
-            response = error_response(Request(scope), refusal)
+            request = Request(scope)
+            if isinstance(refusal, ModelregError) and not str(scope.get("path", "")).startswith(API_PREFIX):
+                from modelreg.server.ui.context import error_page  # a browser on a dashboard page: the HTML page
+
+                response = error_page(request, refusal)
+            else:
+                response = error_response(request, refusal)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
