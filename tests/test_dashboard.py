@@ -903,3 +903,65 @@ def test_every_route_of_the_dashboard_is_walked_here() -> None:
         "GET /m/{project}/{model}", "GET /plan/{kind}", "GET /projects", "GET /signin",
         "GET /v/{project}/{model}/{number}", "GET /v/{project}/{model}/{number}/jobs", "POST /do/{action}",
         "POST /plan/{kind}", "POST /policies/{project}/{model}", "POST /signin", "POST /signout"]
+
+
+# ---------------------------------------------------------------- the daily loop, end to end
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning")
+def test_the_daily_loop_from_the_browser_alone(page: Page, dash: Dash, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Find a model, see which version is production and why, compare two, promote with the gate's verdict
+    first, roll back, export to ONNX in the background and download the file — each step a click."""
+    import hashlib
+
+    from tests.test_export import SIGNATURE, weights
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the export's children import tests.export_models
+    model = "vision/classifier"
+    for accuracy in (0.81, 0.86):
+        dash.reg.register_version(model, files={"weights/best.pt": weights(tmp_path)}, signature=SIGNATURE,
+                                  metrics={"accuracy": accuracy})
+    dash.reg.update_model(model, best_metric="accuracy", promotion_gate="metrics.accuracy >= 0.85")
+    # find it
+    page.goto(dash.url("/"))
+    page.fill("#q", "name contains 'classif'")
+    page.select_option("#project", "vision")
+    page.get_by_role("button", name="Search").click()
+    assert [r.split()[0] for r in rows(page, "table.grid")] == ["classifier"]
+    page.get_by_role("link", name="classifier", exact=True).click()
+    # production is v1 (the first version becomes production), with its metric beside it
+    production_row = page.locator("#versions tbody tr", has=page.locator("span.ok"))
+    assert production_row.locator("th").inner_text().split()[:2] == ["✓", "v1"]
+    # compare the two
+    page.get_by_label("compare v1").check()
+    page.get_by_label("compare v2").check()
+    page.get_by_role("button", name="Compare ticked").click()
+    assert "0.8600 +0.0500" in " ".join(page.locator("table.compare").nth(0).inner_text().split())
+    # promote v2: the plan and the gate's verdict come first
+    page.goto(dash.url("/v/vision/classifier/2"))
+    page.get_by_role("button", name="Promote…").click()
+    assert "production moves from v1 to v2" in " ".join(page.locator("section.plan").inner_text().split())
+    assert "passes" in page.locator("section.plan h3").inner_text()
+    page.get_by_role("button", name="Confirm").click()
+    assert dash.production("vision/classifier") == 2
+    # roll back
+    page.get_by_role("link", name="Roll back to v1").click()
+    page.get_by_role("button", name="Confirm").click()
+    assert dash.production("vision/classifier") == 1
+    # export v1 to ONNX in the background, then download the file
+    page.goto(dash.url("/v/vision/classifier/1"))
+    page.locator("details.action > summary", has_text="Export…").click()
+    page.select_option("#x-format", "onnx")
+    page.get_by_role("button", name="Confirm: start the export").click()
+    job = dash.reg.list_jobs(f"{model}:1")[0]
+    assert dash.reg.wait_job(job.id, timeout=240).status == "done"
+    page.reload()
+    link = page.locator("section[aria-labelledby='exports-h'] a[download]").first
+    assert link.inner_text().endswith(".onnx")
+    with page.expect_download() as download:
+        link.click()
+    data = Path(download.value.path()).read_bytes()
+    stored = dash.reg.list_exports(f"{model}:1")[0].files
+    onnx = next(a for a in stored if a.path.endswith(".onnx"))
+    assert f"sha256:{hashlib.sha256(data).hexdigest()}" == onnx.digest and len(data) == onnx.size
