@@ -1,0 +1,1 @@
+"""Training integrations: loggers and callbacks that record a trainer's run as a modelreg version."""
