@@ -21,7 +21,7 @@ to a blob that gc is about to delete, and gc never deletes a blob a committed ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import UnionType
@@ -30,7 +30,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from modelreg.errors import InvalidInput
-from modelreg.filters import Node, Sort
+from modelreg.filters import And, Compare, Field, Node, Sort
 from modelreg.metadata.values import to_json_value
 from modelreg.types import (
     JOB_STATUSES,
@@ -111,6 +111,15 @@ def check_job_limit(limit: int) -> int:
         raise InvalidInput(f"limit is {limit!r}; it must be a whole number from 1 to {MAX_JOBS_LISTED}",
                            field="limit")
     return limit
+
+
+# Ready versions: the ones a model's best is chosen among, with the metric it is chosen by.
+READY_VERSION = Compare(Field("column", "status", "status"), "=", "ready")
+
+
+def best_candidates(metric: str) -> Node:
+    """The filter of the versions a model's best is chosen among: ready ones that have ``metric``."""
+    return And((READY_VERSION, Compare(Field("metric", metric, "num"), ">=", -1e308)))
 
 
 class MetadataTx(ABC):
@@ -199,6 +208,26 @@ class MetadataTx(ABC):
         Sorting by a metric puts versions without it last in either direction; ties break on id.
         ``next_cursor`` is ``None`` on the last page. Versions in the page carry artifacts and aliases.
         """
+
+    def best_version(self, *, model_id: int, metric: str, descending: bool) -> Version | None:
+        """The model's best version by ``metric``: the first of its ``best_candidates`` sorted by the metric
+        (highest first when ``descending``, ties on id as in ``search_versions``), or None. The SQL store
+        answers it without counting the candidates, which a search's ``total`` would."""
+        page = self.search_versions(model_id=model_id, project=None, where=best_candidates(metric),
+                                    sort=Sort(Field("metric", metric, "num"), descending=descending), cursor=None,
+                                    limit=1)
+        return page.items[0] if page.items else None
+
+    def alias_targets(self, *, model_ids: Collection[int], alias: str) -> dict[int, Version]:
+        """The version ``alias`` points to, for each of the models that has it (model id -> version): what a
+        page of models shows, read at once (the SQL store: one query for the page)."""
+        out: dict[int, Version] = {}
+        for model_id in model_ids:
+            target = self.get_alias(model_id=model_id, alias=alias)
+            version = None if target is None else self.get_version(model_id=model_id, number=target.number)
+            if version is not None:
+                out[model_id] = version
+        return out
 
     @abstractmethod
     def children(self, *, version_id: int) -> list[VersionKey]:

@@ -48,9 +48,10 @@ class JSONModel(Response):
 
 
 def reply(obj: BaseModel | list[Any], status_code: int = 200) -> JSONModel:
+    """``obj`` as JSON, the bytes pydantic writes handed over as they are (no ``str`` round trip)."""
     if isinstance(obj, BaseModel):
-        return JSONModel(obj.model_dump_json(), status_code=status_code)
-    body = "[" + ",".join(item.model_dump_json() for item in obj) + "]"
+        return JSONModel(obj.__pydantic_serializer__.to_json(obj), status_code=status_code)
+    body = b"[" + b",".join(item.__pydantic_serializer__.to_json(item) for item in obj) + b"]"
     return JSONModel(body, status_code=status_code)
 
 

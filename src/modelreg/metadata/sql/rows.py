@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Sequence
+from functools import cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, Connection, Row, Select, any_, bindparam, select
+from pydantic import TypeAdapter
+from sqlalchemy import ARRAY, ColumnElement, Connection, Row, Select, Text, any_, bindparam, cast, select, type_coerce
 
 from modelreg.metadata.base import VERSION_DOCUMENT_FIELDS, VERSION_PAIR_FIELDS, VERSION_SCALAR_FIELDS
 from modelreg.metadata.sql.schema import (
@@ -17,7 +21,7 @@ from modelreg.metadata.sql.schema import (
     projects,
     versions,
 )
-from modelreg.types import Artifact, Model, Policies, Version, VersionKey
+from modelreg.types import ClassMetric, Model, Policies, Version, VersionKey
 
 MODEL_COLUMNS = (*models.c, projects.c.name.label("project"))
 
@@ -63,8 +67,21 @@ def version_keys(conn: Connection, ids: Collection[int]) -> dict[int, VersionKey
     return {r.id: VersionKey(project=r.project, model=r.name, number=r.number) for r in conn.execute(query)}
 
 
-def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[Version]:
-    """Domain versions for rows of ``versions`` (any extra columns are ignored)."""
+def version_columns(conn: Connection) -> list[ColumnElement[Any]]:
+    """The columns of ``versions`` with the JSON ones read as their text, for ``load_versions(json_text=True)``:
+    it decodes a page's JSON in one ``json.loads`` instead of one call per cell."""
+    dialect = conn.dialect.name
+    return [(type_coerce(c, Text) if dialect == "sqlite" else cast(c, Text)).label(c.name) if c.name in _JSON_FIELDS
+            else c for c in versions.c]
+
+
+def load_versions(conn: Connection, rows: Sequence[Row[Any]], *, json_text: bool = False) -> list[Version]:
+    """Domain versions for rows of ``versions`` (any extra columns are ignored); ``json_text``: the rows come
+    from ``version_columns`` (their JSON columns are text).
+
+    A page is validated at once, from plain values; per-class rows are rebuilt without their validators
+    when they have the shape the store wrote (see ``_stored_class_metric``).
+    """
     if not rows:
         return []
     ids = [r.id for r in rows]
@@ -72,22 +89,75 @@ def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[Version]:
         select(models.c.id, models.c.name, projects.c.name.label("project"))
         .select_from(models.join(projects, projects.c.id == models.c.project_id))
         .where(among(conn, models.c.id, {r.model_id for r in rows})))}
-    files: dict[int, list[Artifact]] = defaultdict(list)
-    for a in conn.execute(select(artifacts).where(among(conn, artifacts.c.version_id, ids))):
-        files[a.version_id].append(Artifact(path=a.path, digest=a.digest, size=a.size, media_type=a.media_type))
+    files: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for version_id, path, digest, size, media_type in conn.execute(
+            select(artifacts.c.version_id, artifacts.c.path, artifacts.c.digest, artifacts.c.size,
+                   artifacts.c.media_type).where(among(conn, artifacts.c.version_id, ids))):
+        files[version_id].append({"path": path, "digest": digest, "size": size, "media_type": media_type})
     held: dict[int, list[str]] = defaultdict(list)
     for version_id, name in conn.execute(select(aliases.c.version_id, aliases.c.name)
                                          .where(among(conn, aliases.c.version_id, ids))):
         held[version_id].append(name)
     parents = version_keys(conn, {r.parent_id for r in rows if r.parent_id is not None})
-    out = []
-    for r in rows:
-        project, model = names[r.model_id]
-        docs = {name: getattr(r, name) for name in VERSION_DOCUMENT_FIELDS if getattr(r, name) is not None}
-        out.append(Version(
-            id=r.id, project=project, model=model, number=r.number, updated_at=r.updated_at,
-            **{name: getattr(r, name) for name in VERSION_SCALAR_FIELDS + VERSION_PAIR_FIELDS},
-            parent=parents.get(r.parent_id) if r.parent_id is not None else None,
-            artifacts=sorted(files[r.id], key=lambda a: a.path), aliases=sorted(held[r.id]), **docs,
-        ))
-    return out
+    columns = rows[0]._fields
+    plain = itemgetter(*(columns.index(name) for name in _PLAIN_FIELDS))
+    at_json = [columns.index(name) for name in _JSON_FIELDS]
+    at_model, at_parent = columns.index("model_id"), columns.index("parent_id")
+    cells = _decode_cells(rows, at_json) if json_text else [[r[i] for i in at_json] for r in rows]
+    out: list[dict[str, Any]] = []
+    for r, documents in zip(rows, cells, strict=True):
+        item = dict(zip(_PLAIN_FIELDS, plain(r), strict=True))
+        item.update((name, value) for name, value in zip(_JSON_FIELDS, documents, strict=True) if value is not None)
+        if item.get("class_metrics"):
+            item["class_metrics"] = [_stored_class_metric(c) for c in item["class_metrics"]]
+        item["project"], item["model"] = names[r[at_model]]
+        item["parent"] = None if r[at_parent] is None else parents.get(r[at_parent])
+        found = files.get(item["id"], [])
+        item["artifacts"] = sorted(found, key=_path) if len(found) > 1 else found
+        item["aliases"] = sorted(held.get(item["id"], ()))
+        out.append(item)
+    return _version_list().validate_python(out)
+
+
+_PLAIN_FIELDS = ("id", "number", "updated_at", *VERSION_SCALAR_FIELDS)
+_JSON_FIELDS = (*VERSION_PAIR_FIELDS, *VERSION_DOCUMENT_FIELDS)
+_CLASS_FIELDS = frozenset(ClassMetric.model_fields)
+_NUMBER = (float, type(None))
+_COUNT = (int, type(None))
+
+
+def _decode_cells(rows: Sequence[Row[Any]], at: list[int]) -> list[list[Any]]:
+    """The JSON text cells ``at`` of every row, decoded by one ``json.loads`` of them all (NULL stays None);
+    cell by cell if that does not give one value a cell (text the store did not write)."""
+    text = ",".join(cell if (cell := r[i]) is not None else "null" for r in rows for i in at)
+    width = len(at)
+    try:
+        values = json.loads(f"[{text}]")
+    except ValueError:
+        values = []
+    if len(values) != len(rows) * width:
+        return [[None if r[i] is None else json.loads(r[i]) for i in at] for r in rows]
+    return [values[k:k + width] for k in range(0, len(values), width)]
+
+
+def _path(artifact: dict[str, Any]) -> str:
+    return str(artifact["path"])
+
+
+@cache
+def _version_list() -> TypeAdapter[list[Version]]:
+    return TypeAdapter(list[Version])
+
+
+def _stored_class_metric(row: Any) -> Any:
+    """A per-class row as the store wrote it (every value already checked by ``ClassMetric`` on the way in),
+    made a ``ClassMetric`` without running its validators again; any other shape is returned as it is, for
+    the version's validation to check as before."""
+    if (type(row) is dict and row.keys() <= _CLASS_FIELDS and type(row.get("class_name")) is str
+            and type(row.get("annotation_type")) in (str, type(None))
+            and type(row.get("ap")) in _NUMBER and type(row.get("precision")) in _NUMBER
+            and type(row.get("recall")) in _NUMBER and type(row.get("training_count")) in _COUNT
+            and type(row.get("validation_count")) in _COUNT and type(metrics := row.get("metrics", {})) is dict
+            and all(type(v) is float for v in metrics.values())):
+        return ClassMetric.model_construct(**row)
+    return row

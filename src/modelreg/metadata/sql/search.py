@@ -14,14 +14,14 @@ index serves:
 Top-level metric/tag conditions of the filter become inner joins (see ``filters.split_filter``).
 
 The cursor is ``[value, id]`` of the last row (times as ISO 8601); ``[null, id]`` once in segment 2.
-``total`` counts every match with the same conditions: ``COUNT(*)``, read from the side tables alone
-when the filter is only metric/tag conditions, and from ``models.version_count`` (kept by the store)
-for a whole model.
+``total`` counts every match with the same conditions: the rows themselves when a first page holds them
+all; else ``COUNT(*)``, read from the side tables alone when the filter is only metric/tag conditions,
+and from ``models.version_count`` (kept by the store) for a whole model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from sqlalchemy.sql.selectable import NamedFromClause
 
 from modelreg.errors import InvalidInput
 from modelreg.filters import Compare, Field, Node, Sort, encode_cursor
+from modelreg.metadata.base import best_candidates
 from modelreg.metadata.sql.filters import (
     MODELS,
     VERSIONS,
@@ -40,8 +41,8 @@ from modelreg.metadata.sql.filters import (
     side_exists,
     split_filter,
 )
-from modelreg.metadata.sql.rows import MODEL_COLUMNS, load_models, load_versions
-from modelreg.metadata.sql.schema import events, models, projects, versions
+from modelreg.metadata.sql.rows import MODEL_COLUMNS, among, load_models, load_versions, version_columns
+from modelreg.metadata.sql.schema import aliases, events, models, projects, versions
 from modelreg.metadata.sql.txbase import TxBase
 from modelreg.metadata.values import check_cursor, cursor_value
 from modelreg.types import Event, Model, Page, Version
@@ -190,12 +191,31 @@ class SearchTx(TxBase):
         if project is not None:
             scope.append(projects.c.name == project)
         plan = _plan(VERSIONS, base, scope, where, model_id)
-        rows, next_cursor = self._keyset(list(versions.c), plan, sort, cursor, limit)
-        if where is None and project is None and model_id is not None:
-            total = self.conn.execute(select(models.c.version_count).where(models.c.id == model_id)).scalar()
+        rows, next_cursor = self._keyset(version_columns(self.conn), plan, sort, cursor, limit)
+        if cursor is None and next_cursor is None:  # the first page holds every match
+            total = len(rows)
+        elif where is None and project is None and model_id is not None:
+            count = self.conn.execute(select(models.c.version_count).where(models.c.id == model_id)).scalar()
+            total = int(count or 0)
         else:
             total = self._count(plan)
-        return Page(items=load_versions(self.conn, rows), next_cursor=next_cursor, total=int(total or 0))
+        return Page(items=load_versions(self.conn, rows, json_text=True), next_cursor=next_cursor, total=total)
+
+    def best_version(self, *, model_id: int, metric: str, descending: bool) -> Version | None:
+        """The first row of the search ``MetadataTx.best_version`` describes, without its count."""
+        plan = _plan(VERSIONS, versions, [versions.c.model_id == model_id], best_candidates(metric), model_id)
+        rows, _ = self._keyset(version_columns(self.conn), plan,
+                               Sort(Field("metric", metric, "num"), descending=descending), None, 1)
+        return load_versions(self.conn, rows, json_text=True)[0] if rows else None
+
+    def alias_targets(self, *, model_ids: Collection[int], alias: str) -> dict[int, Version]:
+        if not model_ids:
+            return {}
+        pointed = versions.join(aliases, aliases.c.version_id == versions.c.id)
+        rows = self.conn.execute(select(*version_columns(self.conn)).select_from(pointed).where(
+            among(self.conn, aliases.c.model_id, list(model_ids)), aliases.c.name == alias)).all()
+        loaded = load_versions(self.conn, rows, json_text=True)
+        return {row.model_id: version for row, version in zip(rows, loaded, strict=True)}
 
     def search_models(self, *, project: str | None, where: Node | None, sort: Sort, cursor: list[Any] | None,
                       limit: int) -> Page[Model]:
@@ -203,7 +223,8 @@ class SearchTx(TxBase):
         scope = [projects.c.name == project] if project is not None else []
         plan = _plan(MODELS, models.join(projects, projects.c.id == models.c.project_id), scope, where)
         rows, next_cursor = self._keyset(MODEL_COLUMNS, plan, sort, cursor, limit)
-        return Page(items=load_models(self.conn, rows), next_cursor=next_cursor, total=self._count(plan))
+        total = len(rows) if cursor is None and next_cursor is None else self._count(plan)
+        return Page(items=load_models(self.conn, rows), next_cursor=next_cursor, total=total)
 
     def list_events(self, *, project: str | None = None, model: str | None = None,
                     version: int | None = None, action: str | None = None, actor: str | None = None,
@@ -221,5 +242,7 @@ class SearchTx(TxBase):
         items = [Event(id=r.id, at=r.at, actor=r.actor, action=r.action, project=r.project, model=r.model,
                        version=r.version, alias=r.alias, before=r.before, after=r.after) for r in rows[:limit]]
         next_cursor = encode_cursor([items[-1].id]) if len(rows) > limit else None
+        if start is None and next_cursor is None:  # the first page holds every match
+            return Page(items=items, next_cursor=None, total=len(items))
         count = select(func.count()).select_from(events).where(*conds)
         return Page(items=items, next_cursor=next_cursor, total=int(self.conn.execute(count).scalar_one()))

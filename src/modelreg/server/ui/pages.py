@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from modelreg.errors import ArtifactNotFound, InvalidInput, ModelregError, NotFound
+from modelreg.errors import AliasNotFound, ArtifactNotFound, InvalidInput, ModelregError, NotFound
 from modelreg.metric_text import listed_metric, metric_value
 from modelreg.refs import parse_ref
 from modelreg.server.ui.context import Ui, UiRoute, ui_of
@@ -58,14 +58,12 @@ def version_ref(project: str, model: str, number: int | str) -> str:
 
 # ---------------------------------------------------------------- models
 def _model_row(reg: Any, model: Model) -> dict[str, Any]:
-    ref = model_ref(model.project, model.name)
-    aliases = {a.alias: a.number for a in reg.list_aliases(ref)}
-    production = aliases.get("production")
+    """A row of the models page: the model and its production version (one read: the alias resolved)."""
     shown: Version | None = None
-    if production is not None:
-        shown = reg.get_version(version_ref(model.project, model.name, production))
+    with contextlib.suppress(AliasNotFound):
+        shown = reg.get_version(f"{model_ref(model.project, model.name)}@production")
     metric = model.policies.best_metric or (next(iter(shown.metrics), None) if shown else None)
-    return {"model": model, "aliases": aliases, "production": production, "shown": shown, "metric": metric,
+    return {"model": model, "production": shown.number if shown else None, "shown": shown, "metric": metric,
             "value": metric_value(shown.metrics, metric) if shown and metric else None}
 
 
