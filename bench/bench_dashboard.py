@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 from _bulk import bulk_versions
-from _profile import cprofile_top, engine_of, statements_of
+from _profile import engine_of, statements_of
 from _util import (
     Stats,
     machine_facts,
@@ -367,15 +367,10 @@ def profile_page(app: App, what: str, path: str, p50: float, count: int = 15) ->
 
     anyio.to_thread.run_sync = inline  # type: ignore[assignment]
     try:
-        profiler = cProfile.Profile()
-        profiler.runcall(app.get, path)
+        table = own_time_profile(lambda: app.get(path), count)
     finally:
         anyio.to_thread.run_sync = threaded
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(count)
-    table = [line for line in out.getvalue().splitlines() if line.strip()]
-    start = next((i for i, line in enumerate(table) if "ncalls" in line), 0)
-    return PageProfile(what, summary, "\n".join([*lines, "cProfile, by own time:", *table[max(0, start - 1):]]))
+    return PageProfile(what, summary, "\n".join([*lines, "cProfile, by own time:", table]))
 
 
 # ---------------------------------------------------------------- JavaScript
@@ -586,8 +581,9 @@ def measure_parts(home: Path, model: str) -> dict[str, float]:
         reg.close()
 
 
-IDLE = ("select (selectors", "_run_once (asyncio", "wait (threading", "_worker (concurrent", "get (queue",
-        "run (anyio", "poll (", "_bootstrap (threading")
+# Leaf frames of a thread that waits (the event loop in epoll, idle worker threads): not the server's work.
+IDLE = ("select (selectors", "_run_once (asyncio", "Runner.run (asyncio", "wait (threading", "_worker (concurrent",
+        "get (queue", "run (anyio", "poll (", "_bootstrap (threading")
 
 
 def spy_server(pid: int, work: Path, workload: Callable[[], object], seconds: float = 4.0) -> str:
@@ -619,6 +615,16 @@ def spy_server(pid: int, work: Path, workload: Callable[[], object], seconds: fl
     lines = [f"{runs} walks under py-spy, {busy} busy samples of the server (waits left out), by own time:"]
     lines += [f"  {count / busy:6.1%}  {frame[:150]}" for frame, count in top]
     return "\n".join(lines)
+
+
+def own_time_profile(fn: Callable[[], object], count: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.runcall(fn)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(count)
+    table = [line for line in out.getvalue().splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(table) if "ncalls" in line), 0)
+    return "\n".join(table[start:])
 
 
 # ---------------------------------------------------------------- a backend, start to end
@@ -670,7 +676,8 @@ def run_backend(name: str, settings: Settings, connect: Callable[[], Any], args:
 
                 backend.listing_profile = "\n\n".join(x for x in [
                     spy_server(served.pid, work, walk),
-                    "The client (cProfile of one walk, by cumulative time):\n" + cprofile_top(walk, 12)] if x)
+                    "The client (cProfile of one walk, by own time; `recv` is the wait for the server):\n"
+                    + own_time_profile(walk, 8)] if x)
             finally:
                 reg.close()
         backend.parts = {m: listing_parts(settings.home, m) for m in (LISTING, LISTING_FULL)}
