@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from modelreg import connect
+from modelreg.config import Settings
 from modelreg.service import Context, Service
 
 API = "/api/v1"
@@ -353,7 +355,7 @@ def test_registration_lists_the_blobs_to_upload_and_changes_nothing_until_then(a
     assert version["aliases"] == ["production"]
 
 
-def test_seed_003_endpoints(api: httpx.Client) -> None:
+def test_training_run_endpoints(api: httpx.Client) -> None:
     register(api, "trm", b"v1", metrics={"accuracy": 0.8}, epochs=[{"epoch": 1, "loss": 1.0}])
     register(api, "trm", b"v2", metrics={"accuracy": 0.9}, parent="trm:1")
     versions = api.get("/projects/-/models/trm/versions").json()
@@ -379,6 +381,36 @@ def test_pages_use_keyset_cursors(api: httpx.Client) -> None:
     assert [v["number"] for v in first["items"] + second["items"]] == [5, 4, 3, 2]
     assert first["total"] == second["total"] == 5
     assert_error(api.get("/versions", params={"cursor": "not-a-cursor"}), 422, "invalid_filter")
+
+
+@pytest.mark.parametrize("path", ["/versions", "/models", "/events"])
+def test_listings_across_every_project_answer_with_an_empty_cursor(api: httpx.Client, path: str) -> None:
+    """The listings that no model narrows come from the store's own pages; each serializes (an empty cursor is the
+    first page)."""
+    register(api, "m", b"one")
+    body = api.get(path, params={"cursor": "", "limit": 50})
+    assert body.status_code == 200, body.text
+    assert body.json()["total"] >= 1 and body.json()["items"]
+    searched = api.post("/versions/search", json={"cursor": "", "filter": None, "limit": 50, "model": None})
+    assert searched.status_code == 200 and searched.json()["items"][0]["model"] == "m", searched.text
+
+
+def test_store_pages_serialize_in_a_fresh_process(tmp_path: Path) -> None:
+    """A page that no model narrows comes from the store as it is: in a process that never validated a page before
+    (a new ``modelreg serve``), its serializer must be built, not pydantic's deferred placeholder."""
+    with connect(settings=Settings(home=tmp_path, actor="t")) as reg:
+        reg.register_version("m", files={"w.pt": b"one"})
+    script = (
+        "import pathlib, modelreg\n"
+        "from modelreg.config import Settings\n"
+        "from modelreg.server.wire import reply\n"
+        f"with modelreg.connect(settings=Settings(home=pathlib.Path({str(tmp_path)!r}), actor='t')) as reg:\n"
+        "    for page in (reg.search_versions(None), reg.search_models(None), reg.events()):\n"
+        "        print(len(reply(page).body))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert all(int(n) > 20 for n in done.stdout.split()) and len(done.stdout.split()) == 3
 
 
 # ---- keep-alive without Nagle
