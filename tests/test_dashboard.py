@@ -266,6 +266,11 @@ def test_models_page_lists_each_model_with_its_production_version_and_metric(pag
     assert "vision" in listed["fire-detector"] and "detection" in listed["fire-detector"]
     assert "✓ v2 accuracy 0.9000" in listed["shelf-classifier"]
     assert "✓ v1 iou 0.6000" in listed["smoke-seg"]
+    fire = dash.reg.search_versions(model=FIRE, limit=1)
+    cells = page.locator("table.grid tbody tr", has_text="fire-detector").locator("td").all_inner_texts()
+    latest, best, count = cells[2:5]  # after project and production: latest, best, how many versions
+    assert latest.strip() == f"v{fire.items[0].number}" and count.strip() == f"{fire.total:,}"
+    assert best.split() == ["★", f"v{dash.reg.best_version(FIRE).number}"]
     page.get_by_role("link", name="fire-detector").click()
     assert page.url == dash.url("/m/vision/fire-detector")
 

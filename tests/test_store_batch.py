@@ -1,4 +1,5 @@
-"""Store reads made for pages and hot paths: ``best_version``, ``alias_targets``, and a first page's ``total``.
+"""Store reads made for pages and hot paths: ``best_version``, ``best_numbers``, ``first_version``,
+``version_counts``, ``alias_targets``, and the ``total`` of a page.
 
 Each runs on every store (memory, SQLite, PostgreSQL) and must answer what the general reads answer:
 ``best_version`` the first version of the search over ``best_candidates`` sorted by the metric, and
@@ -60,6 +61,68 @@ def test_best_version_is_the_first_of_the_search_over_ready_versions_with_the_me
         assert tx.best_version(model_id=det.id, metric="recall", descending=True) is None
         best = tx.best_version(model_id=det.id, metric="map50", descending=True)
         assert best is not None and [a.path for a in best.artifacts] == ["weights/best.pt"]
+
+
+def test_best_numbers_are_the_numbers_of_best_version_model_by_model(metadata_store: MetadataStore) -> None:
+    """One read for a page of models, grouped by metric and direction, answers what ``best_version`` answers."""
+    with metadata_store.transaction() as tx:
+        models = [setup_model(tx, f"m{i}") for i in range(5)]
+        for i, model in enumerate(models):
+            for n in range(i + 1):
+                add_version(tx, model, metrics={"map50": round((n * 7 % 5) / 10, 1), "loss": 1 / (n + 1)},
+                            status="failed" if n == 3 else "ready")
+        add_version(tx, models[0], metrics={"loss": 0.001})  # no map50: never best by it
+    asked = {m.id: (("map50", "loss")[i % 2], i % 3 != 0) for i, m in enumerate(models)}
+    asked[models[4].id] = ("recall", True)  # a metric no version has
+    with metadata_store.read() as tx:
+        expected = {}
+        for model_id, (metric, descending) in asked.items():
+            best = tx.best_version(model_id=model_id, metric=metric, descending=descending)
+            if best is not None:
+                expected[model_id] = best.number
+        assert tx.best_numbers(by_metric=asked) == expected
+        assert len(expected) == 4 and models[4].id not in expected
+        assert tx.best_numbers(by_metric={}) == {}
+
+
+def test_first_version_and_version_counts(metadata_store: MetadataStore) -> None:
+    with metadata_store.transaction() as tx:
+        det, empty = setup_model(tx, "det"), setup_model(tx, "empty")
+        for n in range(5):
+            add_version(tx, det, metrics={"map50": n / 10}, status="failed" if n == 4 else "ready")
+    newest = Sort(Field("column", "number", "num"), descending=True)
+    ready = parse_filter("status = 'ready'", version_fields)
+    with metadata_store.read() as tx:
+        first = tx.first_version(model_id=det.id, where=ready, sort=newest)
+        assert first is not None and first.number == 4
+        assert first == tx.search_versions(model_id=det.id, project=None, where=ready, sort=newest, cursor=None,
+                                           limit=1).items[0]
+        assert tx.first_version(model_id=empty.id, where=None, sort=newest) is None
+        assert tx.version_counts(model_ids=[det.id, empty.id]) == {det.id: 5, empty.id: 0}
+        assert tx.version_counts(model_ids=[]) == {}
+
+
+@pytest.mark.parametrize("limit", [1, 3, 10])
+def test_the_total_of_versions_not_archived_leaves_out_the_archived(metadata_store: MetadataStore, limit: int) -> None:
+    """The model page hides archived versions: its total counts the rest, whichever way the store counts."""
+    with metadata_store.transaction() as tx:
+        det = setup_model(tx, "det")
+        for n in range(6):
+            add_version(tx, det, archived=n in (1, 4))
+    sort = Sort(Field("column", "number", "num"), descending=True)
+    with metadata_store.read() as tx:
+        for text, matches in (("not archived", 4), ("archived", 2), ("archived = false", 4)):
+            where = parse_filter(text, version_fields)
+            cursor, seen = None, 0
+            while True:
+                page = tx.search_versions(model_id=det.id, project=None, where=where, sort=sort, cursor=cursor,
+                                          limit=limit)
+                assert page.total == matches and all(v.archived == (text == "archived") for v in page.items)
+                seen += len(page.items)
+                if page.next_cursor is None:
+                    break
+                cursor = decode_cursor(page.next_cursor)
+            assert seen == matches, text
 
 
 def test_alias_targets_are_what_get_alias_and_get_version_give(metadata_store: MetadataStore) -> None:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         Job,
         Lineage,
         Model,
+        ModelOverview,
         Page,
         Project,
         PromotionPlan,
@@ -57,7 +58,7 @@ DEFAULT_PROJECT = "default"  # the project of a reference that names none
 ORPHAN_GRACE_S = 3600.0
 TEMP_GRACE_S = 3600.0
 ReportFormat = Literal["json", "markdown"]  # what ``report`` writes
-Layout = Literal["auto", "versions", "environments"]  # how ``import_folder`` reads a folder (auto: detect it)
+Layout = Literal["auto", "versions", "environments", "ultralytics"]  # how ``import_folder`` reads a folder (auto: detect it)
 
 
 @runtime_checkable
@@ -130,6 +131,13 @@ class Registry(Protocol):
                       filter: Mapping[str, Any] | None = None, sort: str = "name", limit: int = 50,
                       cursor: str | None = None) -> Page[Model]:
         """Models matching a filter expression (and/or must/not ``filter``), keyset paged."""
+        ...
+
+    def model_overview(self, query: str | None = None, *, project: str | None = None,
+                       filter: Mapping[str, Any] | None = None, sort: str = "name", limit: int = 50,
+                       cursor: str | None = None) -> Page[ModelOverview]:
+        """``search_models`` with each model's production version, best and latest numbers and version count:
+        what a table of models shows, in one call."""
         ...
 
     def iter_models(self, query: str | None = None, **kwargs: Any) -> Iterator[Model]:

@@ -414,6 +414,20 @@ class Event(Frozen):
     after: Any = None
 
 
+PRODUCTION = "production"  # the alias of the version in use: marked ✓, set by auto_activate_first, shown on tables
+
+
+class ModelOverview(Frozen):
+    """A model as a table of models shows it: its production version (with its metrics), the number of its best
+    version, its latest number and how many versions it holds."""
+
+    model: Model
+    production: Version | None = None
+    best: int | None = None
+    latest: int = 0
+    versions: int = 0
+
+
 T = TypeVar("T")
 
 

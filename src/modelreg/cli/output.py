@@ -18,9 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from modelreg.metric_text import format_metric, metric_label, metric_value
-from modelreg.types import Version
+from modelreg.types import PRODUCTION, Version
 
-ACTIVE_ALIAS = "production"  # the "active" model, marked ✓
+ACTIVE_ALIAS = PRODUCTION  # the "active" model, marked ✓
 
 
 # ---- JSON: pydantic's model_dump(mode="json"), nothing else on stdout

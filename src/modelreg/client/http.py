@@ -79,6 +79,7 @@ from modelreg.types import (
     Job,
     Lineage,
     Model,
+    ModelOverview,
     Page,
     Project,
     PromotionPlan,
@@ -387,6 +388,13 @@ class HttpRegistry:
                       cursor: str | None = None) -> Page[Model]:
         body = {"query": query, "project": project, "filter": filter, "sort": sort, "limit": limit, "cursor": cursor}
         return cast(Page[Model], self._send(Page[Model], "POST", "/models/search", body, idempotent=True))
+
+    def model_overview(self, query: str | None = None, *, project: str | None = None,
+                       filter: Mapping[str, Any] | None = None, sort: str = "name", limit: int = 50,
+                       cursor: str | None = None) -> Page[ModelOverview]:
+        body = {"query": query, "project": project, "filter": filter, "sort": sort, "limit": limit, "cursor": cursor}
+        return cast(Page[ModelOverview], self._send(Page[ModelOverview], "POST", "/models/overview", body,
+                                                    idempotent=True))
 
     def iter_models(self, query: str | None = None, **kwargs: Any) -> Iterator[Model]:
         """Every model matching, walking all pages."""

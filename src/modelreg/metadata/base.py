@@ -117,6 +117,9 @@ def check_job_limit(limit: int) -> int:
 READY_VERSION = Compare(Field("column", "status", "status"), "=", "ready")
 
 
+_NEWEST_FIRST = Sort(Field("column", "number", "num"), descending=True)
+
+
 def best_candidates(metric: str) -> Node:
     """The filter of the versions a model's best is chosen among: ready ones that have ``metric``."""
     return And((READY_VERSION, Compare(Field("metric", metric, "num"), ">=", -1e308)))
@@ -209,14 +212,34 @@ class MetadataTx(ABC):
         ``next_cursor`` is ``None`` on the last page. Versions in the page carry artifacts and aliases.
         """
 
+    def first_version(self, *, model_id: int, where: Node | None, sort: Sort) -> Version | None:
+        """The first of a model's versions matching ``where`` in ``sort`` order (ties on id as in
+        ``search_versions``), or None. The SQL store answers it without counting the matches, which a
+        search's ``total`` would (at 100,000 versions the count is most of the time)."""
+        page = self.search_versions(model_id=model_id, project=None, where=where, sort=sort, cursor=None, limit=1)
+        return page.items[0] if page.items else None
+
     def best_version(self, *, model_id: int, metric: str, descending: bool) -> Version | None:
         """The model's best version by ``metric``: the first of its ``best_candidates`` sorted by the metric
-        (highest first when ``descending``, ties on id as in ``search_versions``), or None. The SQL store
-        answers it without counting the candidates, which a search's ``total`` would."""
-        page = self.search_versions(model_id=model_id, project=None, where=best_candidates(metric),
-                                    sort=Sort(Field("metric", metric, "num"), descending=descending), cursor=None,
-                                    limit=1)
-        return page.items[0] if page.items else None
+        (highest first when ``descending``), or None."""
+        return self.first_version(model_id=model_id, where=best_candidates(metric),
+                                  sort=Sort(Field("metric", metric, "num"), descending=descending))
+
+    def best_numbers(self, *, by_metric: Mapping[int, tuple[str, bool]]) -> dict[int, int]:
+        """The number of ``best_version`` of each model in ``by_metric`` (model id -> its metric and whether
+        highest is best); models without a candidate are left out. The SQL store reads the numbers alone, one
+        statement per metric and direction."""
+        out: dict[int, int] = {}
+        for model_id, (metric, descending) in by_metric.items():
+            best = self.best_version(model_id=model_id, metric=metric, descending=descending)
+            if best is not None:
+                out[model_id] = best.number
+        return out
+
+    def version_counts(self, *, model_ids: Collection[int]) -> dict[int, int]:
+        """How many versions each model holds (model id -> count; the SQL store reads its kept counts at once)."""
+        return {model_id: self.search_versions(model_id=model_id, project=None, where=None, sort=_NEWEST_FIRST,
+                                               cursor=None, limit=1).total for model_id in model_ids}
 
     def alias_targets(self, *, model_ids: Collection[int], alias: str) -> dict[int, Version]:
         """The version ``alias`` points to, for each of the models that has it (model id -> version): what a

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from modelreg.errors import (
@@ -13,7 +13,7 @@ from modelreg.errors import (
     ProjectNotFound,
     VersionNotFound,
 )
-from modelreg.filters import And, Compare, Field, Sort
+from modelreg.filters import Compare, Field, Sort
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import MAX_VERSION, Ref, parse_ref, validate_name, version_number
 from modelreg.registry import DEFAULT_PROJECT
@@ -143,9 +143,7 @@ class ServiceBase:
                                       step=next_step("set_best_metric", model=model.name),
                                       project=model.project, model=model.name)
         else:
-            page = tx.search_versions(model_id=model.id, project=None, where=READY, sort=BY_NUMBER_DESC,
-                                      cursor=None, limit=1)
-            version = page.items[0] if page.items else None
+            version = tx.first_version(model_id=model.id, where=READY, sort=BY_NUMBER_DESC)
             if version is None:
                 raise VersionNotFound(f"{model.project}/{model.name} has no ready version",
                                       step=next_step("register_version", model=model.name),
@@ -167,12 +165,17 @@ class ServiceBase:
         metric = model.policies.best_metric
         if not metric:
             return None
-        has_metric = Compare(Field("metric", metric, "num"), ">=", -1e308)
-        page = tx.search_versions(
-            model_id=model.id, project=None, where=And((READY, has_metric)),
-            sort=Sort(Field("metric", metric, "num"), descending=model.policies.best_mode == "max"),
-            cursor=None, limit=1)
-        return page.items[0] if page.items else None
+        return tx.best_version(model_id=model.id, metric=metric, descending=model.policies.best_mode == "max")
+
+    def _best_numbers(self, tx: MetadataTx, page: Sequence[Model]) -> dict[int, int]:
+        """The number ``_best`` would load the version of, for each model of ``page`` that has one (model id ->
+        number): the numbers alone, read at once."""
+        out = {m.id: m.marked_best for m in page
+               if m.marked_best is not None and tx.get_version(model_id=m.id, number=m.marked_best) is not None}
+        out.update(tx.best_numbers(by_metric={
+            m.id: (m.policies.best_metric, m.policies.best_mode == "max") for m in page
+            if m.id not in out and m.policies.best_metric}))
+        return out
 
     def _best_number(self, tx: MetadataTx, model: Model) -> int | None:
         best = self._best(tx, model)

@@ -18,6 +18,7 @@ from modelreg.filters import (
     And,
     Compare,
     Node,
+    Sort,
     decode_cursor,
     gate_fields,
     model_fields,
@@ -36,7 +37,7 @@ from modelreg.service.blobs import collect_blobs
 from modelreg.service.permissions import operation
 from modelreg.steps import next_step
 from modelreg.text import check_storable
-from modelreg.types import BestMode, Model, Page, Policies, Project, Task
+from modelreg.types import PRODUCTION, BestMode, Model, ModelOverview, Page, Policies, Project, Task
 
 _TASKS = ("detection", "segmentation", "classification", "regression", "other")
 MAX_PAGE = 1000
@@ -266,6 +267,13 @@ class ProjectsMixin(ServiceBase):
                       filter: Mapping[str, Any] | None = None, sort: str = "name", limit: int = 50,
                       cursor: str | None = None) -> Page[Model]:
         """Models matching a filter expression (and/or the structured must/not ``filter``), keyset paged."""
+        where, order, project = self._model_search(query, filter, sort, limit, project)
+        return self.ctx.read(lambda tx: tx.search_models(project=project, where=where, sort=order,
+                                                         cursor=decode_cursor(cursor), limit=limit))
+
+    def _model_search(self, query: str | None, filter: Mapping[str, Any] | None, sort: str, limit: int,
+                      project: str | None) -> tuple[Node | None, Sort, str | None]:
+        """A search of models checked: its filter, its order, and the project it is limited to."""
         where = where_of(query, filter, model_fields)
         order = parse_sort(sort, model_fields, "name")
         check_limit(limit)
@@ -273,8 +281,34 @@ class ProjectsMixin(ServiceBase):
         if project is not None:
             validate_name(project, kind="project name")
             self.ctx.check_project(project)
-        return self.ctx.read(lambda tx: tx.search_models(project=project, where=where, sort=order,
-                                                         cursor=decode_cursor(cursor), limit=limit))
+        return where, order, project
+
+    @operation("viewer", "searching models")
+    def model_overview(self, query: str | None = None, *, project: str | None = None,
+                       filter: Mapping[str, Any] | None = None, sort: str = "name", limit: int = 50,
+                       cursor: str | None = None) -> Page[ModelOverview]:
+        """``search_models`` with what a table of models shows beside each: its production version, its best
+        version's number, its latest number and its version count, read in one transaction."""
+        where, order, project = self._model_search(query, filter, sort, limit, project)
+
+        def run(tx: MetadataTx) -> Page[ModelOverview]:
+            page = tx.search_models(project=project, where=where, sort=order, cursor=decode_cursor(cursor),
+                                    limit=limit)
+            ids = [m.id for m in page.items]
+            production = tx.alias_targets(model_ids=ids, alias=PRODUCTION)
+            counts = tx.version_counts(model_ids=ids)
+            bests = self._best_numbers(tx, page.items)
+            rows = []
+            for m in page.items:
+                best = bests.get(m.id)
+                shown = production.get(m.id)
+                if shown is not None:
+                    shown = shown.model_copy(update={"is_best": shown.number == best})
+                rows.append(ModelOverview(model=m, production=shown, best=best, latest=m.latest_number,
+                                          versions=counts.get(m.id, 0)))
+            return Page[ModelOverview](items=rows, next_cursor=page.next_cursor, total=page.total)
+
+        return self.ctx.read(run)
 
     @operation("viewer", "searching models")
     def iter_models(self, query: str | None = None, **kwargs: Any) -> Iterator[Model]:

@@ -39,6 +39,7 @@ from modelreg.service.permissions import operation
 from modelreg.service.projects import check_limit, where_of
 from modelreg.steps import next_step
 from modelreg.types import (
+    PRODUCTION,
     Artifact,
     Epoch,
     EventAction,
@@ -232,7 +233,7 @@ class VersionsMixin(ServiceBase):
         """The first ready version becomes production when the model's policy says so (``auto_activate_first``)."""
         if not model.policies.auto_activate_first:
             return
-        alias = "production"
+        alias = PRODUCTION
         if tx.get_alias(model_id=model.id, alias=alias) is not None or tx.alias_moves(model_id=model.id,
                                                                                       alias=alias):
             return

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -146,6 +146,7 @@ versions = Table(
     Index("ix_versions_model_id_created_at", "model_id", "created_at", "id"),
     Index("ix_versions_parent_id", "parent_id"),
     Index("ix_versions_model_id_label", "model_id", "label", unique=True),
+    Index("ix_versions_model_id_archived", "model_id", "archived"),
     sqlite_autoincrement=True,
 )
 
@@ -242,6 +243,7 @@ events = Table(
     Column("before", Json),
     Column("after", Json),
     Index("ix_events_project_model_id", "project", "model", "id"),
+    Index("ix_events_project_model_version_id", "project", "model", "version", "id"),
     Index("ix_events_action_id", "action", "id"),
     Index("ix_events_actor_id", "actor", "id"),
     sqlite_autoincrement=True,

@@ -21,16 +21,16 @@ and from ``models.version_count`` (kept by the store) for a whole model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+import functools
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Row, and_, func, literal, not_, null, or_, select
-from sqlalchemy.sql.selectable import NamedFromClause
+from sqlalchemy import ColumnElement, FromClause, Row, and_, bindparam, func, literal, not_, null, or_, select
+from sqlalchemy.sql.selectable import NamedFromClause, ScalarSelect
 
 from modelreg.errors import InvalidInput
-from modelreg.filters import Compare, Field, Node, Sort, encode_cursor
-from modelreg.metadata.base import best_candidates
+from modelreg.filters import Compare, Field, Node, Not, Sort, encode_cursor
 from modelreg.metadata.sql.filters import (
     MODELS,
     VERSIONS,
@@ -42,7 +42,7 @@ from modelreg.metadata.sql.filters import (
     split_filter,
 )
 from modelreg.metadata.sql.rows import MODEL_COLUMNS, among, load_models, load_versions, version_columns
-from modelreg.metadata.sql.schema import aliases, events, models, projects, versions
+from modelreg.metadata.sql.schema import aliases, events, models, projects, version_metrics, versions
 from modelreg.metadata.sql.txbase import TxBase
 from modelreg.metadata.values import check_cursor, cursor_value
 from modelreg.types import Event, Model, Page, Version
@@ -131,6 +131,23 @@ def _after(value: ColumnElement[Any], id_: ColumnElement[int], start: tuple[Any,
     return and_(value >= sv, or_(value > sv, id_ > start[1]))
 
 
+NOT_ARCHIVED = Not(Compare(Field("column", "archived", "bool"), "=", True))  # "not archived", as parsed
+
+
+@functools.cache
+def _best_number_of_model(descending: bool) -> ScalarSelect[Any]:
+    """The number of a model's best version by the metric bound as ``metric``, correlated to ``models``: the
+    search ``best_candidates`` names, sorted as ``_keyset`` sorts it (value, then id, in one direction), first row."""
+    side = version_metrics.alias("best_side")
+    direction: Callable[[ColumnElement[Any]], Any] = (lambda c: c.desc()) if descending else (lambda c: c.asc())
+    return (select(versions.c.number)
+            .select_from(versions.join(side, and_(side.c.version_id == versions.c.id, side.c.key == bindparam("metric"),
+                                                  side.c.value >= -1e308, side.c.model_id == models.c.id)))
+            .where(versions.c.model_id == models.c.id, versions.c.status == "ready")
+            .order_by(direction(side.c.value), direction(side.c.version_id)).limit(1)
+            .correlate(models).scalar_subquery())
+
+
 def _limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput(f"limit is {limit!r}; it must be a positive integer", field="limit")
@@ -177,6 +194,15 @@ class SearchTx(TxBase):
     def _count(self, plan: _Plan) -> int:
         return int(self.conn.execute(plan.count_query()).scalar_one())
 
+    def _model_count(self, model_id: int, *, archived_left_out: bool) -> int:
+        """A model's versions from its kept ``version_count``, less its archived ones (few, by index) when
+        they are left out: no scan of the model's versions."""
+        count = int(self.conn.execute(select(models.c.version_count).where(models.c.id == model_id)).scalar() or 0)
+        if archived_left_out:
+            count -= int(self.conn.execute(select(func.count()).select_from(versions).where(
+                versions.c.model_id == model_id, versions.c.archived.is_(True))).scalar_one())
+        return count
+
     def search_versions(self, *, model_id: int | None, project: str | None, where: Node | None, sort: Sort,
                         cursor: list[Any] | None, limit: int) -> Page[Version]:
         limit = _limit(limit)
@@ -194,19 +220,36 @@ class SearchTx(TxBase):
         rows, next_cursor = self._keyset(version_columns(self.conn), plan, sort, cursor, limit)
         if cursor is None and next_cursor is None:  # the first page holds every match
             total = len(rows)
-        elif where is None and project is None and model_id is not None:
-            count = self.conn.execute(select(models.c.version_count).where(models.c.id == model_id)).scalar()
-            total = int(count or 0)
+        elif project is None and model_id is not None and where in (None, NOT_ARCHIVED):
+            total = self._model_count(model_id, archived_left_out=where is not None)
         else:
             total = self._count(plan)
         return Page[Version](items=load_versions(self.conn, rows, json_text=True), next_cursor=next_cursor, total=total)
 
-    def best_version(self, *, model_id: int, metric: str, descending: bool) -> Version | None:
-        """The first row of the search ``MetadataTx.best_version`` describes, without its count."""
-        plan = _plan(VERSIONS, versions, [versions.c.model_id == model_id], best_candidates(metric), model_id)
-        rows, _ = self._keyset(version_columns(self.conn), plan,
-                               Sort(Field("metric", metric, "num"), descending=descending), None, 1)
+    def first_version(self, *, model_id: int, where: Node | None, sort: Sort) -> Version | None:
+        """The first row of the search, without its count."""
+        plan = _plan(VERSIONS, versions, [versions.c.model_id == model_id], where, model_id)
+        rows, _ = self._keyset(version_columns(self.conn), plan, sort, None, 1)
         return load_versions(self.conn, rows, json_text=True)[0] if rows else None
+
+    def best_numbers(self, *, by_metric: Mapping[int, tuple[str, bool]]) -> dict[int, int]:
+        groups: dict[tuple[str, bool], list[int]] = {}
+        for model_id, key in by_metric.items():
+            groups.setdefault(key, []).append(model_id)
+        out: dict[int, int] = {}
+        for (metric, descending), model_ids in groups.items():
+            query = select(models.c.id, _best_number_of_model(descending)).where(
+                among(self.conn, models.c.id, model_ids))
+            rows = self.conn.execute(query, {"metric": metric})
+            out.update({int(r[0]): int(r[1]) for r in rows if r[1] is not None})
+        return out
+
+    def version_counts(self, *, model_ids: Collection[int]) -> dict[int, int]:
+        if not model_ids:
+            return {}
+        rows = self.conn.execute(select(models.c.id, models.c.version_count).where(
+            among(self.conn, models.c.id, list(model_ids))))
+        return {int(r.id): int(r.version_count or 0) for r in rows}
 
     def alias_targets(self, *, model_ids: Collection[int], alias: str) -> dict[int, Version]:
         if not model_ids:

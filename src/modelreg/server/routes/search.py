@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from modelreg.server.auth import Registry
 from modelreg.server.wire import ModelSearch, VersionSearch, reply
-from modelreg.types import Model, Page, Version
+from modelreg.types import Model, ModelOverview, Page, Version
 
 router = APIRouter(tags=["search"])
 Q = Query(None, description="A filter expression, e.g. `metrics.map50 >= 0.8 and not pinned`")
@@ -22,6 +22,13 @@ def search_models(reg: Registry, q: str | None = Q, project: str | None = None, 
 def search_models_post(body: ModelSearch, reg: Registry) -> object:
     return reply(reg.search_models(body.query, project=body.project, filter=body.filter, sort=body.sort,
                                    limit=body.limit, cursor=body.cursor))
+
+
+@router.post("/models/overview", response_model=Page[ModelOverview],
+             summary="Search models, each with its production version, best and latest numbers and version count")
+def model_overview(body: ModelSearch, reg: Registry) -> object:
+    return reply(reg.model_overview(body.query, project=body.project, filter=body.filter, sort=body.sort,
+                                    limit=body.limit, cursor=body.cursor))
 
 
 @router.get("/versions", response_model=Page[Version],

@@ -25,13 +25,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from modelreg.errors import AliasNotFound, ArtifactNotFound, InvalidInput, ModelregError, NotFound
+from modelreg.errors import ArtifactNotFound, InvalidInput, ModelregError, NotFound
 from modelreg.metric_text import listed_metric, metric_value
 from modelreg.refs import parse_ref
 from modelreg.server.ui.context import Ui, UiRoute, ui_of
 from modelreg.server.ui.words import UI_WORDS
 from modelreg.steps import hint_for
-from modelreg.types import EVENT_ACTIONS, AliasMove, Event, Job, Model, Version
+from modelreg.types import EVENT_ACTIONS, AliasMove, Event, Job, Model, ModelOverview, Version
 
 router = APIRouter(include_in_schema=False, route_class=UiRoute)
 T = TypeVar("T")
@@ -57,14 +57,13 @@ def version_ref(project: str, model: str, number: int | str) -> str:
 
 
 # ---------------------------------------------------------------- models
-def _model_row(reg: Any, model: Model) -> dict[str, Any]:
-    """A row of the models page: the model and its production version (one read: the alias resolved)."""
-    shown: Version | None = None
-    with contextlib.suppress(AliasNotFound):
-        shown = reg.get_version(f"{model_ref(model.project, model.name)}@production")
+def _model_row(row: ModelOverview) -> dict[str, Any]:
+    """A row of the models page: the model, its production version with its primary metric, best, latest, count."""
+    model, shown = row.model, row.production
     metric = model.policies.best_metric or (next(iter(shown.metrics), None) if shown else None)
     return {"model": model, "production": shown.number if shown else None, "shown": shown, "metric": metric,
-            "value": metric_value(shown.metrics, metric) if shown and metric else None}
+            "value": metric_value(shown.metrics, metric) if shown and metric else None, "best": row.best,
+            "latest": row.latest, "versions": row.versions}
 
 
 @router.get("/")
@@ -84,9 +83,9 @@ async def models_page(request: Request, ui: Ui = Depends(ui_of), q: str | None =
     next_cursor = None
     total = None
     try:
-        page = await run(ui.reg.search_models, q or None, project=project or None,
+        page = await run(ui.reg.model_overview, q or None, project=project or None,
                          filter={"must": must} if must else None, sort=sort, limit=PAGE, cursor=cursor)
-        rows = await run(lambda: [_model_row(ui.reg, m) for m in page.items])
+        rows = [_model_row(item) for item in page.items]
         next_cursor, total = page.next_cursor, page.total
     except InvalidInput as exc:  # a filter or sort the user typed: shown inline, with its position
         error = exc
