@@ -209,3 +209,23 @@ def test_a_page_of_versions_never_shifts_a_cell_the_store_did_not_write(metadata
     with metadata_store.read() as tx:
         page = tx.search_versions(model_id=model.id, project=None, where=None, sort=sort, cursor=None, limit=10)
         assert [v.params for v in page.items] == [{"a": 1}, {"b": 2}] and page.items[1].id == second.id
+
+
+def test_epochs_read_back_as_validated_epochs(metadata_store: MetadataStore) -> None:
+    """Stored epochs come back built without their validators: equal to validated ones, metric values floats,
+    thinned or whole."""
+    from modelreg.types import Epoch
+
+    written = [Epoch(epoch=e, metrics={"loss": 1 / (e + 1), "map50": e, "lr": 0.01},  # map50 an int: made float
+                     timestamp=T0 + timedelta(seconds=e)) for e in range(1, 31)]
+    with metadata_store.transaction() as tx:
+        version = add_version(tx, setup_model(tx, "det"))
+        tx.add_epochs(version_id=version.id, epochs=written)
+    with metadata_store.read() as tx:
+        whole = tx.list_epochs(version_id=version.id)
+        assert whole == written
+        assert all(type(v) is float for e in whole for v in e.metrics.values())
+        assert [Epoch.model_validate(e.model_dump()) for e in whole] == whole
+        thinned = tx.list_epochs(version_id=version.id, max_rows=7)
+        assert thinned[0] == written[0] and thinned[-1] == written[-1] and len(thinned) <= 8
+        assert all(e in written for e in thinned)

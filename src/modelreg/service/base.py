@@ -178,8 +178,7 @@ class ServiceBase:
         return out
 
     def _best_number(self, tx: MetadataTx, model: Model) -> int | None:
-        best = self._best(tx, model)
-        return best.number if best else None
+        return self._best_numbers(tx, [model]).get(model.id)
 
     def _decorate(self, tx: MetadataTx, model: Model, version: Version,
                   best_number: int | bool | None = False) -> Version:

@@ -285,7 +285,7 @@ class VersionsMixin(ServiceBase):
                                       cursor=decoded, limit=limit)
             best = self._best_number(tx, mdl) if mdl else None
             if mdl is not None:
-                items = [v.model_copy(update={"is_best": v.number == best}) for v in page.items]
+                items = [v.model_copy(update={"is_best": True}) if v.number == best else v for v in page.items]
                 return Page[Version](items=items, next_cursor=page.next_cursor, total=page.total)
             return page
 

@@ -291,5 +291,13 @@ class VersionsTx(TxBase):
                 query = (select(numbered).where(((numbered.c.position - 1) % stride == 0)
                                                 | (numbered.c.position == count))
                          .order_by(numbered.c.epoch))
-        return [Epoch(epoch=r.epoch, metrics=r.metrics, timestamp=r.timestamp) for r in self.conn.execute(query)]
+        return [_stored_epoch(r.epoch, r.metrics, r.timestamp) for r in self.conn.execute(query)]
 
+
+def _stored_epoch(epoch: Any, metrics: Any, timestamp: Any) -> Epoch:
+    """An epoch row as the store wrote it (checked by ``Epoch`` on the way in) made an ``Epoch`` without its
+    validators; any other shape is validated as before."""
+    if (type(epoch) is int and type(metrics) is dict and type(timestamp) is datetime
+            and all(type(v) is float for v in metrics.values())):
+        return Epoch.model_construct(epoch=epoch, metrics=metrics, timestamp=timestamp)
+    return Epoch(epoch=epoch, metrics=metrics, timestamp=timestamp)

@@ -227,8 +227,8 @@ async def compare_page(ui: Ui = Depends(ui_of), ref: list[str] = Query(default=[
         comparison = ui.reg.compare(refs)
         versions = [ui.reg.get_version(r) for r in comparison.versions]
         modes = {}
-        for v in versions:
-            mdl = ui.reg.get_model(model_ref(v.project, v.model))
+        for name in dict.fromkeys(model_ref(v.project, v.model) for v in versions):
+            mdl = ui.reg.get_model(name)
             if mdl.policies.best_metric:
                 modes[mdl.policies.best_metric] = mdl.policies.best_mode
         return {"c": comparison, "versions": versions, "modes": modes}
