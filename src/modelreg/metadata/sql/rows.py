@@ -92,11 +92,11 @@ def load_versions(conn: Connection, rows: Sequence[Row[Any]], *, json_text: bool
     files: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for version_id, path, digest, size, media_type in conn.execute(
             select(artifacts.c.version_id, artifacts.c.path, artifacts.c.digest, artifacts.c.size,
-                   artifacts.c.media_type).where(among(conn, artifacts.c.version_id, ids))):
+                   artifacts.c.media_type).where(among(conn, artifacts.c.version_id, ids))).all():
         files[version_id].append({"path": path, "digest": digest, "size": size, "media_type": media_type})
     held: dict[int, list[str]] = defaultdict(list)
     for version_id, name in conn.execute(select(aliases.c.version_id, aliases.c.name)
-                                         .where(among(conn, aliases.c.version_id, ids))):
+                                         .where(among(conn, aliases.c.version_id, ids))).all():
         held[version_id].append(name)
     parents = version_keys(conn, {r.parent_id for r in rows if r.parent_id is not None})
     columns = rows[0]._fields
