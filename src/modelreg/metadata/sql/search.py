@@ -178,14 +178,14 @@ class SearchTx(TxBase):
                      .limit(want))
             if start is not None:
                 query = query.where(_after(key.value, key.id, start, sort.descending))
-            rows.extend(self.conn.execute(query).all())
+            rows.extend(self.conn.execute(query))
         if key.missing is not None and len(rows) < want:
             target_id = plan.target.id
             query = (select(*columns, null().label("sort_value")).select_from(plan.joined())
                      .where(*plan.where, key.missing).order_by(direction(target_id)).limit(want - len(rows)))
             if start is not None and start[0] is None:
                 query = query.where(target_id < start[1] if sort.descending else target_id > start[1])
-            rows.extend(self.conn.execute(query).all())
+            rows.extend(self.conn.execute(query))
         if len(rows) <= limit:
             return rows, None
         last = rows[limit - 1]
