@@ -9,10 +9,14 @@ from typing import Any
 
 import pytest
 
+import _torchvision_nms
 import modelreg
 from modelreg.config import Settings
 from modelreg.metadata.base import MetadataStore, open_metadata_store
 from modelreg.service import Service
+
+# ---- torchvision beside the CPU torch of these machines: before any test imports it (see _torchvision_nms)
+_torchvision_nms.install()
 
 # ---- registry fixtures
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, Unpack, runt
 if TYPE_CHECKING:
     from modelreg.blobs.base import BlobInfo, Progress
     from modelreg.export.job import ExportOptions
+    from modelreg.local.experiment_files import TextFile
     from modelreg.local.runs import RunBase
     from modelreg.local.sources import FilesArg
     from modelreg.refs import Ref
@@ -58,7 +59,8 @@ DEFAULT_PROJECT = "default"  # the project of a reference that names none
 ORPHAN_GRACE_S = 3600.0
 TEMP_GRACE_S = 3600.0
 ReportFormat = Literal["json", "markdown"]  # what ``report`` writes
-Layout = Literal["auto", "versions", "environments", "ultralytics"]  # how ``import_folder`` reads a folder (auto: detect it)
+# how ``import_folder`` reads a folder (auto: detect it)
+Layout = Literal["auto", "versions", "environments", "ultralytics"]
 
 
 @runtime_checkable
@@ -157,6 +159,17 @@ class Registry(Protocol):
         An experiment manifest (the folder's YAML config, or ``config``) decides the project when ``model``
         names none, and its labels must be the project's label set unless ``update_labels=True``.
         """
+        ...
+
+    def register_experiment(self, config: str | os.PathLike[str] | TextFile, *,
+                            metrics: str | os.PathLike[str] | TextFile | Mapping[str, Any] | None = None,
+                            checkpoints: Mapping[str, str | os.PathLike[str] | Artifact | Mapping[str, Any]]
+                            | None = None,
+                            experiment: str | None = None, project: str | None = None, alias: str | None = None,
+                            update_labels: bool = False, progress: Progress | None = None) -> list[Version]:
+        """Register one version per model of an experiment manifest (``config``), in its project, with the run's
+        ``metrics`` (metrics.json) and each model's checkpoint, all tagged ``experiment=<id>``: all or none.
+        See ``modelreg.service.experiments``."""
         ...
 
     def get_version(self, ref: str | Ref) -> Version:

@@ -20,6 +20,7 @@ Implementations: ``blobs.local.LocalBlobStore`` (a folder), ``blobs.memory.Memor
 
 from __future__ import annotations
 
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -33,6 +34,15 @@ from modelreg.types import Frozen
 CHUNK = 1024 * 1024
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 Progress = Callable[[int], None]  # called with the number of bytes just moved
+
+
+def sha256_file(path: Path) -> str:
+    """The content address (``sha256:<hex>``) of the file at ``path``, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            h.update(chunk)
+    return f"sha256:{h.hexdigest()}"
 
 
 def check_digest(digest: str) -> str:

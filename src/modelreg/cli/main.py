@@ -49,8 +49,10 @@ GROUPS: tuple[Group, ...] = (
     Group("aliases", "alias_app", "alias", ("alias",)),
     Group("insights", "app", None, ("compare", "history", "lineage", "report")),
     Group("transfer", "app", None, ("pull", "resolve", "import")),
+    Group("experiments", "app", "experiment", ("experiment",)),
     Group("exports", "app", None, ("export", "exports", "job", "jobs", "bench")),
     Group("maintenance", "app", None, ("gc", "fsck", "events")),
+    Group("sync", "app", None, ("sync",)),
     Group("server", "app", None, ("serve",)),
     Group("server", "tokens_app", "tokens", ("tokens",)),
 )

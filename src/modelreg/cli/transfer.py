@@ -4,7 +4,7 @@ scripts), ``import``."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -13,6 +13,7 @@ from rich.text import Text
 from modelreg.cli.common import DryRunOpt, JsonOpt, ModelArg, RefArg, State, state
 from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, human_size, short_ref, transfer, working
+from modelreg.registry import Layout
 from modelreg.service.exports import export_file_name
 from modelreg.types import Version
 
@@ -100,18 +101,15 @@ def resolve(
     typer.echo(str(result))
 
 
-Layout = Literal["auto", "versions", "environments"]
-
-
 @app.command("import")
 def import_(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(
-        metavar="PATH", exists=True, file_okay=False, help="The models/ folder to import.")],
+        metavar="PATH", exists=True, file_okay=False, help="The models/ folder (or run folder) to import.")],
     model: ModelArg,
     layout: Annotated[Layout, typer.Option(
         "--layout", help="versions: models/versions/vN/; environments: models/{production,staging,archive/*}/; "
-                         "auto: detect.")] = "auto",
+                         "ultralytics: a yolo run folder (args.yaml, results.csv, weights/); auto: detect.")] = "auto",
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first folder that cannot be read.")] = False,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,

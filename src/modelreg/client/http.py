@@ -93,6 +93,7 @@ from modelreg.types import (
 )
 
 if TYPE_CHECKING:
+    from modelreg.local.experiment_files import TextFile
     from modelreg.registry import Layout, ReportFormat
 
 API = "/api/v1"
@@ -425,6 +426,28 @@ class HttpRegistry:
                 "epochs": list(epochs) if epochs is not None else None, "artifacts": listed}
         response = self._post_with_blobs("/versions", _drop_none(body), uploads, progress)
         return Version.model_validate_json(response.content)
+
+    def register_experiment(self, config: str | os.PathLike[str] | TextFile, *,
+                            metrics: str | os.PathLike[str] | TextFile | Mapping[str, Any] | None = None,
+                            checkpoints: Mapping[str, str | os.PathLike[str] | Artifact | Mapping[str, Any]]
+                            | None = None,
+                            experiment: str | None = None, project: str | None = None, alias: str | None = None,
+                            update_labels: bool = False, progress: Progress | None = None) -> list[Version]:
+        """Register an experiment on the server (see ``Service.register_experiment``): the manifest and metrics
+        are read here and sent as text, each checkpoint is found and hashed here and uploaded only if the
+        server lacks it, after the server has checked everything else."""
+        from modelreg.local.experiment_upload import experiment_request
+
+        request = experiment_request(config, metrics=metrics, checkpoints=checkpoints, experiment=experiment,
+                                     project=project, alias=alias, update_labels=update_labels)
+        uploads = self._hash_sources(request.sources)
+        body = {**request.body, "checkpoints": {
+            **request.body["checkpoints"],
+            **{key: {"path": u.path, "digest": u.digest, "size": u.size} for key, u in zip(request.keys, uploads,
+                                                                                         strict=True)}}}
+        response = self._post_with_blobs("/experiments", body, uploads, progress)
+        versions: list[Version] = _validate(list[Version], response.content)
+        return versions
 
     def _hash_sources(self, sources: Sequence[Source]) -> list[_Upload]:
         """Hash each file here (streams are spooled to a temporary file, to be read again for the upload)."""

@@ -1,11 +1,13 @@
 """Importing the folder layouts users already have into a model of the registry.
 
-Two layouts that teams keep their trained models in:
+Three layouts that teams keep their trained models in:
 
 - ``versions``: ``models/current_best.pt`` and ``models/versions/v<N>/`` holding metadata.json
   and ``weights/best.pt``, ``weights/last.pt``. See ``importers.versions_layout``.
 - ``environments``: ``models/{production,staging,archive/<name>}/`` holding model.pth,
   encoders.pkl and metadata.json. See ``importers.environments_layout``.
+- ``ultralytics``: a ``yolo train`` run folder (``runs/detect/train3/``: args.yaml, results.csv, weights/),
+  or a folder of them, with their training history. See ``importers.ultralytics_run``.
 
 What an import guarantees:
 
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelreg.errors import InvalidInput
-from modelreg.importers import environments_layout, versions_layout
+from modelreg.importers import environments_layout, ultralytics_run, versions_layout
 from modelreg.importers.common import LayoutName, Plan, carry_out
 from modelreg.refs import parse_ref
 from modelreg.registry import Layout
@@ -41,7 +43,11 @@ from modelreg.types import ImportReport
 if TYPE_CHECKING:
     from modelreg.service import Service
 
-LAYOUT_HINT = f"modelreg imports two layouts: {versions_layout.DESCRIPTION}; or {environments_layout.DESCRIPTION}"
+LAYOUT_HINT = (f"modelreg imports three layouts: {versions_layout.DESCRIPTION}; {environments_layout.DESCRIPTION}; "
+               f"or {ultralytics_run.DESCRIPTION}")
+DESCRIPTIONS: dict[LayoutName, str] = {"versions": versions_layout.DESCRIPTION,
+                                       "environments": environments_layout.DESCRIPTION,
+                                       "ultralytics": ultralytics_run.DESCRIPTION}
 
 
 def import_folder(
@@ -53,7 +59,8 @@ def import_folder(
     strict: bool = False,
     dry_run: bool = False,
 ) -> ImportReport:
-    """Import a folder in the ``versions/vN`` or the ``production/staging/archive`` layout into ``model``.
+    """Import a folder in the ``versions/vN``, the ``production/staging/archive`` or the Ultralytics run layout
+    into ``model``.
 
     ``path`` is the ``models/`` folder or the folder holding it. Returns what was imported (folder ->
     version), what failed (with the path and the reason), what was already there, and the aliases set.
@@ -62,7 +69,9 @@ def import_folder(
     if target.names_version:
         raise InvalidInput(f"import into a model, not a version: {model!r}", hint="e.g. fire-detector", model=model)
     found, root = detect_layout(path, layout)
-    plan: Plan = versions_layout.plan(root) if found == "versions" else environments_layout.plan(root)
+    planners = {"versions": versions_layout.plan, "environments": environments_layout.plan,
+                "ultralytics": ultralytics_run.plan}
+    plan: Plan = planners[found](root)
     return carry_out(service, model, plan, strict=strict, dry_run=dry_run)
 
 
@@ -74,6 +83,7 @@ def detect_layout(path: str | os.PathLike[str], layout: Layout = "auto") -> tupl
     roots: dict[LayoutName, Path | None] = {
         "versions": versions_layout.find_root(folder),
         "environments": environments_layout.find_root(folder),
+        "ultralytics": ultralytics_run.find_root(folder),
     }
     if layout == "auto":
         hits = [(name, root) for name, root in roots.items() if root is not None]
@@ -81,18 +91,20 @@ def detect_layout(path: str | os.PathLike[str], layout: Layout = "auto") -> tupl
             return hits[0]
         if hits:
             raise InvalidInput(
-                f"{folder} holds both a versions/ folder and production/staging/archive folders",
-                hint="say which to import: layout='versions' or layout='environments' (--layout on the command line)",
+                f"{folder} holds both the {' and the '.join(name for name, _ in hits)} layouts",
+                hint="say which to import: layout='versions', 'environments' or 'ultralytics' (--layout on the "
+                     "command line)",
                 path=str(folder),
             )
         raise InvalidInput(f"{folder} holds no folder layout modelreg can import", hint=LAYOUT_HINT, path=str(folder))
     if layout not in roots:
         raise InvalidInput(
-            f"unknown layout {layout!r}; use 'auto', 'versions' or 'environments'", hint=LAYOUT_HINT, field="layout"
+            f"unknown layout {layout!r}; use 'auto', 'versions', 'environments' or 'ultralytics'", hint=LAYOUT_HINT,
+            field="layout",
         )
     root = roots[layout]
     if root is None:
-        description = versions_layout.DESCRIPTION if layout == "versions" else environments_layout.DESCRIPTION
+        description = DESCRIPTIONS[layout]
         raise InvalidInput(
             f"{folder} does not hold the {layout} layout", hint=f"expected {description}", path=str(folder)
         )

@@ -9,7 +9,6 @@ aliases the folder names, then archives what the folder keeps in its archive.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -19,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from modelreg.blobs.base import sha256_file
 from modelreg.errors import InvalidInput, InvalidMetadata, ModelregError, NotFound
 from modelreg.local.fields import metadata_changes
 from modelreg.local.metadata_files import label_or_none, read_json_object, version_fields_from_metadata
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("modelreg.importers")
 
-LayoutName = Literal["versions", "environments"]
+LayoutName = Literal["versions", "environments", "ultralytics"]
 METADATA_NAME = "metadata.json"
 IMPORT_MARKER = "import_source"
 _CHUNK = 1024 * 1024
@@ -46,6 +46,7 @@ class Candidate:
     files: dict[str, Path] = field(default_factory=dict)  # artifact path -> local file
     digests: dict[str, str] = field(default_factory=dict)  # artifact path -> sha256:<hex>
     fields: dict[str, Any] = field(default_factory=dict)  # register_version keywords
+    epochs: list[dict[str, Any]] = field(default_factory=list)  # training history rows, when the folder has them
     metadata_digest: str | None = None  # of metadata.json's bytes; None when the folder has none
     archive: bool = False
     error: ModelregError | None = None
@@ -68,6 +69,7 @@ class Plan:
     problems: list[tuple[Path, ModelregError]] = field(default_factory=list)  # found, not importable
     warnings: list[str] = field(default_factory=list)
     baseline: str | None = None
+    keep_auto_activation: bool = False  # the first version of a new model stays production, as a registration
 
     def warn(self, message: str) -> None:
         log.warning("%s", message)
@@ -75,14 +77,6 @@ class Plan:
 
 
 # ---- reading folders
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return f"sha256:{h.hexdigest()}"
 
 
 def with_path(exc: BaseException, path: Path) -> ModelregError:
@@ -294,7 +288,8 @@ def carry_out(service: Service, model: str, plan: Plan, *, strict: bool, dry_run
             cand.number, next_number = next_number, next_number + 1
         else:
             try:
-                version = service.register_version(model, files=cand.files, read_metadata=False, **cand.fields)
+                version = service.register_version(model, files=cand.files, read_metadata=False,
+                                                   epochs=cand.epochs or None, **cand.fields)
             except (ModelregError, OSError) as exc:
                 error = with_path(exc, cand.source)
                 if strict:
@@ -368,7 +363,7 @@ def _undo_auto_activation(
 ) -> None:
     """The first registration makes production of a new model; when the folder names no production
     (or its production failed), production is left as it was before the import."""
-    if "production" in out.aliases or "production" in before or not imported_now:
+    if plan.keep_auto_activation or "production" in out.aliases or "production" in before or not imported_now:
         return
     now = {a.alias: a.number for a in service.list_aliases(model)}
     if now.get("production") in imported_now:

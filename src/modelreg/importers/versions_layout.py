@@ -15,13 +15,13 @@ import os
 import re
 from pathlib import Path
 
+from modelreg.blobs.base import sha256_file
 from modelreg.errors import InvalidInput
 from modelreg.importers.common import (
     IMPORT_MARKER,
     Candidate,
     Plan,
     read_candidate,
-    sha256_file,
     visible_entries,
 )
 

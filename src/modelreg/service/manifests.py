@@ -1,6 +1,6 @@
 """The rules of an experiment manifest: which project its versions go to, and its labels against the project's.
 
-An experiment manifest is a YAML config (seed 004's ``models/configs/*.yaml``) that names a ``project``
+An experiment manifest is a YAML config (a ``models/configs/*.yaml`` file) that names a ``project``
 and its ``labels`` beside the models and their hyperparameters. When a version is registered with one
 (the folder's own config, or ``config=``):
 
@@ -9,6 +9,9 @@ and its ``labels`` beside the models and their hyperparameters. When a version i
 - its ``labels`` must be the project's label set, in the same order (class indices follow it). A project
   without a label set takes them; otherwise a difference is refused, naming the missing and extra labels,
   unless the caller passed ``update_labels=True``, which makes them the project's label set (an event).
+
+Registering a whole experiment (one version per model of the manifest) follows the same rules, with the
+project named apart from the models (``experiment_project``): see ``modelreg.service.experiments``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from modelreg.errors import Conflict, InvalidInput, InvalidMetadata
 from modelreg.refs import Ref, validate_name
+from modelreg.registry import DEFAULT_PROJECT
 from modelreg.service.projects import check_labels
 from modelreg.steps import pass_option
 
@@ -67,6 +71,20 @@ def project_of(ref: Ref, manifest: Manifest) -> Ref:
             hint=f"register into {manifest.project}/{ref.model}, or change the manifest's project",
             project=ref.project, manifest_project=manifest.project)
     return ref
+
+
+def experiment_project(given: str | None, manifest: Manifest) -> str:
+    """The project an experiment's versions go to: the manifest's, which a caller's ``project`` must match;
+    the caller's when the manifest names none; else the default project."""
+    if given is not None:
+        given = validate_name(given, kind="project name")
+        if manifest.project is not None and given != manifest.project:
+            raise InvalidInput(f"the experiment is registered into project {given!r} but {manifest.source} says "
+                               f"project {manifest.project!r}",
+                               hint=f"register it into {manifest.project}, or change the manifest's project",
+                               project=given, manifest_project=manifest.project)
+        return given
+    return manifest.project or DEFAULT_PROJECT
 
 
 def labels_to_set(current: list[str], manifest: Manifest, *, project: str, update: bool) -> list[str] | None:

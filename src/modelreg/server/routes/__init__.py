@@ -8,6 +8,7 @@ from modelreg.server.routes import (
     aliases,
     blobs,
     events,
+    experiments,
     exports,
     health,
     insights,
@@ -22,7 +23,7 @@ from modelreg.server.routes import (
 )
 
 ROUTERS: list[APIRouter] = [health.router, projects.router, models.router, search.router, versions.router,
-                            runs.router, exports.router, jobs.router, aliases.router, insights.router, events.router,
-                            maintenance.router, tokens.router, blobs.router]
+                            experiments.router, runs.router, exports.router, jobs.router, aliases.router,
+                            insights.router, events.router, maintenance.router, tokens.router, blobs.router]
 
 __all__ = ["ROUTERS"]
