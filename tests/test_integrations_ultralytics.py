@@ -5,7 +5,8 @@ on the CPU, offline. One 2-epoch run is shared by the module; the other paths tr
 Checked: the version, its files, params, dataset reference and every epoch; per-class metrics of the 3 classes;
 the first version becoming production; ``parent`` from registered starting weights; a crash and Ctrl-C recorded
 as failed runs; a registry that is down (the run spooled, then ``modelreg sync`` against a server); the
-``python -m modelreg.integrations.ultralytics`` command in a subprocess against ``modelreg serve``; and
+``python -m modelreg.integrations.ultralytics`` command and a plain ``yolo train`` (through the ``.pth`` file of
+modelreg's wheel) in subprocesses against ``modelreg serve``; and
 importing the run folder (``modelreg import runs/detect/train …``).
 """
 
@@ -17,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,6 +303,49 @@ def test_the_command_line_with_the_environment_variable(yolo: Any, shapes: Shape
         assert {a.path for a in version.artifacts} == RUN_FILES
         assert [e.epoch for e in reg.history("shapes:2")] == [1]
         assert len(version.class_metrics) == 3
+
+
+def test_a_plain_yolo_train_records_its_run_through_the_installed_pth(yolo: Any, shapes: Shapes, trained: Trained,
+                                                                    remote_server: Any, remote_state: Any,
+                                                                    tmp_path: Path) -> None:
+    """Ultralytics' own ``yolo`` script, started by a Python whose site-packages holds the ``.pth`` of modelreg's
+    wheel (built here): with ``MODELREG_ULTRALYTICS_MODEL`` set the run is a version; without it, nothing is."""
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels),
+                    str(TESTS.parent)], check=True, capture_output=True, timeout=240)
+    with zipfile.ZipFile(next(wheels.glob("modelreg-*.whl"))) as wheel:
+        pth = wheel.read("modelreg-ultralytics.pth")
+    assert pth == (TESTS.parent / "src" / "modelreg-ultralytics.pth").read_bytes()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    site_packages = next(venv.glob("lib/python*/site-packages"))
+    (site_packages / "modelreg-ultralytics.pth").write_bytes(pth)
+    # the tests' torchvision operator, before anything imports torchvision (see _torchvision_nms)
+    (site_packages / "aa-test-torchvision-nms.pth").write_text("import _torchvision_nms; _torchvision_nms.install()\n")
+    script = Path(sys.executable).with_name("yolo")  # the console script itself (not a shell shim on the PATH)
+    env = {**os.environ, "MODELREG_URL": remote_server.url, "MODELREG_HOME": str(tmp_path / "client"),
+           "MODELREG_ULTRALYTICS_MODEL": "shapes",
+           "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent / "src")])}  # modelreg, as a wheel would
+    env.pop("MODELREG_TOKEN", None)
+
+    def yolo_train(name: str, environ: Mapping[str, str]) -> None:
+        done = subprocess.run(
+            [str(venv / "bin" / "python"), str(script), "train", "model=yolov8n.yaml", f"data={shapes.yaml}",
+             "epochs=1", "imgsz=64", "batch=8", "device=cpu", "workers=0", "amp=False", "plots=False",
+             f"project={tmp_path / 'runs'}", f"name={name}", "exist_ok=True"],
+            env=dict(environ), cwd=tmp_path, capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    settings = Settings(home=tmp_path / "client", actor="tester")
+    with modelreg.connect(remote_server.url, settings=settings) as reg:
+        yolo_train("plain", {k: v for k, v in env.items() if k != "MODELREG_ULTRALYTICS_MODEL"})
+        assert reg.search_models().total == 0  # not asked: nothing recorded
+        yolo_train("recorded", env)
+        version = reg.get_version("shapes@production")
+        assert version.number == 1 and version.status == "ready"
+        assert {a.path for a in version.artifacts} == RUN_FILES and len(version.class_metrics) == 3
+        assert [e.epoch for e in reg.history("shapes:1")] == [1]
 
 
 def test_the_command_line_needs_the_model_named(yolo: Any) -> None:

@@ -16,8 +16,9 @@ counts, training time and hardware, and becomes ready. Starting weights that are
 make that version the ``parent``. A crash or Ctrl-C records the run as failed with its error. A registry that
 cannot be reached never stops training: the run is kept in the spool for ``modelreg sync``.
 
-The ``yolo`` executable loads no callbacks but Ultralytics' own, so from the command line run the same command
-through this module, which adds these callbacks when ``MODELREG_ULTRALYTICS_MODEL`` names the model:
+From the command line, ``MODELREG_ULTRALYTICS_MODEL`` makes a plain ``yolo train`` record its runs (through the
+``modelreg-ultralytics.pth`` line a wheel install puts in site-packages, see ``ultralytics_startup``); the same
+command through this module does it without that file (editable installs):
 
     MODELREG_ULTRALYTICS_MODEL=fire-detector python -m modelreg.integrations.ultralytics train data=fire.yaml \\
         model=modelreg://fire-detector@production epochs=100
@@ -55,7 +56,8 @@ from modelreg.integrations.ultralytics_results import (
 from modelreg.registry import Registry
 from modelreg.types import Version
 
-__all__ = ["ENV_ALIAS", "ENV_MODEL", "ENV_PROJECT", "ModelregCallbacks", "add_modelreg_callbacks", "main"]
+__all__ = ["ENV_ALIAS", "ENV_MODEL", "ENV_PROJECT", "ModelregCallbacks", "add_modelreg_callbacks",
+           "enable_for_command", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -323,19 +325,16 @@ def _hardware(trainer: Trainer) -> dict[str, Any]:
 # ---- the command line: `python -m modelreg.integrations.ultralytics train …`
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run an Ultralytics command (``train data=… model=…``, as ``yolo`` takes it) with the modelreg callbacks
-    on every trainer when ``MODELREG_ULTRALYTICS_MODEL`` names the model. ``model=modelreg://REF`` trains from
-    that version's weights/best.pt (fetched into the cache) and makes it the parent."""
-    env = os.environ if environ is None else environ
-    args = list(sys.argv[1:] if argv is None else argv)
+def enable_for_command(args: Sequence[str], env: Mapping[str, str]) -> list[str] | None:
+    """Add the modelreg callbacks to every trainer this process makes, for a ``yolo``-style command ``args``
+    (``train data=… model=…``), when ``MODELREG_ULTRALYTICS_MODEL`` in ``env`` names the model; None when it
+    does not. Returns the arguments to run: ``model=modelreg://REF`` becomes that version's weights/best.pt
+    (fetched into the cache), and that version the runs' parent."""
     name = env.get(ENV_MODEL, "").strip()
     if not name:
-        print(f"modelreg: {ENV_MODEL} is not set; set it to the model the runs are versions of "
-              f"(e.g. {ENV_MODEL}=fire-detector)", file=sys.stderr)
-        return 2
-    parent = None
-    for i, arg in enumerate(args):
+        return None
+    out, parent = list(args), None
+    for i, arg in enumerate(out):
         key, _, value = arg.partition("=")
         ref = weights_ref(value) if key == "model" else None
         if ref is not None:
@@ -343,13 +342,25 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
             with modelreg.connect() as reg:
                 parent = reg.get_version(ref).ref
-                args[i] = f"model={reg.resolve(parent, DEFAULT_WEIGHTS)}"
+                out[i] = f"model={reg.resolve(parent, DEFAULT_WEIGHTS)}"
     callbacks = ModelregCallbacks(name, project=env.get(ENV_PROJECT, "").strip() or None,
                                   alias=env.get(ENV_ALIAS, "").strip() or None, parent=parent)
     from ultralytics.utils.callbacks import base
 
     for event, hook in callbacks.hooks().items():  # every trainer this process makes starts with them
         base.default_callbacks.setdefault(event, []).append(hook)
+    return out
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run an Ultralytics command (``train data=… model=…``, as ``yolo`` takes it) with the modelreg callbacks
+    on every trainer when ``MODELREG_ULTRALYTICS_MODEL`` names the model (see ``enable_for_command``)."""
+    env = os.environ if environ is None else environ
+    args = enable_for_command(list(sys.argv[1:] if argv is None else argv), env)
+    if args is None:
+        print(f"modelreg: {ENV_MODEL} is not set; set it to the model the runs are versions of "
+              f"(e.g. {ENV_MODEL}=fire-detector)", file=sys.stderr)
+        return 2
     sys.argv[:] = ["yolo", *args]  # Ultralytics reads its arguments from this very list
     from ultralytics.cfg import entrypoint
 
