@@ -1,4 +1,4 @@
-"""The ``modelreg`` command line: seed 000's workflow end to end, JSON output, exit codes and messages.
+"""The ``modelreg`` command line: the fire-detector workflow end to end, JSON output, exit codes and messages.
 
 Most tests drive the Typer app in-process with ``CliRunner`` on an embedded registry (SQLite + local
 files) in ``tmp_path``; a few run the installed console script in a subprocess.
@@ -86,8 +86,8 @@ def fails(result: Result, code: int, *needles: str) -> Result:
     return result
 
 
-def register_seed000(cli: Invoke, run_dir: Path) -> None:
-    """Seed 000's five versions: v1 placeholder … v5 production candidate."""
+def register_fire_detector_versions(cli: Invoke, run_dir: Path) -> None:
+    """The fire-detector workflow's five versions: v1 placeholder … v5 production candidate."""
     for map50, hours in (("0.0000", "0h"), ("0.7834", "0.98h"), ("0.8521", "1.25h"), ("0.8945", "1.80h"),
                          ("0.9123", "2.15h")):
         (run_dir / "weights" / "last.pt").write_bytes(f"last {map50}".encode())  # each version differs
@@ -135,11 +135,11 @@ def test_alias_group_has_the_design_subcommands(cli: Invoke) -> None:
         assert f"  {name} " in out
 
 
-# ---- seed 000 end to end
+# ---- the fire-detector workflow end to end
 
 
-def test_seed000_workflow_end_to_end(cli: Invoke, run_dir: Path) -> None:
-    register_seed000(cli, run_dir)
+def test_fire_detector_workflow_end_to_end(cli: Invoke, run_dir: Path) -> None:
+    register_fire_detector_versions(cli, run_dir)
     lines = ok(cli("versions", "fire-detector")).stdout.splitlines()
     assert lines[0] == "  v5 | mAP: 0.9123 | Time: 2.15h"
     assert lines[-1] == "✓ v1 | mAP: 0.0000 | Time: 0.00h [ACTIVE]"  # the first version was auto-activated
@@ -169,7 +169,7 @@ def test_seed000_workflow_end_to_end(cli: Invoke, run_dir: Path) -> None:
 
 
 def test_versions_marks_best_pinned_archived_and_other_aliases(cli: Invoke, run_dir: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     ok(cli("mark-best", "fire-detector:4"))
     ok(cli("pin", "fire-detector:3"))
     ok(cli("alias", "set", "fire-detector:5", "staging"))
@@ -189,7 +189,7 @@ def test_versions_marks_best_pinned_archived_and_other_aliases(cli: Invoke, run_
 
 
 def test_versions_filter_sort_and_pages(cli: Invoke, run_dir: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     out = ok(cli("versions", "fire-detector", "--filter", "metrics.map50 >= 0.85", "--sort", "-metrics.map50"))
     assert [line.split("|")[0].strip(" ✓") for line in out.stdout.splitlines()] == ["v5", "v4", "v3"]
     first = json.loads(ok(cli("versions", "fire-detector", "--limit", "2", "--json")).stdout)
@@ -210,7 +210,7 @@ def test_versions_filter_sort_and_pages(cli: Invoke, run_dir: Path) -> None:
 
 
 def test_json_output_parses_and_is_alone_on_stdout(cli: Invoke, run_dir: Path, tmp_path: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     registered = json.loads(ok(cli("register", "fire-detector", str(run_dir / "weights" / "best.pt"),
                                    "-m", "map50=0.93", "--json")).stdout)
     assert registered["number"] == 6 and registered["metrics"] == {"map50": 0.93}
@@ -282,7 +282,7 @@ def test_history_lineage_and_report(cli: Invoke, run_dir: Path, tmp_path: Path) 
 
 
 def test_pull_writes_files_and_metadata(cli: Invoke, run_dir: Path, tmp_path: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     dest = tmp_path / "pulled"
     out = ok(cli("pull", "fire-detector@production", "--to", str(dest))).stdout
     assert "fire-detector:v1" in out
@@ -301,7 +301,7 @@ def test_pull_defaults_to_a_folder_named_after_the_version(cli: Invoke, run_dir:
 
 
 def test_resolve_prints_only_the_path(cli: Invoke, run_dir: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     ok(cli("activate", "fire-detector:5"))
     path = Path(ok(cli("resolve", "fire-detector", "weights/last.pt")).stdout.strip())
     assert path.read_bytes() == b"last 0.9123"
@@ -326,7 +326,7 @@ def test_progress_bar_reports_bytes_when_enabled() -> None:
 
 
 def test_promote_dry_run_changes_nothing(cli: Invoke, run_dir: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     ok(cli("alias", "set", "fire-detector:5", "staging"))
     before = ok(cli("versions", "fire-detector", "--json")).stdout
     events_before = json.loads(ok(cli("events", "--json")).stdout)["total"]
@@ -343,7 +343,7 @@ def test_promote_dry_run_changes_nothing(cli: Invoke, run_dir: Path) -> None:
 
 
 def test_promotion_gate_refuses_and_force_overrides(cli: Invoke, run_dir: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     ok(cli("models", "update", "fire-detector", "--promotion-gate", "metrics.map50 >= 0.9"))
     dry = cli("promote", "fire-detector", "v4", "--dry-run")
     assert dry.exit_code == ExitCode.CONFLICT and "✗" in dry.stdout and "metrics.map50 >= 0.9" in dry.stderr
@@ -354,7 +354,7 @@ def test_promotion_gate_refuses_and_force_overrides(cli: Invoke, run_dir: Path) 
 
 
 def test_alias_set_rm_list_history_and_rollback_dry_run(cli: Invoke, run_dir: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     assert "dry run" in ok(cli("alias", "set", "fire-detector:3", "staging", "--dry-run")).stdout
     assert json.loads(ok(cli("alias", "list", "fire-detector", "--json")).stdout)[0]["alias"] == "production"
     ok(cli("alias", "set", "fire-detector:3", "staging"))
@@ -511,7 +511,7 @@ def test_class_metrics_file_with_the_names_users_have(cli: Invoke, run_dir: Path
     assert "hint: " in result.stderr
 
 
-def test_import_seed000_layout(cli: Invoke, tmp_path: Path) -> None:
+def test_import_versions_layout(cli: Invoke, tmp_path: Path) -> None:
     models = tmp_path / "models"
     for n, map50 in ((1, 0.78), (2, 0.89)):
         folder = models / "versions" / f"v{n}"
@@ -570,7 +570,7 @@ def test_fsck_exits_7_on_a_corrupt_blob(cli: Invoke, run_dir: Path, home: Path) 
 
 
 def test_events_lists_who_did_what(cli: Invoke, run_dir: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     ok(cli("activate", "fire-detector:5"))
     page = json.loads(ok(cli("events", "--model", "fire-detector", "--limit", "2", "--json")).stdout)
     assert page["items"][0]["action"] == "alias.set" and page["items"][0]["actor"] == "tester"
@@ -631,13 +631,13 @@ def test_usage_errors_exit_2(cli: Invoke) -> None:
 
 
 def test_delete_asks_and_refuses_without_a_terminal(cli: Invoke, run_dir: Path) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     fails(cli("delete", "fire-detector:2"), ExitCode.USAGE, "without confirmation", "--yes")
     assert json.loads(ok(cli("info", "fire-detector:2", "--json")).stdout)["number"] == 2
 
 
 def test_delete_confirmation_prompt(cli: Invoke, run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    register_seed000(cli, run_dir)
+    register_fire_detector_versions(cli, run_dir)
     monkeypatch.setattr("modelreg.cli.common.State.interactive", property(lambda self: True))
     declined = cli("delete", "fire-detector:2", input="n\n")
     assert declined.exit_code == ExitCode.UNEXPECTED and "cancelled" in declined.stderr

@@ -1,4 +1,4 @@
-"""Experiment manifests (seed 004's YAML: project, labels, models): the project they name, their labels
+"""Experiment manifests (the models/configs/*.yaml files: project, labels, models): the project they name, their labels
 against the project's label set, in process and over HTTP; and version labels shown by the CLI."""
 
 from __future__ import annotations

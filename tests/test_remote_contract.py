@@ -78,14 +78,14 @@ def test_remote_run_has_the_interface_of_run() -> None:
 
 
 def test_import_reads_the_local_folder_and_registers_remotely(reg: HttpRegistry, tmp_path: Path) -> None:
-    import test_import  # the seed 002 folder helpers of the import suite
+    import test_import  # the environments-layout folder helpers of the import suite
 
     models = tmp_path / "recommender" / "models"
     for name in test_import.ARCHIVE[:2]:
         version, date = name.split("_")
-        test_import.add_seed002_version(models / "archive" / name,
-                                        test_import.seed002_metadata(version, date, "archived"))
-    test_import.add_seed002_version(models / "production", test_import.SEED002_PRODUCTION)
+        test_import.add_environments_layout_version(models / "archive" / name,
+                                                    test_import.environments_layout_metadata(version, date, "archived"))
+    test_import.add_environments_layout_version(models / "production", test_import.ENVIRONMENTS_LAYOUT_PRODUCTION)
     report = reg.import_folder(models, "recommender")
     assert [i.error for i in report.failed] == [] and len(report.imported) == 3
     assert reg.get_version("recommender@production").number == 3

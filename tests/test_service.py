@@ -25,13 +25,13 @@ from modelreg import (
 )
 from modelreg.service import Service
 
-SEED_000 = [  # (map50, hours) of seed 000's version list, v1..v5
+FIRE_DETECTOR_VERSIONS = [  # (map50, hours) of the fire-detector workflow's five versions, v1..v5
     (0.0, 0.0), (0.7834, 0.98), (0.8521, 1.25), (0.8945, 1.80), (0.9123, 2.15),
 ]
 
 
-def register_seed_000(reg: Service, model: str = "fire-detector") -> None:
-    for i, (map50, hours) in enumerate(SEED_000, start=1):
+def register_fire_detector_versions(reg: Service, model: str = "fire-detector") -> None:
+    for i, (map50, hours) in enumerate(FIRE_DETECTOR_VERSIONS, start=1):
         reg.register_version(model, files={"weights/best.pt": f"best-{i}".encode(), "weights/last.pt": b"last"},
                              metrics={"map50": map50, "map50_95": map50 * 0.8},
                              training={"duration_s": hours * 3600}, params={"epochs": 100, "lr": 0.01 * i})
@@ -44,8 +44,8 @@ def state(reg: Service, model: str = "fire-detector") -> tuple[list[int], list[t
     return numbers, aliases, reg.events(limit=1000).total
 
 
-def test_seed_000_scenario(reg: Service) -> None:
-    register_seed_000(reg)
+def test_fire_detector_five_version_workflow(reg: Service) -> None:
+    register_fire_detector_versions(reg)
     versions = reg.list_versions("fire-detector").items
     assert [v.number for v in versions] == [5, 4, 3, 2, 1]  # newest first
     assert reg.get_version("fire-detector@production").number == 1  # the first version is auto-activated
