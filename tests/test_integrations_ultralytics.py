@@ -323,7 +323,8 @@ def test_a_plain_yolo_train_records_its_run_through_the_installed_pth(yolo: Any,
     (site_packages / "modelreg-ultralytics.pth").write_bytes(pth)
     # the tests' torchvision operator, before anything imports torchvision (see _torchvision_nms)
     (site_packages / "aa-test-torchvision-nms.pth").write_text("import _torchvision_nms; _torchvision_nms.install()\n")
-    script = Path(sys.executable).with_name("yolo")  # the console script itself (not a shell shim on the PATH)
+    script = tmp_path / "yolo"  # what pip writes for Ultralytics' console script (wherever this Python keeps it)
+    script.write_text("import sys\nfrom ultralytics.cfg import entrypoint\nsys.exit(entrypoint())\n")
     env = {**os.environ, "MODELREG_URL": remote_server.url, "MODELREG_HOME": str(tmp_path / "client"),
            "MODELREG_ULTRALYTICS_MODEL": "shapes",
            "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent / "src")])}  # modelreg, as a wheel would

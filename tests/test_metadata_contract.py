@@ -918,8 +918,8 @@ def test_processes_opening_a_fresh_database_at_once(sql_url: str, tmp_path: Any)
     try:
         procs = [subprocess.Popen([sys.executable, "-c", OPEN_AND_WRITE, url, str(i)], stderr=subprocess.PIPE,
                                   text=True) for i in range(4)]
-        for proc in procs:
-            _, err = proc.communicate(timeout=120)
+        errors = [proc.communicate(timeout=120)[1] for proc in procs]  # every pipe read and closed, then judged
+        for proc, err in zip(procs, errors, strict=True):
             assert proc.returncode == 0, err
         from modelreg.metadata.base import open_metadata_store
 
@@ -973,3 +973,27 @@ def test_sqlite_collects_planner_statistics_once(tmp_path: Any, monkeypatch: pyt
 
     SqlMetadataStore(url).close()
     assert has_stats()
+
+
+def test_a_statement_sqlite_answers_locked_is_tried_again_until_its_deadline() -> None:
+    """Opening a database another process is creating: the journal-mode change can be answered "database is
+    locked" without SQLite's busy handler; it is tried again (other errors and the deadline are not)."""
+    import sqlite3
+
+    from modelreg.metadata.sql.store import _while_locked
+
+    answers = [sqlite3.OperationalError("database is locked")] * 3
+    calls: list[int] = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if answers:
+            raise answers.pop()
+
+    _while_locked(flaky, timeout_s=5)
+    assert len(calls) == 4
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        _while_locked(lambda: (_ for _ in ()).throw(sqlite3.OperationalError("no such table: x")), timeout_s=5)
+    always = sqlite3.OperationalError("database is locked")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _while_locked(lambda: (_ for _ in ()).throw(always), timeout_s=0.2)

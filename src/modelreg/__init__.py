@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         ClassMetric,
         Comparison,
         Epoch,
+        Evaluation,
         Event,
         Export,
         FsckReport,
@@ -89,6 +90,7 @@ __all__ = [
     "Comparison",
     "Conflict",
     "Epoch",
+    "Evaluation",
     "Event",
     "Export",
     "ExportFailed",
@@ -148,9 +150,9 @@ _ERRORS = ("AliasNotFound", "AlreadyExists", "ArtifactNotFound", "BlobNotFound",
            "ModelregError", "NotFound", "NothingToRollBack", "NoWeights", "PermissionDenied",
            "PlatformUnsupported", "ProjectNotFound", "StorageError", "ToolchainMissing", "Unauthenticated",
            "UnsupportedOperator", "UntrustedSource", "VersionInUse", "VersionNotFound")
-_TYPES = ("AliasInfo", "AliasMove", "Artifact", "ClassMetric", "Comparison", "Epoch", "Event", "Export",
-          "FsckReport", "GcReport", "ImportReport", "Job", "JobError", "Lineage", "Model", "Page", "Policies",
-          "Project", "PromotionPlan", "Version")
+_TYPES = ("AliasInfo", "AliasMove", "Artifact", "ClassMetric", "Comparison", "Epoch", "Evaluation", "Event",
+          "Export", "FsckReport", "GcReport", "ImportReport", "Job", "JobError", "Lineage", "Model", "Page",
+          "Policies", "Project", "PromotionPlan", "Version")
 _LAZY: dict[str, str] = {
     "connect": "modelreg.client",
     "Settings": "modelreg.config",

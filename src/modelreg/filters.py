@@ -7,7 +7,8 @@ Grammar (keywords are case-insensitive)::
     not_expr   := "not" not_expr | primary
     primary    := "(" expr ")" | field op value | field "contains" string | field
     op         := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
-    field      := name ("." name)*            e.g. status, pinned, metrics.map50, tags.team
+    field      := name ("." name)*            e.g. status, pinned, metrics.map50, tags.team,
+                                              eval.night_images.map50 (an evaluation's metric)
     value      := number | 'string' | "string" | true | false
 
 A bare field (``pinned``) means ``pinned = true``. Stores compile the AST to parameterized SQL
@@ -38,14 +39,22 @@ Scalar = str | float | bool
 
 @dataclass(frozen=True)
 class Field:
-    """A resolved field: ``kind`` is 'column', 'metric' or 'tag'; ``name`` the column, metric or tag key."""
+    """A resolved field: ``kind`` is 'column', 'metric', 'tag' or 'eval'; ``name`` the column, metric or tag key,
+    or for 'eval' ``<dataset>.<metric>`` (see ``eval_key``)."""
 
     kind: str
     name: str
     type: Literal["str", "num", "bool", "status", "time"] = "str"
 
     def __str__(self) -> str:
-        return {"metric": f"metrics.{self.name}", "tag": f"tags.{self.name}"}.get(self.kind, self.name)
+        return {"metric": f"metrics.{self.name}", "tag": f"tags.{self.name}",
+                "eval": f"eval.{self.name}"}.get(self.kind, self.name)
+
+
+def eval_key(field: Field) -> tuple[str, str]:
+    """The dataset and metric an 'eval' field names: dataset names hold no '.', so it splits at the first."""
+    dataset, _, metric = field.name.partition(".")
+    return dataset, metric
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,8 @@ FieldResolver = Callable[[str], Field]
 
 
 def resolver(columns: Mapping[str, Field], *, metrics: bool, free: bool = False) -> FieldResolver:
-    """Build a field resolver: known columns, ``tags.<key>``, ``metrics.<name>`` when ``metrics``.
+    """Build a field resolver: known columns, ``tags.<key>``, ``metrics.<name>`` and ``eval.<dataset>.<metric>``
+    (a metric of the version's evaluation on that dataset) when ``metrics``.
 
     ``free`` accepts any dotted name as a numeric field (promotion gates: ``delta.class_ap.min``).
     """
@@ -116,9 +126,16 @@ def resolver(columns: Mapping[str, Field], *, metrics: bool, free: bool = False)
             return Field("tag", rest, "str")
         if head == "metrics" and rest and metrics:
             return Field("metric", rest, "num")
+        if head == "eval" and metrics:
+            dataset, _, metric = rest.partition(".")
+            if not dataset or not metric:
+                raise InvalidFilter(f"{name!r} names no dataset and metric", field=name,
+                                    hint="an evaluation's metric is eval.<dataset>.<metric>, e.g. "
+                                         "eval.night_images.map50")
+            return Field("eval", rest, "num")
         if free:
             return Field("path", name, "num")
-        known = sorted(columns) + ["tags.<key>"] + (["metrics.<name>"] if metrics else [])
+        known = sorted(columns) + ["tags.<key>"] + (["metrics.<name>", "eval.<dataset>.<metric>"] if metrics else [])
         raise InvalidFilter(f"unknown field {name!r}", hint="known fields: " + ", ".join(known), field=name)
 
     return resolve

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         BestMode,
         Comparison,
         Epoch,
+        Evaluation,
         Event,
         Export,
         FsckReport,
@@ -265,6 +266,18 @@ class Registry(Protocol):
     def promote(self, model: str, src: str, dst: str = "production", *, dry_run: bool = False,
                 force: bool = False, archive_previous: bool = True) -> PromotionPlan:
         """Point ``dst`` at what ``src`` names (an alias such as staging, or a version such as v5)."""
+        ...
+
+    # ---- evaluations after training
+    def log_evaluation(self, ref: str, *, dataset: str, metrics: Mapping[str, float],
+                       class_metrics: Sequence[Any] | None = None, notes: str = "",
+                       digest: str = "") -> Evaluation:
+        """Record an evaluation of a version on a named dataset (``digest``: which copy of it, optional); the
+        same dataset again replaces it."""
+        ...
+
+    def list_evaluations(self, ref: str) -> list[Evaluation]:
+        """The evaluations of a version, one per dataset (by dataset name)."""
         ...
 
     # ---- reading across versions

@@ -36,6 +36,7 @@ EventAction = Literal[
     "version.exported", "version.export_failed", "export.benchmarked",
     "token.created", "token.revoked", "token.purged",
     "gc.deleted", "blobs.repaired",
+    "evaluation.logged",
 ]
 EVENT_ACTIONS: tuple[str, ...] = get_args(EventAction)
 
@@ -61,7 +62,11 @@ def check_metrics(metrics: dict[str, Any] | None, *, where: str = "metrics") -> 
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidMetadata(f"{where}.{name} is {value!r}; metrics are numbers",
                                   hint="put text under notes, tags or params instead", field=f"{where}.{name}")
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an integer past the float range (JSON allows any number of digits)
+            raise InvalidMetadata(f"{where}.{name} is an integer too large to be a number",
+                                  hint="metrics are finite numbers", field=f"{where}.{name}") from None
         if not math.isfinite(f):
             raise InvalidMetadata(f"{where}.{name} is {value}; NaN and infinite values are not stored",
                                   hint="leave the metric out, or log the real value once training is fixed",
@@ -377,6 +382,20 @@ class TokenInfo(Frozen):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
+class Evaluation(Frozen):
+    """Metrics of a version measured on a named dataset after training (``eval.<dataset>.<metric>`` in filters
+    and gates). One per version and dataset: logging the same dataset again replaces it (the events log keeps
+    the value before). ``digest`` optionally says which copy of the dataset it was (``sha256:…``, a tag)."""
+
+    dataset: str
+    digest: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    class_metrics: list[ClassMetric] = Field(default_factory=list)
+    notes: str = ""
+    created_at: datetime
+    created_by: str = ""
+
+
 class Epoch(Frozen):
     epoch: int
     metrics: dict[str, float] = Field(default_factory=dict)
@@ -476,6 +495,7 @@ class Comparison(Frozen):
     params: list[ParamDiff]
     curves: dict[str, dict[str, list[tuple[int, float]]]]  # version ref -> metric -> [(epoch, value)]
     cut: list[str] = Field(default_factory=list)  # what the comparison's limits left out, in words
+    evaluations: list[MetricDiff] = Field(default_factory=list)  # named eval.<dataset>.<metric>
 
 
 class GateTerm(Frozen):

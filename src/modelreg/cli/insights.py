@@ -61,6 +61,14 @@ def comparison_tables(c: Comparison, *, hide_identical: bool) -> list[Table]:
         metrics.add_row(m.name, *_row(m.name, m.values, m.deltas, lower_better=lower_is_better(m.name)))
     if metrics.row_count:
         tables.append(metrics)
+    evaluations = table("evaluations (difference from the first version)", "eval.dataset.metric")
+    for m in c.evaluations:
+        if hide_identical and len(set(m.values)) == 1:
+            continue
+        metric = m.name.split(".", 2)[-1]
+        evaluations.add_row(m.name, *_row(metric, m.values, m.deltas, lower_better=lower_is_better(metric)))
+    if evaluations.row_count:
+        tables.append(evaluations)
     if c.class_ap:
         per_class = table("per-class AP", "class")
         for row in c.class_ap:

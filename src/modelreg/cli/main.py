@@ -48,6 +48,7 @@ GROUPS: tuple[Group, ...] = (
     Group("aliases", "app", None, ("activate", "rollback", "promote")),
     Group("aliases", "alias_app", "alias", ("alias",)),
     Group("insights", "app", None, ("compare", "history", "lineage", "report")),
+    Group("evaluations", "app", None, ("evaluate", "evaluations")),
     Group("transfer", "app", None, ("pull", "resolve", "import")),
     Group("experiments", "app", "experiment", ("experiment",)),
     Group("exports", "app", None, ("export", "exports", "job", "jobs", "bench")),

@@ -339,7 +339,8 @@ def search(
     """Find versions across models.
 
     Fields: number, status, pinned, archived, created_at, created_by, description, notes, model, project,
-    metrics.NAME, tags.KEY; operators = != < <= > >= contains, and, or, not, parentheses.
+    metrics.NAME, tags.KEY, eval.DATASET.METRIC (a metric of an evaluation logged with modelreg evaluate);
+    operators = != < <= > >= contains, and, or, not, parentheses.
     Archived versions are included: add "and not archived" to leave them out.
 
     Each version shows its model's own metric (see modelreg versions --help); when the models differ,
@@ -358,7 +359,7 @@ def search(
 def info(ctx: typer.Context, ref: RefArg, as_json: JsonOpt = False) -> None:
     """Show everything about a version.
 
-    Flags, aliases, metrics, per-class results, params, dataset, training, files, exports.
+    Flags, aliases, metrics, per-class results, params, dataset, training, files, exports, evaluations.
 
     \b
     Example: modelreg info fire-detector@production
@@ -376,6 +377,12 @@ def info(ctx: typer.Context, ref: RefArg, as_json: JsonOpt = False) -> None:
 
         st.out.print(Text("exports", style="bold"))
         st.out.print(exports_table(found))
+    evaluated = reg.list_evaluations(f"{version.project}/{version.model}:{version.number}")
+    if evaluated:
+        from modelreg.cli.evaluations import evaluations_table
+
+        st.out.print(Text("evaluations", style="bold"))
+        st.out.print(evaluations_table(evaluated))
 
 
 def print_version(out: Console, v: Version) -> None:

@@ -70,6 +70,7 @@ from modelreg.types import (
     BestMode,
     Comparison,
     Epoch,
+    Evaluation,
     Event,
     Export,
     FsckRepair,
@@ -681,6 +682,18 @@ class HttpRegistry:
         return cast(PromotionPlan, self._send(PromotionPlan, "POST", self._model_path(model) + "/promote", body))
 
     # ---- insights
+    def log_evaluation(self, ref: str, *, dataset: str, metrics: Mapping[str, float],
+                       class_metrics: Sequence[Any] | None = None, notes: str = "",
+                       digest: str = "") -> Evaluation:
+        """Record an evaluation of a version on a named dataset; the same dataset again replaces it."""
+        body = {"dataset": dataset, "metrics": metrics, "class_metrics": class_metrics, "notes": notes,
+                "digest": digest}
+        return cast(Evaluation, self._send(Evaluation, "POST", self._version_path(ref) + "/evaluations", body))
+
+    def list_evaluations(self, ref: str) -> list[Evaluation]:
+        """The evaluations of a version, one per dataset (by dataset name)."""
+        return cast(list[Evaluation], self._get(list[Evaluation], self._version_path(ref) + "/evaluations"))
+
     def history(self, ref: str) -> list[Epoch]:
         """The version's training history, one row per epoch."""
         return cast(list[Epoch], self._get(list[Epoch], self._version_path(ref) + "/history"))

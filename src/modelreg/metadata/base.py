@@ -38,6 +38,7 @@ from modelreg.types import (
     AliasMove,
     Artifact,
     Epoch,
+    Evaluation,
     Event,
     Export,
     Job,
@@ -337,6 +338,18 @@ class MetadataTx(ABC):
     def list_epochs(self, *, version_id: int, max_rows: int | None = None) -> list[Epoch]:
         """The version's epochs in order; with ``max_rows``, at most that many, evenly spaced (every
         ``ceil(n / max_rows)``-th row from the first), always with the last one (the store does the thinning)."""
+
+    # ---- evaluations (metrics of a version on a named dataset; one per version and dataset)
+    @abstractmethod
+    def save_evaluation(self, *, version_id: int, evaluation: Evaluation) -> None:
+        """Insert the evaluation, replacing the version's evaluation of the same dataset (numbers included)."""
+
+    @abstractmethod
+    def get_evaluation(self, *, version_id: int, dataset: str) -> Evaluation | None: ...
+
+    @abstractmethod
+    def list_evaluations(self, *, version_id: int) -> list[Evaluation]:
+        """The version's evaluations, by dataset name."""
 
     # ---- exports (derived artifacts of a version; their files hold blobs exactly as artifacts do)
     @abstractmethod

@@ -33,7 +33,7 @@ from modelreg.errors import (
     VersionInUse,
     VersionNotFound,
 )
-from modelreg.filters import And, Compare, Field, Node, Not, Or, Sort, encode_cursor, evaluate
+from modelreg.filters import And, Compare, Field, Node, Not, Or, Sort, encode_cursor, eval_key, evaluate
 from modelreg.metadata.base import (
     MODEL_UPDATABLE,
     VERSION_DOCUMENT_FIELDS,
@@ -53,6 +53,7 @@ from modelreg.types import (
     AliasMove,
     Artifact,
     Epoch,
+    Evaluation,
     Event,
     Export,
     Job,
@@ -255,6 +256,7 @@ class _Data:
     aliases: dict[tuple[int, str], _AliasRow] = field(default_factory=dict)
     moves: dict[int, tuple[int, AliasMove]] = field(default_factory=dict)  # id -> (model id, move)
     epochs: dict[int, Mapping[int, Epoch]] = field(default_factory=dict)
+    evaluations: dict[int, Mapping[str, str]] = field(default_factory=dict)  # version id -> dataset -> JSON
     events: dict[int, Event] = field(default_factory=dict)
     tokens: dict[str, tuple[TokenInfo, str]] = field(default_factory=dict)  # name -> (token, secret hash)
     grants: set[tuple[str, str]] = field(default_factory=set)  # (digest, project) uploads
@@ -632,6 +634,7 @@ class _MemoryTx(MetadataTx):
         for job_id in [j.id for j in db.jobs.values() if j.version_id == version_id]:
             self.undo.pop(db.jobs, job_id)
         self.undo.pop(db.epochs, version_id)
+        self.undo.pop(db.evaluations, version_id)
         self.undo.discard(db.versions_of[row.model_id], version_id)
         self.undo.pop(db.version_ids, (row.model_id, row.number))
         self.undo.pop(db.versions, version_id)
@@ -647,6 +650,8 @@ class _MemoryTx(MetadataTx):
         def get(row: _VersionRow, f: Field, for_sort: bool = False) -> Any:
             if f.kind == "metric":
                 return row.metrics.get(f.name)
+            if f.kind == "eval":
+                return self._eval_value(row.id, f)
             if f.kind == "tag":
                 return row.tags.get(f.name)
             if f.name in ("model", "project"):
@@ -807,6 +812,28 @@ class _MemoryTx(MetadataTx):
             stride = epoch_stride(len(numbers), max_rows)
             numbers = [n for i, n in enumerate(numbers) if i % stride == 0 or i == len(numbers) - 1]
         return [epochs[n].model_copy(deep=True) for n in numbers]
+
+    # ---- evaluations
+
+    def save_evaluation(self, *, version_id: int, evaluation: Evaluation) -> None:
+        db = self._w()
+        self._version_row(version_id)
+        current = dict(db.evaluations.get(version_id, {}))
+        current[evaluation.dataset] = evaluation.model_dump_json()
+        self.undo.put(db.evaluations, version_id, current)
+
+    def get_evaluation(self, *, version_id: int, dataset: str) -> Evaluation | None:
+        text = self._r().evaluations.get(version_id, {}).get(dataset)
+        return None if text is None else Evaluation.model_validate_json(text)
+
+    def list_evaluations(self, *, version_id: int) -> list[Evaluation]:
+        found = self._r().evaluations.get(version_id, {})
+        return [Evaluation.model_validate_json(found[d]) for d in sorted(found)]
+
+    def _eval_value(self, version_id: int, f: Field) -> float | None:
+        dataset, metric = eval_key(f)
+        found = self.get_evaluation(version_id=version_id, dataset=dataset)
+        return None if found is None else found.metrics.get(metric)
 
     # ---- exports
 
@@ -973,8 +1000,9 @@ class _MemoryTx(MetadataTx):
 def _check_fields(where: Node | None, sort: Sort, *, metrics: bool) -> None:
     """Refuse fields a search cannot use (a promotion gate's free paths; metrics on models)."""
 
-    def check(f: Field) -> None:
-        if f.kind not in ("column", "tag", "metric") or (f.kind == "metric" and not metrics):
+    def check(f: Field, *, sorting: bool = False) -> None:
+        kinds = ("column", "tag", "metric") if sorting else ("column", "tag", "metric", "eval")
+        if f.kind not in kinds or (f.kind in ("metric", "eval") and not metrics):
             raise InvalidFilter(f"field {f} cannot be used here", field=str(f))
 
     def walk(node: Node | None) -> None:
@@ -987,7 +1015,7 @@ def _check_fields(where: Node | None, sort: Sort, *, metrics: bool) -> None:
             check(node.field)
 
     walk(where)
-    check(sort.field)
+    check(sort.field, sorting=True)
 
 
 class _HasId(Protocol):

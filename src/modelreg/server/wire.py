@@ -213,6 +213,16 @@ class RunFail(Body):
     error: str = Field(max_length=4000)
 
 
+# ---- evaluations
+class EvaluationCreate(Body):
+    dataset: str = Field(description="The dataset evaluated on, a name without '.': `night_images`.")
+    # Any: a NaN or a text value reaches the service, which refuses it with InvalidMetadata as it does locally
+    metrics: Any = Field(default_factory=dict, description="Metric name -> finite number: `{\"map50\": 0.81}`.")
+    class_metrics: Any = Field(default=None, description="One row per class: class_name, ap, precision, recall.")
+    notes: Any = ""
+    digest: Any = Field(default="", description="Which copy of the dataset, optional: `sha256:3f2a…`, a tag.")
+
+
 # ---- aliases
 class AliasSet(Body):
     version: int | str = Field(description="The version to point at: `3`, `v3`, `latest`, `best` or `@staging`.")

@@ -8,6 +8,7 @@ from types import TracebackType
 from modelreg.service.aliases import AliasesMixin
 from modelreg.service.blob_access import BlobAccessMixin
 from modelreg.service.context import Context
+from modelreg.service.evaluations import EvaluationsMixin
 from modelreg.service.experiments import ExperimentsMixin
 from modelreg.service.exports import ExportsMixin
 from modelreg.service.files import FilesMixin
@@ -20,8 +21,8 @@ from modelreg.service.runs import Run, RunsMixin
 from modelreg.service.tokens import TokensMixin
 
 
-class Service(ExperimentsMixin, RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, JobsMixin, ExportsMixin,
-              FilesMixin, MaintenanceMixin, ImportMixin, TokensMixin, BlobAccessMixin):
+class Service(ExperimentsMixin, EvaluationsMixin, RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, JobsMixin,
+              ExportsMixin, FilesMixin, MaintenanceMixin, ImportMixin, TokensMixin, BlobAccessMixin):
     """Every operation of the SDK (the ``Registry`` protocol), in-process. ``modelreg.connect()`` returns one."""
 
     def __init__(self, ctx: Context) -> None:

@@ -8,6 +8,7 @@ from modelreg.errors import AliasNotFound, GateFailed, InvalidInput, InvalidStat
 from modelreg.metadata.base import MetadataTx
 from modelreg.refs import Ref, validate_alias
 from modelreg.service.base import ServiceBase, as_ref
+from modelreg.service.evaluations import evaluation_values
 from modelreg.service.gate import evaluate_gate
 from modelreg.service.permissions import PROTECTED, operation
 from modelreg.steps import next_step, pass_option
@@ -157,7 +158,8 @@ class AliasesMixin(ServiceBase):
             current_info = tx.get_alias(model_id=mdl.id, alias=dst)
             current = tx.get_version(model_id=mdl.id, number=current_info.number) if current_info else None
             gate = mdl.policies.promotion_gate
-            passed, terms = evaluate_gate(gate, candidate, current) if gate else (True, [])
+            evaluations = {v.id: evaluation_values(tx, v) for v in (candidate, current) if v is not None and gate}
+            passed, terms = evaluate_gate(gate, candidate, current, evaluations) if gate else (True, [])
             archive = (current.number if archive_previous and current and current.number != candidate.number
                        and not [a for a in current.aliases if a != dst] else None)
             plan = PromotionPlan(model=f"{mdl.project}/{mdl.name}", alias=dst,

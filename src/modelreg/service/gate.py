@@ -2,7 +2,9 @@
 
 Fields: ``metrics.<name>`` (the candidate's), ``delta.<name>`` (candidate minus current target),
 ``class_ap.<class>``, ``delta.class_ap.<class>``, and ``delta.class_ap.min|max|mean`` over the classes
-both versions have. When there is no current target, terms on ``delta`` pass (nothing to regress from).
+both versions have; ``eval.<dataset>.<metric>`` (a metric of the candidate's evaluation on that dataset) and
+``delta.eval.<dataset>.<metric>``. When there is no current target, terms on ``delta`` pass (nothing to
+regress from); a term on an evaluation the candidate lacks fails, like a missing metric.
 
 A gate is parsed by the filter parser, so it has the filter's limits (``MAX_FILTER_DEPTH`` levels of
 nesting); a gate stored under an older, looser limit refuses the promotion and says how to replace it.
@@ -10,6 +12,7 @@ nesting); a gate stored under an older, looser limit refuses the promotion and s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from modelreg.errors import InvalidFilter
@@ -24,7 +27,18 @@ def _class_ap(v: Version) -> dict[str, float]:
     return {c.class_name: c.ap for c in v.class_metrics if c.ap is not None}
 
 
-def gate_value(name: str, candidate: Version, current: Version | None) -> Any:
+def _eval_value(evaluations: Mapping[int, Mapping[str, Mapping[str, float]]], version: Version,
+                path: str) -> float | None:
+    dataset, _, metric = path.partition(".")
+    return evaluations.get(version.id, {}).get(dataset, {}).get(metric)
+
+
+def gate_value(name: str, candidate: Version, current: Version | None,
+               evaluations: Mapping[int, Mapping[str, Mapping[str, float]]] | None = None) -> Any:
+    """The value of gate field ``name``; ``evaluations``: version id -> dataset -> metric -> value."""
+    evals = evaluations or {}
+    if name.startswith("eval."):
+        return _eval_value(evals, candidate, name.removeprefix("eval."))
     if name.startswith("metrics."):
         return candidate.metrics.get(name.removeprefix("metrics."))
     if name.startswith("class_ap."):
@@ -33,6 +47,10 @@ def gate_value(name: str, candidate: Version, current: Version | None) -> Any:
         if current is None:
             return _NO_TARGET
         rest = name.removeprefix("delta.")
+        if rest.startswith("eval."):
+            new_value = _eval_value(evals, candidate, rest.removeprefix("eval."))
+            old_value = _eval_value(evals, current, rest.removeprefix("eval."))
+            return None if new_value is None or old_value is None else new_value - old_value
         if rest.startswith("class_ap."):
             key = rest.removeprefix("class_ap.")
             new, old = _class_ap(candidate), _class_ap(current)
@@ -60,8 +78,11 @@ def _parse_gate(expression: str, model: str) -> Node | None:
                             **{**exc.details, "step": next_step("set_promotion_gate", model=model)}) from exc
 
 
-def evaluate_gate(expression: str, candidate: Version, current: Version | None) -> tuple[bool, list[GateTerm]]:
-    """Evaluate the gate; return whether it passes and every comparison with its outcome."""
+def evaluate_gate(expression: str, candidate: Version, current: Version | None,
+                  evaluations: Mapping[int, Mapping[str, Mapping[str, float]]] | None = None,
+                  ) -> tuple[bool, list[GateTerm]]:
+    """Evaluate the gate; return whether it passes and every comparison with its outcome. ``evaluations``
+    (version id -> dataset -> metric -> value) holds the candidate's and current's evaluation numbers."""
     node = _parse_gate(expression, candidate.model)
     terms: list[GateTerm] = []
 
@@ -76,7 +97,7 @@ def evaluate_gate(expression: str, candidate: Version, current: Version | None) 
             return not walk(n.item)
         assert isinstance(n, Compare)
         name = n.field.name if n.field.kind == "path" else str(n.field)
-        actual = gate_value(name, candidate, current)
+        actual = gate_value(name, candidate, current, evaluations)
         text = f"{name} {n.op} {n.value}"
         if actual is _NO_TARGET:
             terms.append(GateTerm(term=text, passed=True, detail="no current version to compare with"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelreg.errors import InvalidInput
@@ -21,6 +21,7 @@ from modelreg.types import (
     ClassApDiff,
     Comparison,
     Epoch,
+    Evaluation,
     Event,
     Lineage,
     MetricDiff,
@@ -98,7 +99,8 @@ class InsightsMixin(ServiceBase):
 
     @operation("viewer", "comparing versions")
     def compare(self, refs: Sequence[str]) -> Comparison:
-        """Metrics with differences from the first version, per-class AP deltas, params diff, curves."""
+        """Metrics with differences from the first version, per-class AP deltas, params diff, curves, and the
+        evaluations' metrics side by side (``eval.<dataset>.<metric>``)."""
         if isinstance(refs, str) or len(refs) < 2:
             raise InvalidInput("compare needs two or more versions", hint="e.g. compare fire-detector:4 "
                                "fire-detector:5")
@@ -109,7 +111,9 @@ class InsightsMixin(ServiceBase):
             versions = [self._version(tx, as_ref(r))[1] for r in refs]
             histories = {v.ref: tx.list_epochs(version_id=v.id, max_rows=MAX_CURVE_POINTS) for v in versions}
             thinned = any(tx.count_epochs(version_id=v.id) > MAX_CURVE_POINTS for v in versions)
-            comparison = build_comparison(versions, {ref: self._curves(rows) for ref, rows in histories.items()})
+            evaluations = {v.ref: tx.list_evaluations(version_id=v.id) for v in versions}
+            comparison = build_comparison(versions, {ref: self._curves(rows) for ref, rows in histories.items()},
+                                          evaluations)
             if not thinned:
                 return comparison
             note = (f"curves show at most {MAX_CURVE_POINTS} evenly spaced epochs of a history (first and last "
@@ -130,7 +134,8 @@ class InsightsMixin(ServiceBase):
 
     @operation("viewer", "reading a report")
     def report(self, ref: str, fmt: ReportFormat = "json") -> str:
-        """A full report of a version: metadata, files, aliases, training history, lineage, exports, events."""
+        """A full report of a version: metadata, files, aliases, training history, lineage, exports, events,
+        evaluations."""
         if fmt not in ("json", "markdown", "md"):
             raise InvalidInput(f"report format {fmt!r} is not json or markdown", field="fmt")
         r = as_ref(ref)
@@ -140,18 +145,20 @@ class InsightsMixin(ServiceBase):
         lineage = self.lineage(pinned_ref)
         events = self.events(model=f"{version.project}/{version.model}", version=version.number, limit=100).items
         exports = self.ctx.read(lambda tx: tx.list_exports(version_id=version.id))
+        evaluations = self.ctx.read(lambda tx: tx.list_evaluations(version_id=version.id))
         data = {
             "version": version.model_dump(mode="json"),
             "history": [e.model_dump(mode="json") for e in history],
             "lineage": lineage.model_dump(mode="json"),
             "events": [e.model_dump(mode="json") for e in events],
             "exports": [e.model_dump(mode="json") for e in exports],
+            "evaluations": [e.model_dump(mode="json") for e in evaluations],
         }
         if fmt == "json":
             return json.dumps(data, indent=2, sort_keys=True)
         from modelreg.service.report_markdown import render_markdown
 
-        return render_markdown(version, history, lineage, events, exports)
+        return render_markdown(version, history, lineage, events, exports, evaluations)
 
     @operation("viewer", "reading the events log")
     def events(self, *, project: str | None = None, model: str | None = None, version: int | None = None,
@@ -187,7 +194,10 @@ def check_action(action: str | None) -> None:
                        hint="one of " + ", ".join(EVENT_ACTIONS), actions=list(EVENT_ACTIONS))
 
 
-def build_comparison(versions: list[Version], curves: dict[str, dict[str, list[tuple[int, float]]]]) -> Comparison:
+def build_comparison(versions: list[Version], curves: dict[str, dict[str, list[tuple[int, float]]]],
+                     evaluations: Mapping[str, list[Evaluation]] | None = None) -> Comparison:
+    """The comparison of ``versions``; ``evaluations``: version ref -> its evaluations (compared per dataset and
+    metric, named ``eval.<dataset>.<metric>``, with differences from the first version)."""
     metric_names = sorted({m for v in versions for m in v.metrics})
     metrics = []
     for name in metric_names:
@@ -215,4 +225,14 @@ def build_comparison(versions: list[Version], curves: dict[str, dict[str, list[t
     if any(len(c) == MAX_CURVES for c in curves.values()):
         cut.append(f"curves are drawn for at most {MAX_CURVES} metrics per version (alphabetical)")
     return Comparison(versions=[v.ref for v in versions], metrics=metrics, class_ap=class_ap, params=params,
-                      curves=curves, cut=cut)
+                      curves=curves, cut=cut, evaluations=_evaluation_diffs(versions, evaluations or {}))
+
+
+def _evaluation_diffs(versions: list[Version], evaluations: Mapping[str, list[Evaluation]]) -> list[MetricDiff]:
+    numbers = [{f"eval.{e.dataset}.{name}": value for e in evaluations.get(v.ref, []) for name, value in
+                e.metrics.items()} for v in versions]
+    out = []
+    for name in sorted({key for n in numbers for key in n}):
+        values: list[float | None] = [n.get(name) for n in numbers]
+        out.append(MetricDiff(name=name, values=values, deltas=_deltas(values)))
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from modelreg.metric_text import format_metric
-from modelreg.types import ClassMetric, Epoch, Event, Export, Lineage, Version
+from modelreg.types import ClassMetric, Epoch, Evaluation, Event, Export, Lineage, Version
 
 
 def _size(n: int) -> str:
@@ -36,8 +36,20 @@ def _class_table(rows: list[ClassMetric]) -> list[str]:
          *(cell(name, c.metrics.get(name)) for name in others)] for c in rows])
 
 
+def _evaluations(rows: list[Evaluation]) -> list[str]:
+    """One row per dataset with its metrics as columns, then each dataset's per-class rows."""
+    names = list(dict.fromkeys(name for e in rows for name in e.metrics))
+    out = ["## Evaluations", ""] + _table(["dataset", "digest", *names, "logged", "notes"], [
+        [e.dataset, e.digest, *(format_metric(n, e.metrics[n]) if n in e.metrics else "" for n in names),
+         f"{e.created_at.isoformat()} by {e.created_by}", e.notes.replace("\n", " ")] for e in rows])
+    for e in rows:
+        if e.class_metrics:
+            out += [f"### Per class on {e.dataset}", ""] + _class_table(e.class_metrics)
+    return out
+
+
 def render_markdown(version: Version, history: list[Epoch], lineage: Lineage, events: list[Event],
-                    exports: list[Export] | None = None) -> str:
+                    exports: list[Export] | None = None, evaluations: list[Evaluation] | None = None) -> str:
     flags = [f for f, on in (("ACTIVE", "production" in version.aliases), ("BEST", version.is_best),
                              ("PINNED", version.pinned), ("ARCHIVED", version.archived)) if on]
     out = [f"# {version.ref}" + (f" [{', '.join(flags)}]" if flags else ""), ""]
@@ -60,6 +72,8 @@ def render_markdown(version: Version, history: list[Epoch], lineage: Lineage, ev
                                            [[k, format_metric(k, v)] for k, v in sorted(version.metrics.items())])
     if version.class_metrics:
         out += ["## Per-class results", ""] + _class_table(version.class_metrics)
+    if evaluations:
+        out += _evaluations(evaluations)
     if version.params:
         out += ["## Parameters", "", "```json", json.dumps(version.params, indent=2, sort_keys=True), "```", ""]
     if version.dataset:

@@ -3,9 +3,9 @@
 Every value becomes a bound parameter; nothing is pasted into SQL text. The semantics are those of
 ``modelreg.filters.evaluate`` (and so of the memory store):
 
-* A comparison on an absent value is false, so ``not`` of it is true: metrics and tags live in side
-  tables and compile to ``EXISTS``; a nullable column compiles to ``col IS NOT NULL AND col <op> v``,
-  which keeps SQL's three-valued logic out of ``not``.
+* A comparison on an absent value is false, so ``not`` of it is true: metrics, tags and the numbers of
+  evaluations (``eval.<dataset>.<metric>``) live in side tables and compile to ``EXISTS``; a nullable
+  column compiles to ``col IS NOT NULL AND col <op> v``, which keeps SQL's three-valued logic out of ``not``.
 * ``contains`` is a case-insensitive substring test; ``%``, ``_`` and ``\\`` in the value match
   themselves.
 * Times compare as instants (the value is ISO 8601; naive means UTC).
@@ -22,8 +22,9 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from modelreg.errors import InvalidFilter
-from modelreg.filters import And, Compare, Field, Node, Not, Or
+from modelreg.filters import And, Compare, Field, Node, Not, Or, eval_key
 from modelreg.metadata.sql.schema import (
+    evaluation_metrics,
     model_tags,
     models,
     projects,
@@ -46,6 +47,7 @@ class Target:
     owner: str  # the side tables' column that points at the main table
     joined: frozenset[str] = frozenset()  # fields whose column needs the models/projects join
     side_scoped: bool = False  # side tables carry model_id (versions' metrics and tags)
+    evals: Table | None = None  # evaluations' numbers: (owner, dataset, key, value)
 
     def column(self, f: Field) -> ColumnElement[Any]:
         if f.kind != "column" or f.name not in self.columns:
@@ -70,6 +72,7 @@ VERSIONS = Target(
     owner="version_id",
     joined=frozenset({"model", "project"}),
     side_scoped=True,
+    evals=evaluation_metrics,
 )
 
 MODELS = Target(
@@ -116,6 +119,16 @@ def side_exists(target: Target, f: Field,
     )
 
 
+def eval_exists(target: Target, f: Field, op: str, value: Any) -> ColumnElement[bool]:
+    """``EXISTS`` an evaluation number (``eval.<dataset>.<metric>``) of the current main row matching op value."""
+    if target.evals is None:
+        raise InvalidFilter(f"field {f} cannot be used here", field=str(f))
+    side = target.evals.alias()
+    dataset, metric = eval_key(f)
+    return exists(select(side.c.key).where(side.c[target.owner] == target.id, side.c.dataset == dataset,
+                                           side.c.key == metric, compare(side.c.value, f, op, value)))
+
+
 def compile_filter(node: Node, target: Target) -> ColumnElement[bool]:
     if isinstance(node, And):
         return and_(*(compile_filter(n, target) for n in node.items))
@@ -126,6 +139,8 @@ def compile_filter(node: Node, target: Target) -> ColumnElement[bool]:
     f = node.field
     if f.kind in ("metric", "tag"):
         return side_exists(target, f, lambda side: compare(side.c.value, f, node.op, node.value))
+    if f.kind == "eval":
+        return eval_exists(target, f, node.op, node.value)
     col = target.column(f)
     cond = compare(col, f, node.op, node.value)
     return and_(col.is_not(None), cond) if f.name in target.nullable else cond

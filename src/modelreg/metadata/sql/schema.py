@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -311,6 +311,34 @@ blob_grants = Table(
     Column("project", text_type(128), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("digest", "project"),
+)
+
+# Evaluations: metrics of a version measured on a named dataset after training, one row per version and dataset
+# (a new one replaces it). ``evaluation_metrics`` holds their numbers one row per (dataset, key), indexed like
+# ``version_metrics``, so that ``eval.<dataset>.<metric>`` filters are index lookups on every database.
+evaluations = Table(
+    "evaluations", metadata,
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    Column("dataset", text_type(128), nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("metrics", Json, nullable=False),
+    Column("class_metrics", Json, nullable=False),
+    Column("notes", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    PrimaryKeyConstraint("version_id", "dataset"),
+)
+
+evaluation_metrics = Table(
+    "evaluation_metrics", metadata,
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    Column("model_id", Id, nullable=False),
+    Column("dataset", text_type(128), nullable=False),
+    Column("key", text_type(128), nullable=False),
+    Column("value", Float, nullable=False),
+    PrimaryKeyConstraint("version_id", "dataset", "key"),
+    Index("ix_evaluation_metrics_dataset_key_value", "dataset", "key", "value", "version_id"),
+    Index("ix_evaluation_metrics_model_id_dataset_key_value", "model_id", "dataset", "key", "value", "version_id"),
 )
 
 ALL_TABLES = [t.name for t in metadata.sorted_tables]

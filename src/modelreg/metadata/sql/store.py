@@ -25,8 +25,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -207,11 +208,28 @@ def _sqlite_on_connect(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry)
     cursor = dbapi_conn.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _while_locked(lambda: cursor.execute("PRAGMA journal_mode = WAL"))
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _while_locked(statement: Callable[[], object], timeout_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
+    """Run ``statement`` again while SQLite answers "database is locked", up to ``timeout_s``: changing the
+    journal mode takes a lock that does not wait for ``busy_timeout``, so a process opening a database another
+    one is creating (its migrations running) would fail at once."""
+    deadline = time.monotonic() + timeout_s
+    pause = 0.01
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from modelreg.server.routes import (
     aliases,
     blobs,
+    evaluations,
     events,
     experiments,
     exports,
@@ -23,7 +24,8 @@ from modelreg.server.routes import (
 )
 
 ROUTERS: list[APIRouter] = [health.router, projects.router, models.router, search.router, versions.router,
-                            experiments.router, runs.router, exports.router, jobs.router, aliases.router,
-                            insights.router, events.router, maintenance.router, tokens.router, blobs.router]
+                            experiments.router, evaluations.router, runs.router, exports.router, jobs.router,
+                            aliases.router, insights.router, events.router, maintenance.router, tokens.router,
+                            blobs.router]
 
 __all__ = ["ROUTERS"]

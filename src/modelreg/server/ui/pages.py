@@ -161,7 +161,7 @@ async def version_page(project: str, model: str, number: str, ui: Ui = Depends(u
         events = ui.reg.events(project=version.project, model=version.model, version=version.number, limit=50)
         return {"v": version, "mdl": mdl, "history": ui.reg.history(exact), "lineage": ui.reg.lineage(exact),
                 "exports": ui.reg.list_exports(exact), "events": events.items,
-                "jobs": ui.reg.list_jobs(exact, limit=JOBS_SHOWN)}
+                "jobs": ui.reg.list_jobs(exact, limit=JOBS_SHOWN), "evaluations": ui.reg.list_evaluations(exact)}
 
     data = await run(load)
     v: Version = data["v"]
@@ -174,6 +174,8 @@ async def version_page(project: str, model: str, number: str, ui: Ui = Depends(u
                      lineage=data["lineage"], exports=data["exports"], events=data["events"],
                      protected=set(data["mdl"].policies.protected_aliases),
                      deletable=not v.aliases and not v.pinned, formats=("onnx", "torchscript", "coreml", "tflite"),
+                     evaluations=data["evaluations"],
+                     eval_metrics=list(dict.fromkeys(n for e in data["evaluations"] for n in e.metrics)),
                      **_jobs_view(data["jobs"]))
 
 
