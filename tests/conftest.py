@@ -210,3 +210,33 @@ def backend_api(remote_server: RemoteServer, backend_state: Any) -> Iterator[Any
 
     with httpx.Client(base_url=remote_server.url + "/api/v1", timeout=30) as client:
         yield client
+
+
+# ---- a registry of each kind, for rules every face must keep
+
+
+@pytest.fixture
+def http_registry(remote_server: RemoteServer, remote_state: Any, tmp_path: Path) -> Iterator[Any]:
+    """The SDK's HTTP client (``HttpRegistry``) of the session's server, serving fresh stores (actor "tester")."""
+    from modelreg.client.http import HttpRegistry
+
+    registry = modelreg.connect(remote_server.url, settings=Settings(home=tmp_path / "http-client", actor="tester"))
+    assert isinstance(registry, HttpRegistry)
+    try:
+        yield registry
+    finally:
+        registry.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "remote"])
+def every_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """The service on the memory and SQLite stores, and the HTTP client of a real server (the session's)."""
+    if request.param == "remote":
+        yield request.getfixturevalue("http_registry")
+        return
+    url = "memory://" if request.param == "memory" else None
+    registry = modelreg.connect(url, home=tmp_path / "registry", environ={})
+    try:
+        yield registry
+    finally:
+        registry.close()

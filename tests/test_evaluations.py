@@ -4,7 +4,6 @@ remote SDK and the CLI; ``eval.<dataset>.<metric>`` in filters (memory, SQLite, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,13 +216,8 @@ def test_gate_values_without_a_current_version() -> None:
 
 
 @pytest.fixture
-def remote(remote_state: Any, remote_server: Any, tmp_path: Path) -> Iterator[HttpRegistry]:
-    registry = modelreg.connect(remote_server.url, settings=Settings(home=tmp_path / "home", actor="tester"))
-    assert isinstance(registry, HttpRegistry)
-    try:
-        yield registry
-    finally:
-        registry.close()
+def remote(http_registry: HttpRegistry) -> HttpRegistry:
+    return http_registry
 
 
 def test_the_rules_through_http(remote: HttpRegistry) -> None:

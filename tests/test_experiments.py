@@ -5,7 +5,6 @@ none; in process, against a real server, and through the CLI; hostile YAML and J
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,22 +96,10 @@ def tree(tmp_path: Path) -> Tree:
     return Tree(tmp_path / "repo")
 
 
-@pytest.fixture(params=["memory", "sqlite", "remote"])
-def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    """The service on the memory and SQLite stores, and the HTTP client of a real server (the session's)."""
-    registry: Registry
-    if request.param == "memory":
-        registry = modelreg.connect("memory://", home=tmp_path / "registry", environ={})
-    elif request.param == "sqlite":
-        registry = modelreg.connect(home=tmp_path / "registry", environ={})
-    else:
-        server = request.getfixturevalue("remote_server")
-        request.getfixturevalue("remote_state")
-        registry = modelreg.connect(server.url, settings=Settings(home=tmp_path / "client", actor="tester"))
-    try:
-        yield registry
-    finally:
-        registry.close()
+@pytest.fixture
+def reg(every_registry: Registry) -> Registry:
+    """The service on the memory and SQLite stores, and the HTTP client of a real server (conftest)."""
+    return every_registry
 
 
 def nothing_registered(reg: Registry) -> None:

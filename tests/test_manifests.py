@@ -3,7 +3,6 @@ against the project's label set, in process and over HTTP; and version labels sh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ from typer.testing import CliRunner, Result
 import modelreg
 from modelreg import AlreadyExists, Conflict, InvalidInput, InvalidMetadata
 from modelreg.cli.main import app
-from modelreg.config import Settings
 from modelreg.local.metadata_files import version_fields_from_metadata
 from modelreg.registry import Registry
 
@@ -42,22 +40,10 @@ def run_folder(tmp_path: Path, manifest: str | None = MANIFEST, name: str = "run
     return folder
 
 
-@pytest.fixture(params=["memory", "sqlite", "remote"])
-def reg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    """The service on the memory and SQLite stores, and the HTTP client of a real server (the session's)."""
-    registry: Registry
-    if request.param == "memory":
-        registry = modelreg.connect("memory://", home=tmp_path / "registry", environ={})
-    elif request.param == "sqlite":
-        registry = modelreg.connect(home=tmp_path / "registry", environ={})
-    else:
-        server = request.getfixturevalue("remote_server")
-        request.getfixturevalue("remote_state")
-        registry = modelreg.connect(server.url, settings=Settings(home=tmp_path / "client", actor="tester"))
-    try:
-        yield registry
-    finally:
-        registry.close()
+@pytest.fixture
+def reg(every_registry: Registry) -> Registry:
+    """The service on the memory and SQLite stores, and the HTTP client of a real server (conftest)."""
+    return every_registry
 
 
 def nothing_registered(reg: Registry) -> None:

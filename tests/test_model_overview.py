@@ -3,7 +3,6 @@ best and latest numbers, version count), on every store and through HTTP, agreei
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +75,8 @@ def test_the_overview_agrees_with_the_one_model_reads(reg: Service) -> None:
 
 
 @pytest.fixture
-def remote(remote_state: Any, remote_server: Any, tmp_path: Path) -> Iterator[HttpRegistry]:
-    registry = modelreg.connect(remote_server.url, settings=Settings(home=tmp_path / "home", actor="tester"))
-    assert isinstance(registry, HttpRegistry)
-    try:
-        yield registry
-    finally:
-        registry.close()
+def remote(http_registry: HttpRegistry) -> HttpRegistry:
+    return http_registry
 
 
 def test_the_overview_through_http(remote: HttpRegistry) -> None:

@@ -8,7 +8,6 @@ files without the ``ultralytics`` extra installed.
 from __future__ import annotations
 
 import csv
-import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 
 from modelreg.blobs.base import sha256_file
 from modelreg.errors import InvalidInput, NotFound
+from modelreg.integrations.common import finite_metrics
 from modelreg.refs import parse_ref
 from modelreg.registry import Registry
 
@@ -53,18 +53,8 @@ def metric_name(key: str) -> str | None:
 def epoch_metrics(values: Mapping[str, Any]) -> dict[str, float]:
     """An Ultralytics row of metrics (``trainer.metrics``, a results.csv row) under the registry's names; values
     that are not finite numbers are left out (the registry refuses NaN)."""
-    out: dict[str, float] = {}
-    for key, value in values.items():
-        name = metric_name(str(key))
-        if name is None or isinstance(value, bool):
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(number):
-            out[name] = number
-    return out
+    named = {name: value for key, value in values.items() if (name := metric_name(str(key))) is not None}
+    return finite_metrics(named)
 
 
 def read_results_csv(path: Path) -> list[dict[str, Any]]:
