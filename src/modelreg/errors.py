@@ -123,6 +123,10 @@ class BlobNotFound(NotFound):
     code = "blob_not_found"
 
 
+class InferenceNotFound(NotFound):
+    code = "inference_not_found"
+
+
 class Conflict(ModelregError):
     code = "conflict"
     http_status = 409

@@ -44,11 +44,18 @@ class Field:
 
     kind: str
     name: str
-    type: Literal["str", "num", "bool", "status", "time"] = "str"
+    type: Literal["str", "num", "bool", "status", "time", "any"] = "str"
 
     def __str__(self) -> str:
         return {"metric": f"metrics.{self.name}", "tag": f"tags.{self.name}",
                 "eval": f"eval.{self.name}"}.get(self.kind, self.name)
+
+    @property
+    def json_path(self) -> tuple[str, tuple[str, ...]]:
+        """A 'json' field's document (``outputs``, ``input``) and the keys into it: ``outputs.box.x`` ->
+        ("outputs", ("box", "x"))."""
+        root, *keys = self.name.split(".")
+        return root, tuple(keys)
 
 
 def eval_key(field: Field) -> tuple[str, str]:
@@ -61,7 +68,7 @@ def eval_key(field: Field) -> tuple[str, str]:
 class Compare:
     field: Field
     op: Op
-    value: Scalar
+    value: Scalar | Field  # a Field: compared with another field of the same record (inference filters)
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,42 @@ def resolver(columns: Mapping[str, Field], *, metrics: bool, free: bool = False)
     return resolve
 
 
+# Inference records: their columns, the newest feedback's label, and any key inside the JSON they carry.
+INFERENCE_COLUMNS: dict[str, Field] = {
+    "request_id": Field("column", "request_id", "str"),
+    "client_request_id": Field("column", "client_request_id", "str"),
+    "version": Field("column", "version", "num"),
+    "time": Field("column", "time", "time"),
+    "latency_ms": Field("column", "latency_ms", "num"),
+    "status": Field("column", "status", "str"),
+    "error": Field("column", "error", "str"),
+    "input_ref": Field("column", "input_ref", "str"),
+    "sample_rate": Field("column", "sample_rate", "num"),
+    "feedback": Field("column", "feedback", "bool"),  # the record has feedback
+    "feedback.count": Field("column", "feedback_count", "num"),
+    "feedback.label": Field("column", "feedback_label", "str"),  # the newest feedback's label
+    "feedback.agrees": Field("column", "feedback_agrees", "bool"),  # the newest feedback matched the outputs
+}
+INFERENCE_JSON = ("outputs", "input")
+MAX_JSON_PATH = 8  # keys into an inference's outputs or input
+
+
+def inference_fields(name: str) -> Field:
+    """Resolve a field of an inference record: a column, or ``outputs.<key>[.<key>…]`` / ``input.<key>…``
+    (a value inside the record's JSON, compared as whatever it is compared with)."""
+    if name in INFERENCE_COLUMNS:
+        return INFERENCE_COLUMNS[name]
+    head, _, rest = name.partition(".")
+    if head in INFERENCE_JSON and rest:
+        keys = rest.split(".")
+        if len(keys) > MAX_JSON_PATH or any(not k for k in keys):
+            raise InvalidFilter(f"{name!r} is not a path of at most {MAX_JSON_PATH} keys", field=name,
+                                hint="e.g. outputs.class or outputs.box.score")
+        return Field("json", name, "any")
+    known = sorted(INFERENCE_COLUMNS) + ["outputs.<key>", "input.<key>"]
+    raise InvalidFilter(f"unknown field {name!r}", hint="known fields: " + ", ".join(known), field=name)
+
+
 version_fields = resolver(VERSION_COLUMNS, metrics=True)
 model_fields = resolver(MODEL_COLUMNS, metrics=False)
 gate_fields = resolver({}, metrics=True, free=True)
@@ -189,7 +232,8 @@ def _tokenize(text: str) -> list[_Tok]:
 
 
 class _Parser:
-    def __init__(self, text: str, resolve: FieldResolver) -> None:
+    def __init__(self, text: str, resolve: FieldResolver, field_values: bool = False) -> None:
+        self.field_values = field_values
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
@@ -275,7 +319,7 @@ class _Parser:
             value = self.take()
             if value.kind != "str":
                 raise self.error(value, "a quoted string after 'contains'")
-            if field.type not in ("str", "status"):
+            if field.type not in ("str", "status", "any"):
                 raise InvalidFilter(f"'contains' works on text fields, not {tok.text!r}", position=op_tok.pos)
             return Compare(field, "contains", _unquote(value.text))
         if op_tok.kind != "op":
@@ -283,8 +327,14 @@ class _Parser:
         op: Op = "=" if op_tok.text == "==" else op_tok.text  # type: ignore[assignment]
         return Compare(field, op, self.parse_value(field, op))
 
-    def parse_value(self, field: Field, op: Op) -> Scalar:
+    def parse_value(self, field: Field, op: Op) -> Scalar | Field:
         tok = self.take()
+        if tok.kind == "word" and self.field_values:
+            other = self.resolve(tok.text)
+            if "bool" in (field.type, other.type):
+                raise InvalidFilter(f"{field} and {other} cannot be compared with each other", position=tok.pos,
+                                    hint="compare a field with a value, e.g. feedback = true")
+            return other
         if tok.kind == "num":
             number = float(tok.text)
             if not math.isfinite(number):
@@ -295,7 +345,8 @@ class _Parser:
         elif tok.kind == "kw" and tok.text in ("true", "false"):
             value = tok.text == "true"
         else:
-            raise self.error(tok, "a value: a number, a quoted string, true or false")
+            expected = "a value (a number, a quoted string, true or false)"
+            raise self.error(tok, expected + (" or a field" if self.field_values else ""))
         return _check_value(field, op, value, tok.pos)
 
 
@@ -321,13 +372,15 @@ def _check_value(field: Field, op: Op, value: Scalar, pos: int) -> Scalar:
     return value
 
 
-def parse_filter(text: str | None, resolve: FieldResolver = version_fields) -> Node | None:
-    """Parse a filter expression; ``None`` or blank means no filter. Raises InvalidFilter."""
+def parse_filter(text: str | None, resolve: FieldResolver = version_fields, *,
+                 field_values: bool = False) -> Node | None:
+    """Parse a filter expression; ``None`` or blank means no filter. Raises InvalidFilter. ``field_values``: a
+    comparison's right side may name another field (``feedback.label != outputs.class``)."""
     if text is None or not text.strip():
         return None
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidFilter(f"the filter is {len(text)} characters; the limit is {MAX_FILTER_LENGTH}")
-    return _Parser(text, resolve).parse()
+    return _Parser(text, resolve, field_values).parse()
 
 
 # ---------------------------------------------------------------- structured must/not form
@@ -439,20 +492,24 @@ def _bound(option: str, field: Field, bound: Any) -> Compare:
 Getter = Callable[[Field], Any]
 
 
-def evaluate(node: Node | None, get: Getter) -> bool:
-    """Evaluate the AST against one record; ``get(field)`` returns its value or None when absent."""
+def evaluate(node: Node | None, get: Getter, cmp: Callable[[Any, Op, Any], bool] | None = None) -> bool:
+    """Evaluate the AST against one record; ``get(field)`` returns its value or None when absent; ``cmp``
+    replaces ``compare`` (inference records compare JSON values by kind)."""
     if node is None:
         return True
     if isinstance(node, And):
-        return all(evaluate(n, get) for n in node.items)
+        return all(evaluate(n, get, cmp) for n in node.items)
     if isinstance(node, Or):
-        return any(evaluate(n, get) for n in node.items)
+        return any(evaluate(n, get, cmp) for n in node.items)
     if isinstance(node, Not):
-        return not evaluate(node.item, get)
-    return compare(get(node.field), node.op, node.value)
+        return not evaluate(node.item, get, cmp)
+    value = get(node.value) if isinstance(node.value, Field) else node.value
+    if value is None:
+        return False
+    return (cmp or compare)(get(node.field), node.op, value)
 
 
-def compare(actual: Any, op: Op, value: Scalar) -> bool:
+def compare(actual: Any, op: Op, value: Any) -> bool:
     """One comparison with SQL's semantics: an absent value matches nothing (not even !=)."""
     if actual is None:
         return False

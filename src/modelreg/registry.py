@@ -15,7 +15,8 @@ Errors are the classes of ``modelreg.errors``; what each operation needs (its le
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol, Unpack, runtime_checkable
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from modelreg.blobs.base import BlobInfo, Progress
     from modelreg.export.job import ExportOptions
     from modelreg.local.experiment_files import TextFile
+    from modelreg.local.live import LiveModel
     from modelreg.local.runs import RunBase
     from modelreg.local.sources import FilesArg
     from modelreg.refs import Ref
@@ -37,9 +39,18 @@ if TYPE_CHECKING:
         Evaluation,
         Event,
         Export,
+        Feedback,
+        FeedbackExport,
+        FeedbackFormat,
+        FeedbackSource,
         FsckReport,
         GcReport,
         ImportReport,
+        InferenceBatch,
+        InferencePage,
+        InferenceRecord,
+        InferenceStats,
+        InferenceStatus,
         Job,
         Lineage,
         Model,
@@ -278,6 +289,73 @@ class Registry(Protocol):
 
     def list_evaluations(self, ref: str) -> list[Evaluation]:
         """The evaluations of a version, one per dataset (by dataset name)."""
+        ...
+
+    # ---- inference: what served each request, what it answered, what people said of it
+    def live(self, model: str, *, loader: Callable[[Path], Any], alias: str | None = None,
+             path: str | None = None, log: bool = False, sample: float = 1.0,
+             poll_s: float = 0.25) -> LiveModel:
+        """A handle an application serves with: the version ``alias`` names (default ``MODEL_ENVIRONMENT``, else
+        production), loaded by ``loader(local path)``, swapped for the new one when the alias moves (the old one
+        serves until the new one has loaded; a failed load keeps the old one). Calling it runs the model;
+        ``log=True`` records each call (``sample``: the share logged) without slowing it."""
+        ...
+
+    def watch_alias(self, model: str, alias: str = "production", *, known: int | None = None,
+                    timeout: float = 30.0) -> int | None:
+        """The version number ``alias`` points at (None: no version), waiting up to ``timeout`` seconds for it
+        to differ from ``known`` (a long poll: the answer comes as soon as the alias moves)."""
+        ...
+
+    def log_inference(self, model: str, *, version: int, outputs: Any = None, latency_ms: float | None = None,
+                      status: InferenceStatus | None = None, error: str = "", input_ref: str = "",
+                      input: Any = None,
+                      request_id: str | None = None, client_request_id: str | None = None,
+                      time: datetime | None = None, sample_rate: float = 1.0) -> str:
+        """Record one request the version numbered ``version`` answered; returns its request id (generated
+        unless given). ``status``: ok, or error (the default when ``error`` holds a message)."""
+        ...
+
+    def log_inferences(self, records: Iterable[Mapping[str, Any]]) -> InferenceBatch:
+        """Record many at once (each a mapping of ``log_inference``'s arguments plus ``model``): all or none."""
+        ...
+
+    def get_inference(self, request_id: str) -> InferenceRecord:
+        """One inference record, with its feedback."""
+        ...
+
+    def list_inferences(self, model: str, *, version: int | None = None, since: datetime | None = None,
+                        until: datetime | None = None, status: InferenceStatus | None = None,
+                        has_feedback: bool | None = None, where: str | None = None, limit: int = 50,
+                        cursor: str | None = None) -> InferencePage:
+        """A model's inference records, newest first; ``where`` takes the filter language over the record
+        (``outputs.class = "ng" and latency_ms > 50``, ``feedback.label != outputs.class``)."""
+        ...
+
+    def inference_stats(self, model: str, *, versions: Sequence[int] | None = None,
+                        since: datetime | None = None, until: datetime | None = None) -> list[InferenceStats]:
+        """Live figures per version (default: the last 24 hours, every version with records): volume, error
+        rate, latency p50/p95, agreement with feedback."""
+        ...
+
+    def feedback(self, request_id: str, *, label: str | None = None, corrected: Any = None,
+                 source: FeedbackSource = "human", author: str | None = None, note: str = "") -> Feedback:
+        """Attach a judgement (``label``: the right class from the project's label set) or a corrected output
+        to an inference record; the newest of a record's feedback wins for exports."""
+        ...
+
+    def export_feedback(self, model: str, to: str | os.PathLike[str], *, format: FeedbackFormat = "jsonl",
+                        version: int | None = None, since: datetime | None = None, until: datetime | None = None,
+                        dataset_name: str | None = None) -> FeedbackExport:
+        """Write the corrected samples (input references and their newest feedback, labels from the project's
+        label set) to ``to`` as ``jsonl``, ``yolo`` or ``coco``, with the dataset reference that points at them
+        (``dataset.json``; give it to the version trained on them)."""
+        ...
+
+    def set_inference_retention(self, project: str, *, days: int | None = None,
+                                count: int | None = None) -> Project:
+        """Keep a project's inference records at most ``days`` old and/or the newest ``count`` per model (None
+        for both: keep everything); ``gc`` applies it."""
         ...
 
     # ---- reading across versions

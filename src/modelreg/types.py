@@ -37,6 +37,7 @@ EventAction = Literal[
     "token.created", "token.revoked", "token.purged",
     "gc.deleted", "blobs.repaired",
     "evaluation.logged",
+    "inference.feedback", "inference.retention_applied",
 ]
 EVENT_ACTIONS: tuple[str, ...] = get_args(EventAction)
 
@@ -221,6 +222,7 @@ class Project(Frozen):
     description: str = ""
     labels: list[str] = Field(default_factory=list)
     created_at: datetime
+    inference_retention: InferenceRetention | None = None
 
 
 class Model(Frozen):
@@ -529,6 +531,7 @@ class GcReport(Frozen):
     bytes: int
     digests: list[str] = Field(default_factory=list)
     temp_files: int = 0
+    inferences: int = 0  # inference records past their project's retention (removed, or to be)
 
 
 class FsckProblem(Frozen):
@@ -670,3 +673,112 @@ class ImportReport(Frozen):
     failed: list[ImportItem] = Field(default_factory=list)
     aliases: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+
+
+# ---- inference: what served which request, and what people said of it afterwards
+InferenceStatus = Literal["ok", "error"]
+INFERENCE_STATUSES: tuple[str, ...] = get_args(InferenceStatus)
+FeedbackSource = Literal["human", "auto"]
+FEEDBACK_SOURCES: tuple[str, ...] = get_args(FeedbackSource)
+
+
+class Feedback(Frozen):
+    """A judgement of one inference record: a ``label`` (the right class), a ``corrected`` output (the right
+    detections, value…), or both, with who said so. A record can hold several; the newest wins for exports.
+    ``agrees``: whether the record's outputs matched it (None where that cannot be told)."""
+
+    id: int
+    request_id: str
+    label: str | None = None
+    corrected: Any = None
+    source: FeedbackSource = "human"
+    author: str = ""
+    note: str = ""
+    agrees: bool | None = None
+    created_at: datetime
+
+
+class InferenceRecord(Frozen):
+    """One request a model version answered: the version that actually served it (a number, never an alias),
+    when, how long it took, how it ended, what it was given (a reference, plus small inline data when wanted)
+    and what it answered (``outputs``: detections with class, score and box; a class with its score; a value).
+    ``sample_rate``: the share of requests logged (0.1: one in ten), so counts can be scaled back up."""
+
+    seq: int  # the store's order of arrival (keyset pages walk it)
+    request_id: str
+    client_request_id: str | None = None
+    project: str
+    model: str
+    version: int
+    time: datetime
+    latency_ms: float | None = None
+    status: InferenceStatus = "ok"
+    error: str = ""
+    input_ref: str = ""
+    input: Any = None
+    outputs: Any = None
+    sample_rate: float = 1.0
+    feedback: list[Feedback] = Field(default_factory=list)  # oldest first; the last one wins
+
+
+class InferencePage(Frozen):
+    """A page of inference records, newest first; ``next_cursor`` fetches the next (None on the last). No total:
+    counting millions of records for every page would cost more than the page."""
+
+    items: list[InferenceRecord]
+    next_cursor: str | None = None
+
+    def __iter__(self) -> Iterator[InferenceRecord]:  # type: ignore[override]  # the items, as Page does
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> InferenceRecord:
+        return self.items[index]
+
+
+class InferenceBatch(Frozen):
+    """What ``log_inferences`` stored: how many records, and each one's request id in the order given."""
+
+    accepted: int
+    request_ids: list[str]
+
+
+class InferenceStats(Frozen):
+    """Live figures of one version over a time window: volume, errors, latency, and agreement with feedback."""
+
+    version: int
+    records: int = 0
+    errors: int = 0
+    error_rate: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    with_feedback: int = 0
+    agreement: float | None = None  # share of judged records whose outputs matched their newest feedback
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class InferenceRetention(Frozen):
+    """How long a project keeps its inference records: at most ``days`` old and/or the newest ``count`` per
+    model; None: no limit. ``gc`` applies it (its dry run counts what would go)."""
+
+    days: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1)
+
+
+FeedbackFormat = Literal["jsonl", "yolo", "coco"]
+FEEDBACK_FORMATS: tuple[str, ...] = get_args(FeedbackFormat)
+
+
+class FeedbackExport(Frozen):
+    """Corrected samples written to a folder in a training format, and the dataset reference that points at
+    them (give it as ``dataset=`` to the version trained on it)."""
+
+    path: str
+    format: FeedbackFormat
+    samples: int
+    files: int
+    skipped: int = 0  # judged records the format cannot hold (a label alone in yolo/coco, boxes without a size)
+    dataset: DatasetRef

@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypeVar, Unpack, cast
@@ -55,6 +56,8 @@ from modelreg.filters import walk_pages
 from modelreg.local.cache import cached_folder, path_in_folder, server_cache_root
 from modelreg.local.export_names import export_file_name
 from modelreg.local.export_options import choose_export, given_options
+from modelreg.local.feedback_export import write_feedback_export
+from modelreg.local.inference_lines import ndjson
 from modelreg.local.job_wait import check_job_id, wait_for_job
 from modelreg.local.metadata_files import metadata_to_register
 from modelreg.local.pulls import check_ready, metadata_document, pull_into
@@ -73,10 +76,19 @@ from modelreg.types import (
     Evaluation,
     Event,
     Export,
+    Feedback,
+    FeedbackExport,
+    FeedbackFormat,
+    FeedbackSource,
     FsckRepair,
     FsckReport,
     GcReport,
     ImportReport,
+    InferenceBatch,
+    InferencePage,
+    InferenceRecord,
+    InferenceStats,
+    InferenceStatus,
     Job,
     Lineage,
     Model,
@@ -157,6 +169,10 @@ def _validate(kind: Any, data: bytes) -> Any:
 
 def _jsonable(value: Any) -> Any:
     return to_jsonable_python(value, serialize_unknown=True)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -693,6 +709,69 @@ class HttpRegistry:
     def list_evaluations(self, ref: str) -> list[Evaluation]:
         """The evaluations of a version, one per dataset (by dataset name)."""
         return cast(list[Evaluation], self._get(list[Evaluation], self._version_path(ref) + "/evaluations"))
+
+    # ---- inference records
+    def log_inference(self, model: str, *, version: int, outputs: Any = None, latency_ms: float | None = None,
+                      status: InferenceStatus | None = None, error: str = "", input_ref: str = "",
+                      input: Any = None,
+                      request_id: str | None = None, client_request_id: str | None = None,
+                      time: datetime | None = None, sample_rate: float = 1.0) -> str:
+        """Record one request the version numbered ``version`` answered; returns its request id."""
+        record = {"model": model, "version": version, "outputs": outputs, "latency_ms": latency_ms,
+                  "status": status, "error": error, "input_ref": input_ref, "input": input,
+                  "request_id": request_id, "client_request_id": client_request_id, "time": time,
+                  "sample_rate": sample_rate}
+        return self.log_inferences([record]).request_ids[0]
+
+    def log_inferences(self, records: Iterable[Mapping[str, Any]]) -> InferenceBatch:
+        """Record many at once as JSON lines in one request: all or none (the server's body limit, 16 MiB by
+        default, bounds one call; send more in several)."""
+        if isinstance(records, (str, bytes, Mapping)):
+            raise InvalidInput("records must be a list of objects, one per request", field="records")
+        body = ndjson(records)
+        response = self._request("POST", "/inferences", content=lambda: [body],
+                                 headers={"Content-Type": "application/x-ndjson"}, idempotent=False)
+        return cast(InferenceBatch, _validate(InferenceBatch, response.content))
+
+    def get_inference(self, request_id: str) -> InferenceRecord:
+        """One inference record, with its feedback."""
+        return cast(InferenceRecord, self._get(InferenceRecord, f"/inferences/{quote(request_id, safe='')}"))
+
+    def list_inferences(self, model: str, *, version: int | None = None, since: datetime | None = None,
+                        until: datetime | None = None, status: InferenceStatus | None = None,
+                        has_feedback: bool | None = None, where: str | None = None, limit: int = 50,
+                        cursor: str | None = None) -> InferencePage:
+        """A model's inference records, newest first; ``where`` takes the filter language over the record."""
+        return cast(InferencePage, self._get(
+            InferencePage, self._model_path(model) + "/inferences", version=version, since=_iso(since),
+            until=_iso(until), status=status, has_feedback=has_feedback, where=where, limit=limit, cursor=cursor))
+
+    def inference_stats(self, model: str, *, versions: Sequence[int] | None = None,
+                        since: datetime | None = None, until: datetime | None = None) -> list[InferenceStats]:
+        """Live figures per version (default: the last 24 hours)."""
+        return cast(list[InferenceStats], self._get(
+            list[InferenceStats], self._model_path(model) + "/inferences/stats",
+            versions=None if versions is None else list(versions), since=_iso(since), until=_iso(until)))
+
+    def feedback(self, request_id: str, *, label: str | None = None, corrected: Any = None,
+                 source: FeedbackSource = "human", author: str | None = None, note: str = "") -> Feedback:
+        """Attach a judgement or a corrected output to an inference record."""
+        body = {"label": label, "corrected": corrected, "source": source, "author": author, "note": note}
+        return cast(Feedback, self._send(Feedback, "POST", f"/inferences/{quote(request_id, safe='')}/feedback",
+                                         body))
+
+    def export_feedback(self, model: str, to: str | os.PathLike[str], *, format: FeedbackFormat = "jsonl",
+                        version: int | None = None, since: datetime | None = None, until: datetime | None = None,
+                        dataset_name: str | None = None) -> FeedbackExport:
+        """Write the corrected samples to ``to`` (jsonl, yolo or coco) with their dataset reference."""
+        return write_feedback_export(self, model, to, format=format, version=version, since=since, until=until,
+                                     dataset_name=dataset_name)
+
+    def set_inference_retention(self, project: str, *, days: int | None = None,
+                                count: int | None = None) -> Project:
+        """Keep a project's inference records at most ``days`` old and/or the newest ``count`` per model."""
+        return cast(Project, self._send(Project, "PUT", self._project_path(project) + "/inference-retention",
+                                        {"days": days, "count": count}, idempotent=True))
 
     def history(self, ref: str) -> list[Epoch]:
         """The version's training history, one row per epoch."""

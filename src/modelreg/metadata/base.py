@@ -21,8 +21,9 @@ to a blob that gc is about to delete, and gc never deletes a blob a committed ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -41,6 +42,10 @@ from modelreg.types import (
     Evaluation,
     Event,
     Export,
+    Feedback,
+    InferenceRecord,
+    InferenceRetention,
+    InferenceStats,
     Job,
     Model,
     Page,
@@ -124,6 +129,52 @@ _NEWEST_FIRST = Sort(Field("column", "number", "num"), descending=True)
 def best_candidates(metric: str) -> Node:
     """The filter of the versions a model's best is chosen among: ready ones that have ``metric``."""
     return And((READY_VERSION, Compare(Field("metric", metric, "num"), ">=", -1e308)))
+
+
+@dataclass(frozen=True, slots=True)
+class NewInference:
+    """An inference record the service checked, for the store to insert (the store assigns ``seq``)."""
+
+    request_id: str
+    client_request_id: str | None
+    model_id: int
+    version_id: int
+    version: int
+    time: datetime
+    latency_ms: float | None
+    status: str
+    error: str
+    input_ref: str
+    input: Any
+    outputs: Any
+    sample_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewFeedback:
+    label: str | None
+    corrected: Any
+    source: str
+    author: str
+    note: str
+    agrees: bool | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class InferenceQuery:
+    """Which of a model's inference records a page holds: newest first by (time, seq), ``after`` the cursor's
+    (time, seq) when given; ``where`` is a parsed filter over ``filters.inference_fields``."""
+
+    model_id: int
+    version: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    status: str | None = None
+    has_feedback: bool | None = None
+    where: Node | None = None
+    after: tuple[datetime, int] | None = None
+    limit: int = 50
 
 
 class MetadataTx(ABC):
@@ -414,6 +465,42 @@ class MetadataTx(ABC):
     @abstractmethod
     def delete_token(self, *, name: str) -> bool:
         """Remove the token's row (its name becomes free); False when no such token."""
+
+    # ---- inference records (what a version answered) and their feedback
+    @abstractmethod
+    def insert_inferences(self, *, rows: Sequence[NewInference]) -> None:
+        """Insert the records (request ids are new: the service checks with ``existing_request_ids``)."""
+
+    @abstractmethod
+    def existing_request_ids(self, *, request_ids: Collection[str]) -> set[str]:
+        """Which of these request ids are stored already."""
+
+    @abstractmethod
+    def get_inference(self, *, request_id: str) -> InferenceRecord | None:
+        """One record with its feedback (oldest first)."""
+
+    @abstractmethod
+    def list_inferences(self, *, query: InferenceQuery) -> list[InferenceRecord]:
+        """At most ``query.limit`` records, newest first by (time, seq), each with its feedback."""
+
+    @abstractmethod
+    def inference_stats(self, *, model_id: int, versions: Collection[int] | None, since: datetime,
+                        until: datetime) -> list[InferenceStats]:
+        """Per version with records in [since, until): volume, errors, latency p50/p95 (nearest rank), how many
+        have feedback and the share whose newest feedback agreed; by version number."""
+
+    @abstractmethod
+    def add_feedback(self, *, request_id: str, feedback: NewFeedback) -> Feedback:
+        """Append feedback to a record and make it the record's newest (label, agreement, count)."""
+
+    @abstractmethod
+    def set_inference_retention(self, *, project_id: int, retention: InferenceRetention | None) -> Project: ...
+
+    @abstractmethod
+    def prune_inferences(self, *, project_id: int, older_than: datetime | None, keep: int | None,
+                         dry_run: bool) -> int:
+        """Remove (or with ``dry_run`` count) the project's records older than ``older_than`` and, per model,
+        all but the newest ``keep``; their feedback goes with them. Returns how many."""
 
     # ---- events
     @abstractmethod

@@ -47,6 +47,7 @@ from modelreg.metadata.base import (
     check_job_limit,
     job_changes,
 )
+from modelreg.metadata.memory_inferences import InferenceRow, InferencesMemory
 from modelreg.metadata.values import check_cursor, cursor_value, dump_json, epoch_stride, parse_time_value
 from modelreg.types import (
     AliasInfo,
@@ -56,6 +57,7 @@ from modelreg.types import (
     Evaluation,
     Event,
     Export,
+    InferenceRetention,
     Job,
     Model,
     Page,
@@ -156,6 +158,7 @@ class _ProjectRow:
     description: str
     labels: tuple[str, ...]
     created_at: datetime
+    inference_retention: str | None = None  # JSON text
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +263,8 @@ class _Data:
     events: dict[int, Event] = field(default_factory=dict)
     tokens: dict[str, tuple[TokenInfo, str]] = field(default_factory=dict)  # name -> (token, secret hash)
     grants: set[tuple[str, str]] = field(default_factory=set)  # (digest, project) uploads
+    inferences: dict[int, InferenceRow] = field(default_factory=dict)  # seq -> record and its feedback
+    inference_seqs: dict[str, int] = field(default_factory=dict)  # request id -> seq
 
 
 # ---------------------------------------------------------------- the store
@@ -304,7 +309,7 @@ class MemoryMetadataStore(MetadataStore):
         return self._commits
 
 
-class _MemoryTx(MetadataTx):
+class _MemoryTx(InferencesMemory, MetadataTx):
     def __init__(self, data: _Data, undo: _Undo, *, write: bool) -> None:
         self.db = data
         self.undo = undo
@@ -349,7 +354,7 @@ class _MemoryTx(MetadataTx):
 
     def _project(self, row: _ProjectRow) -> Project:
         return Project(id=row.id, name=row.name, description=row.description, labels=list(row.labels),
-                       created_at=row.created_at)
+                       created_at=row.created_at, inference_retention=_load(row.inference_retention))
 
     def _model(self, row: _ModelRow) -> Model:
         return Model(id=row.id, project=self.db.projects[row.project_id].name, name=row.name,
@@ -409,6 +414,13 @@ class _MemoryTx(MetadataTx):
         row = self._project_row(project_id)
         row = replace(row, description=row.description if description is None else description,
                       labels=row.labels if labels is None else tuple(labels))
+        self.undo.put(db.projects, project_id, row)
+        return self._project(row)
+
+    def set_inference_retention(self, *, project_id: int, retention: InferenceRetention | None) -> Project:
+        db = self._w()
+        row = replace(self._project_row(project_id),
+                      inference_retention=None if retention is None else retention.model_dump_json())
         self.undo.put(db.projects, project_id, row)
         return self._project(row)
 
@@ -635,6 +647,7 @@ class _MemoryTx(MetadataTx):
             self.undo.pop(db.jobs, job_id)
         self.undo.pop(db.epochs, version_id)
         self.undo.pop(db.evaluations, version_id)
+        self.drop_inferences_of(version_id)
         self.undo.discard(db.versions_of[row.model_id], version_id)
         self.undo.pop(db.version_ids, (row.model_id, row.number))
         self.undo.pop(db.versions, version_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,3 +96,11 @@ def check_cursor(cursor: list[Any] | None, field_: Field | None) -> tuple[Any, i
 
 def cursor_value(value: Any) -> Any:
     return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+
+
+def nearest_rank(ordered: Sequence[float], p: float) -> float | None:
+    """The ``p`` quantile of sorted values by nearest rank (the smallest value with at least a share ``p`` of
+    them at or below it); None for no values. Live latency figures use it on every store."""
+    if not ordered:
+        return None
+    return float(ordered[max(0, math.ceil(p * len(ordered)) - 1)])

@@ -13,6 +13,7 @@ from modelreg.service.experiments import ExperimentsMixin
 from modelreg.service.exports import ExportsMixin
 from modelreg.service.files import FilesMixin
 from modelreg.service.importing import ImportMixin
+from modelreg.service.inferences import InferencesMixin
 from modelreg.service.insights import InsightsMixin
 from modelreg.service.jobs import JobsMixin
 from modelreg.service.maintenance import MaintenanceMixin
@@ -21,8 +22,9 @@ from modelreg.service.runs import Run, RunsMixin
 from modelreg.service.tokens import TokensMixin
 
 
-class Service(ExperimentsMixin, EvaluationsMixin, RunsMixin, ProjectsMixin, AliasesMixin, InsightsMixin, JobsMixin,
-              ExportsMixin, FilesMixin, MaintenanceMixin, ImportMixin, TokensMixin, BlobAccessMixin):
+class Service(ExperimentsMixin, EvaluationsMixin, InferencesMixin, RunsMixin, ProjectsMixin, AliasesMixin,
+              InsightsMixin, JobsMixin, ExportsMixin, FilesMixin, MaintenanceMixin, ImportMixin, TokensMixin,
+              BlobAccessMixin):
     """Every operation of the SDK (the ``Registry`` protocol), in-process. ``modelreg.connect()`` returns one."""
 
     def __init__(self, ctx: Context) -> None:

@@ -17,6 +17,7 @@ from modelreg.local.repair import blobs_to_repair, find_by_content, repair_folde
 from modelreg.registry import ORPHAN_GRACE_S, TEMP_GRACE_S
 from modelreg.service.base import ServiceBase
 from modelreg.service.blobs import collect_blobs
+from modelreg.service.inferences import apply_retention
 from modelreg.service.permissions import operation
 from modelreg.types import FsckProblem, FsckRepair, FsckReport, GcReport
 
@@ -30,7 +31,8 @@ class MaintenanceMixin(ServiceBase):
     @operation("maintainer", "gc", registry_wide=True)
     def gc(self, *, dry_run: bool = True, grace_s: float = ORPHAN_GRACE_S,
            temp_grace_s: float = TEMP_GRACE_S) -> GcReport:
-        """Remove blobs that no version references (``dry_run``: only report what and how many bytes).
+        """Remove blobs that no version references (``dry_run``: only report what and how many bytes), and
+        inference records past their project's retention (``inferences``: how many).
 
         Blobs stored in the last ``grace_s`` seconds that no row knows yet are left for a registration
         that may still be committing them; temporary files of interrupted writes older than
@@ -49,9 +51,10 @@ class MaintenanceMixin(ServiceBase):
             if digest not in rows and self._older_than(digest, grace_s):
                 candidates[digest] = size
         temp = self.ctx.blobs.clean_temp(older_than_s=temp_grace_s, dry_run=dry_run)
+        records = apply_retention(self, dry_run=dry_run)
         if dry_run:
             return GcReport(dry_run=True, blobs=len(candidates), bytes=sum(candidates.values()),
-                            digests=sorted(candidates), temp_files=temp)
+                            digests=sorted(candidates), temp_files=temp, inferences=records)
         for digest in stale_rows:  # a gc that died between its steps: finish its work
             self.ctx.blobs.delete(digest)
             self.ctx.write(lambda tx, d=digest: tx.delete_blob_row(digest=d))  # type: ignore[misc]
@@ -62,7 +65,7 @@ class MaintenanceMixin(ServiceBase):
                                                       now=self.ctx.now(),
                                                       after={"blobs": deleted, "bytes": freed}))
         return GcReport(dry_run=False, blobs=deleted, bytes=freed + sum(stale_rows.values()),
-                        digests=sorted(candidates), temp_files=temp)
+                        digests=sorted(candidates), temp_files=temp, inferences=records)
 
     def _older_than(self, digest: str, grace_s: float) -> bool:
         if grace_s <= 0:

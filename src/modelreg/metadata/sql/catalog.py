@@ -31,8 +31,9 @@ from modelreg.metadata.values import to_json_value
 from modelreg.types import Model, Policies, Project, Task
 
 
-def _project(r: Any) -> Project:
-    return Project(id=r.id, name=r.name, description=r.description, labels=r.labels, created_at=r.created_at)
+def project_from_row(r: Any) -> Project:
+    return Project(id=r.id, name=r.name, description=r.description, labels=r.labels, created_at=r.created_at,
+                   inference_retention=r.inference_retention)
 
 
 class CatalogTx(TxBase):
@@ -46,14 +47,14 @@ class CatalogTx(TxBase):
             .returning(*projects.c)).first()
         if row is None:
             raise AlreadyExists(f"project {name!r} already exists", project=name)
-        return _project(row)
+        return project_from_row(row)
 
     def get_project(self, *, name: str) -> Project | None:
         row = self.conn.execute(select(projects).where(projects.c.name == name)).first()
-        return None if row is None else _project(row)
+        return None if row is None else project_from_row(row)
 
     def list_projects(self) -> list[Project]:
-        return [_project(r) for r in self.conn.execute(select(projects).order_by(projects.c.name))]
+        return [project_from_row(r) for r in self.conn.execute(select(projects).order_by(projects.c.name))]
 
     def update_project(self, *, project_id: int, description: str | None = None,
                        labels: list[str] | None = None) -> Project:
@@ -67,7 +68,7 @@ class CatalogTx(TxBase):
         row = self.conn.execute(select(projects).where(projects.c.id == project_id)).first()
         if row is None:
             raise ProjectNotFound(f"project #{project_id} does not exist", project_id=project_id)
-        return _project(row)
+        return project_from_row(row)
 
     def delete_project(self, *, project_id: int) -> None:
         name = self.conn.execute(select(projects.c.name).where(projects.c.id == project_id)).scalar()

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -83,6 +83,7 @@ projects = Table(
     Column("description", Text, nullable=False),
     Column("labels", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("inference_retention", Json),  # {"days": n, "count": n} or NULL: keep every inference record
     sqlite_autoincrement=True,
 )
 
@@ -339,6 +340,49 @@ evaluation_metrics = Table(
     PrimaryKeyConstraint("version_id", "dataset", "key"),
     Index("ix_evaluation_metrics_dataset_key_value", "dataset", "key", "value", "version_id"),
     Index("ix_evaluation_metrics_model_id_dataset_key_value", "model_id", "dataset", "key", "value", "version_id"),
+)
+
+# Inference records: one row per request a version answered, newest feedback folded in (label, whether it agreed
+# with the outputs, how many) so filters and live figures read one table. Pages walk (model_id, time, seq);
+# live figures read (version_id, time) with the columns they need in the index itself.
+inferences = Table(
+    "inferences", metadata,
+    Column("seq", Id, primary_key=True),
+    Column("request_id", String(128), nullable=False, unique=True),
+    Column("client_request_id", String(128)),
+    Column("model_id", Id, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("time", UtcDateTime, nullable=False),
+    Column("latency_ms", Float),
+    Column("status", String(8), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("input_ref", Text, nullable=False),
+    Column("input", Json),
+    Column("outputs", Json),
+    Column("sample_rate", Float, nullable=False),
+    Column("feedback_count", Integer, nullable=False),
+    Column("feedback_label", text_type(128)),
+    Column("feedback_agrees", Boolean),
+    Index("ix_inferences_model_id_time_seq", "model_id", "time", "seq", "version"),
+    Index("ix_inferences_version_id_time_seq", "version_id", "time", "seq", "latency_ms", "status",
+          "feedback_count", "feedback_agrees"),
+    sqlite_autoincrement=True,
+)
+
+inference_feedback = Table(
+    "inference_feedback", metadata,
+    Column("id", Id, primary_key=True),
+    Column("seq", Id, ForeignKey("inferences.seq", ondelete="CASCADE"), nullable=False),
+    Column("label", text_type(128)),
+    Column("corrected", Json),
+    Column("source", String(8), nullable=False),
+    Column("author", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("agrees", Boolean),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_inference_feedback_seq_id", "seq", "id"),
+    sqlite_autoincrement=True,
 )
 
 ALL_TABLES = [t.name for t in metadata.sorted_tables]

@@ -12,6 +12,7 @@ from modelreg.server.routes import (
     experiments,
     exports,
     health,
+    inferences,
     insights,
     jobs,
     maintenance,
@@ -24,8 +25,8 @@ from modelreg.server.routes import (
 )
 
 ROUTERS: list[APIRouter] = [health.router, projects.router, models.router, search.router, versions.router,
-                            experiments.router, evaluations.router, runs.router, exports.router, jobs.router,
-                            aliases.router, insights.router, events.router, maintenance.router, tokens.router,
-                            blobs.router]
+                            experiments.router, evaluations.router, inferences.router, runs.router, exports.router,
+                            jobs.router, aliases.router, insights.router, events.router, maintenance.router,
+                            tokens.router, blobs.router]
 
 __all__ = ["ROUTERS"]
