@@ -897,17 +897,18 @@ def test_the_dashboard_works_without_javascript(browser: Browser, dash: Dash, re
 
 def test_every_route_of_the_dashboard_is_walked_here() -> None:
     """The routes this module walks are all the dashboard has: a new page or action fails here until a test
-    above visits it (and this list names it)."""
+    above visits it (and this list names it). The inference pages are walked in test_dashboard_inference.py."""
     from modelreg.server import ui
-    from modelreg.server.ui import actions, pages
+    from modelreg.server.ui import actions, inferences, pages
 
     routes = sorted(f"{sorted(getattr(r, 'methods', ''))[0]} {getattr(r, 'path', '')}"
-                    for module in (ui, pages, actions) for r in module.router.routes)
+                    for module in (ui, pages, actions, inferences) for r in module.router.routes)
     assert routes == [
         "GET /", "GET /activity", "GET /compare", "GET /file/{project}/{model}/{number}/{path:path}", "GET /go",
-        "GET /m/{project}/{model}", "GET /plan/{kind}", "GET /projects", "GET /signin",
-        "GET /v/{project}/{model}/{number}", "GET /v/{project}/{model}/{number}/jobs", "POST /do/{action}",
-        "POST /plan/{kind}", "POST /policies/{project}/{model}", "POST /signin", "POST /signout"]
+        "GET /i/{request_id:path}", "GET /m/{project}/{model}", "GET /m/{project}/{model}/inferences",
+        "GET /plan/{kind}", "GET /projects", "GET /signin", "GET /v/{project}/{model}/{number}",
+        "GET /v/{project}/{model}/{number}/jobs", "POST /do/{action}", "POST /feedback", "POST /plan/{kind}",
+        "POST /policies/{project}/{model}", "POST /signin", "POST /signout"]
 
 
 # ---------------------------------------------------------------- the daily loop, end to end

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from modelreg.errors import Unauthenticated
 from modelreg.server.auth import state_of
-from modelreg.server.ui import actions, pages
+from modelreg.server.ui import actions, inferences, pages
 from modelreg.server.ui.context import TEMPLATES, UiRoute, key_of, read_form, set_session_cookie
 from modelreg.server.ui.session import COOKIE, Session, csrf_ok, csrf_token, unseal
 
@@ -98,7 +98,7 @@ def _docs() -> HTMLResponse:
 
 def install(app: FastAPI) -> None:
     """Serve the dashboard, its static files and the API docs (vendored) from ``app``."""
-    for sub in (router, pages.router, actions.router):
+    for sub in (router, pages.router, actions.router, inferences.router):
         app.include_router(sub)
     app.add_api_route("/docs", _docs, include_in_schema=False, methods=["GET"])
     app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="ui-static")

@@ -1,4 +1,5 @@
-"""How the dashboard shows values: metrics (the one rule in ``modelreg.metric_text``), times, sizes, deltas."""
+"""How the dashboard shows values: metrics (the one rule in ``modelreg.metric_text``), times, sizes, deltas,
+latencies, shares, and an inference's outputs in a few words (``modelreg.inference_outputs``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup
 
+from modelreg.inference_outputs import summary
 from modelreg.metric_text import format_metric, metric_label
 
 
@@ -50,6 +52,18 @@ def duration(seconds: float | None) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
 
 
+def ms(value: float | None) -> str:
+    """A latency: ``8.4 ms``, ``120 ms``."""
+    if value is None:
+        return "-"
+    return f"{value:.1f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def percent(share: float | None) -> str:
+    """A share (0..1) as ``2.5 %``."""
+    return "-" if share is None else f"{share * 100:.1f} %"
+
+
 def delta_class(delta: float | None, mode: str = "max") -> str:
     """``better``/``worse``/``same`` for a difference, by the metric's direction (best_mode)."""
     if delta is None or delta == 0:
@@ -73,5 +87,5 @@ def to_json(value: Any) -> Markup:
 def install(env: Environment) -> None:
     env.filters.update(metric=lambda value, name: format_metric(name, value), label=metric_label, ago=ago,
                        stamp=stamp, size=size, duration=duration, signed=lambda delta, name: signed(name, delta),
-                       tojson_island=to_json)
+                       tojson_island=to_json, ms=ms, percent=percent, outputs=summary)
     env.globals.update(delta_class=delta_class)

@@ -1,14 +1,16 @@
 """The dashboard's pages (server-rendered, each at a stable URL; reads work with JavaScript off).
 
     /                                   models: search (the filter language), facets, sortable columns
-    /m/{project}/{model}                a model: versions, chart of its metric, aliases and their history,
-                                        policies
+    /m/{project}/{model}                a model: versions, chart of its metric, live figures per version
+                                        (last 24 h of inference records), aliases and their history, policies
     /v/{project}/{model}/{number}       a version: metadata, per-class table, curves, files, lineage, exports,
                                         background export jobs, events
     /v/{project}/{model}/{number}/jobs  its Jobs table alone (htmx refreshes it while a job runs)
     /compare?ref=…&ref=…                2..N versions side by side, across models and projects
     /activity                           the events log, filterable
     /projects                           projects, their label sets and their history
+
+The inference pages (a model's inference history, one record and its correction form) are in ``inferences``.
 
 Every read goes through the same ``Service`` as the REST API, acting as the signed-in token.
 """
@@ -126,7 +128,8 @@ async def model_page(request: Request, project: str, model: str, ui: Ui = Depend
         best: int | None = None
         with contextlib.suppress(NotFound):
             best = ui.reg.best_version(ref).number
-        return {"mdl": mdl, "page": page, "aliases": aliases, "moves": moves[:50], "best": best}
+        live = [s for s in ui.reg.inference_stats(ref) if s.records]  # one call: every version, last 24 h
+        return {"mdl": mdl, "page": page, "aliases": aliases, "moves": moves[:50], "best": best, "live": live}
 
     data = await run(load)
     mdl: Model = data["mdl"]
@@ -142,7 +145,7 @@ async def model_page(request: Request, project: str, model: str, ui: Ui = Depend
     response = ui.render("model.html", mdl=mdl, versions=versions, page=data["page"], aliases=data["aliases"],
                          moves=data["moves"], latest_move=latest_move, best=data["best"], columns=columns,
                          metrics=metrics, primary=primary, chart=chart, archived=archived, ref=ref,
-                         protected=set(mdl.policies.protected_aliases))
+                         protected=set(mdl.policies.protected_aliases), live=data["live"])
     if request.query_params.getlist("col"):
         response.set_cookie(f"{COLUMNS_COOKIE}_{mdl.id}", ",".join(columns), max_age=365 * 86400,
                             samesite="strict", httponly=True, path="/")
