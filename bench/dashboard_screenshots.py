@@ -3,22 +3,26 @@
     python bench/dashboard_screenshots.py [--out docs/images]
 
 Builds a demo registry in a scratch folder through the SDK (two projects, three models, a detector with six
-trained versions, aliases moved, a promotion gate), serves it on a free loopback port as ``modelreg serve``
-does, opens each page in Chromium (``/usr/bin/chromium``, driven by Playwright) at 1280 px wide and saves
-``dashboard-<page>.png`` under ``--out``. Not a test: run it again when a page changes.
+trained versions, aliases moved, a promotion gate, a day of inference records with a few corrections), serves
+it on a free loopback port as ``modelreg serve`` does, opens each page in Chromium (``/usr/bin/chromium``,
+driven by Playwright) at 1280 px wide and saves ``dashboard-<page>.png`` under ``--out``.
+Not a test: run it again when a page changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import random
 import socket
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from playwright.sync_api import Page, sync_playwright
@@ -36,6 +40,8 @@ PAGES: list[tuple[str, str, int | None]] = [
     ("models", "/", None),
     ("model", f"/m/{DETECTOR}", 1500),
     ("version", f"/v/{DETECTOR}/5", 1700),
+    ("inferences", f"/m/{DETECTOR}/inferences", 1100),
+    ("inference", "/i/cam12-000002", None),
     ("compare", f"/compare?ref={DETECTOR}:3&ref={DETECTOR}:5&ref={DETECTOR}:6", 1500),
     ("plan", f"/plan/promote?model={DETECTOR}&src=6&dst=production", None),
     ("activity", "/activity", 1000),
@@ -91,6 +97,33 @@ def build_demo(reg: Registry, lead: Registry) -> None:
                              metrics={"accuracy": 0.86 + number / 50, "f1": 0.82 + number / 50})
     lead.activate("retail/shelf-classifier:3")
     lead.rollback("retail/shelf-classifier")
+    log_traffic(reg)
+
+
+def log_traffic(reg: Registry) -> None:
+    """A day of the detector's traffic: production (v5) answers most frames, staging (v6) a share of them."""
+    rng = random.Random(7)
+    now = datetime.now(UTC).replace(microsecond=0)
+    records: list[dict[str, Any]] = []
+    for i in range(600):
+        version = 6 if i % 4 == 0 else 5
+        failed = rng.random() < 0.015
+        found = [{"class": name, "score": round(rng.uniform(0.3, 0.98), 3),
+                  "box": [round(x, 3) for x in (rng.uniform(0, 0.5), rng.uniform(0, 0.5), rng.uniform(0.5, 1),
+                                                rng.uniform(0.5, 1))]}
+                 for name in rng.sample(["fire", "smoke", "person"], rng.randint(0, 3))]
+        records.append({"model": DETECTOR, "version": version, "time": now - timedelta(seconds=140 * i + 20),
+                        "latency_ms": round(rng.gauss(31 if version == 5 else 27, 6), 1),
+                        "status": "error" if failed else "ok", "error": "decode error: truncated JPEG" if failed
+                        else "", "outputs": None if failed else {"detections": found, "width": 1920, "height": 1080},
+                        "request_id": f"cam12-{i:06d}", "input_ref": f"s3://embereye-frames/tower12/{i:06d}.jpg"})
+    reg.log_inferences(records)
+    reg.feedback("cam12-000002", label="smoke", note="haze at dawn, not fire")
+    reg.feedback("cam12-000002", corrected={"detections": [{"class": "smoke", "score": 1.0,
+                                                            "box": [0.12, 0.3, 0.41, 0.62]}]},
+                 note="boxed the haze")
+    for i in (4, 5, 8, 9, 14, 22):
+        reg.feedback(f"cam12-{i:06d}", corrected=records[i]["outputs"], note="checked: right")
 
 
 @contextmanager
