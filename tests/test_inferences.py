@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from tests.test_tokens import as_principal
 
+import modelreg
 from modelreg.errors import (
     AlreadyExists,
     InferenceNotFound,
@@ -29,6 +31,26 @@ from modelreg.service import Service
 MODEL = "vision/fire-detector"
 LABELS = ["fire", "smoke", "ok"]
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "remote"])
+def every_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    """The service on each store (memory, SQLite, PostgreSQL) and the HTTP client of a real server: the filter
+    language compiles differently on each database, so every rule runs on all of them."""
+    if request.param == "remote":
+        yield request.getfixturevalue("http_registry")
+        return
+    url = {"memory": "memory://", "sqlite": None}.get(request.param, "")
+    if request.param == "postgres":
+        from tests.conftest import _truncate_postgres
+
+        url = request.getfixturevalue("postgres_url")
+        _truncate_postgres(url)
+    registry = modelreg.connect(url, home=tmp_path / "registry", environ={})
+    try:
+        yield registry
+    finally:
+        registry.close()
 
 
 def setup(reg: Registry, versions: int = 2) -> None:
@@ -341,3 +363,82 @@ def test_output_shapes() -> None:
     assert box_xywhn([0.1, 0.1, 0.3, 0.5], None, None) == pytest.approx((0.2, 0.3, 0.2, 0.4))
     assert summary({"detections": [det("fire", 0.91), det("smoke", 0.5)]}) == "2 detections: fire 0.91, smoke 0.50"
     assert summary({"class": "ng", "score": 0.97}) == "ng 0.97" and summary(3.25) == "3.25"
+
+
+# ---------------------------------------------------------------- REST and the command line
+
+
+def test_rest_takes_json_lines_and_refuses_bad_bodies(backend_api: Any) -> None:
+    api = backend_api
+    assert api.post("/projects", json={"name": "vision", "labels": LABELS}).status_code == 201
+    from tests.test_server import assert_error, register  # the raw-API helpers
+
+    register(api, "vision/fire-detector", b"w1")
+    lines = "\n".join(json.dumps({"model": MODEL, "version": 1, "outputs": {"class": c}, "latency_ms": 3.5})
+                      for c in ("fire", "ok", "fire")) + "\n\n"
+    ok = api.post("/inferences", content=lines, headers={"Content-Type": "application/x-ndjson"})
+    assert ok.status_code == 201 and ok.json()["accepted"] == 3
+    as_array = api.post("/inferences", json=[{"model": MODEL, "version": 1, "request_id": "arr-1"}])
+    assert as_array.status_code == 201 and as_array.json()["request_ids"] == ["arr-1"]
+    broken = lines.replace('"ok"', '"ok",,', 1)
+    bad = api.post("/inferences", content=broken, headers={"Content-Type": "application/x-ndjson"})
+    assert "line 2" in assert_error(bad, 422, "invalid_metadata")["message"]
+    alias = api.post("/inferences", json=[{"model": MODEL, "version": "@production"}])
+    assert "record 0" in assert_error(alias, 422, "invalid_metadata")["message"]
+    big = api.post("/inferences", content=b'{"model": "x", "outputs": "' + b"x" * (17 << 20) + b'"}',
+                   headers={"Content-Type": "application/x-ndjson"})
+    assert big.status_code == 413, big.text
+    missing = api.post("/inferences/nope/feedback", json={"label": "fire"})
+    assert_error(missing, 404, "inference_not_found")
+    outside = api.post("/inferences/arr-1/feedback", json={"label": "lava"})
+    assert "label set" in assert_error(outside, 422, "invalid_metadata")["message"]
+    page = api.get("/projects/vision/models/fire-detector/inferences",
+                   params={"where": 'outputs.class = "fire"', "limit": 1}).json()
+    assert len(page["items"]) == 1 and page["next_cursor"]
+    bad_filter = api.get("/projects/vision/models/fire-detector/inferences", params={"where": "x ="})
+    assert_error(bad_filter, 422, "invalid_filter")
+    stats = api.get("/projects/vision/models/fire-detector/inferences/stats",
+                    params={"since": "2000-01-01T00:00:00Z"}).json()
+    assert stats[0]["records"] == 4
+    after = api.get("/projects/vision/models/fire-detector/inferences", params={"limit": 50}).json()
+    assert len(after["items"]) == 4  # the refused bodies stored nothing
+
+
+def test_the_cli_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_evaluations import cli as make_cli
+
+    cli = make_cli.__wrapped__(tmp_path, monkeypatch)  # type: ignore[attr-defined]
+    assert cli("projects", "create", "vision", "-l", "fire", "-l", "smoke", "-l", "ok").exit_code == 0
+    (tmp_path / "w.pt").write_bytes(b"w")
+    assert cli("register", MODEL, str(tmp_path / "w.pt")).exit_code == 0
+    served = tmp_path / "served.jsonl"
+    served.write_text("".join(json.dumps({"version": 1, "request_id": f"r{i}", "latency_ms": 10.0 * i,
+                                          "outputs": {"detections": [det("smoke", 0.6, [0, 0, 0.5, 0.5])]}}) + "\n"
+                              for i in range(3)))
+    logged = cli("log-inferences", str(served), "--model", MODEL)
+    assert logged.exit_code == 0 and "logged 3" in logged.output
+    listed = cli("inferences", MODEL, "--where", "latency_ms >= 10")
+    assert listed.exit_code == 0 and "r2" in listed.output and "r0" not in listed.output
+    assert "1 detection: smoke 0.60" in listed.output
+    fixed = cli("feedback", "add", "r1", "--corrected",
+                json.dumps({"detections": [det("fire", 1.0, [0, 0, 0.5, 0.5])]}))
+    assert fixed.exit_code == 0 and "answered otherwise" in fixed.output
+    refused = cli("feedback", "add", "r2", "--label", "flood")
+    assert refused.exit_code == 5 and "label set" in refused.output
+    shown = cli("inference", "r1", "--json")
+    assert json.loads(shown.output)["feedback"][0]["agrees"] is False
+    figures = cli("inference-stats", MODEL, "--since", "1h", "--json")
+    assert json.loads(figures.output)[0]["with_feedback"] == 1
+    exported = cli("feedback", "export", MODEL, "--to", str(tmp_path / "fb"), "--format", "yolo")
+    assert exported.exit_code == 0 and "wrote 1 sample" in exported.output
+    assert (tmp_path / "fb" / "labels" / "000000.txt").read_text().startswith("0 0.250000 0.250000")
+    second = cli("register", MODEL, str(tmp_path / "w.pt"), "--dataset", str(tmp_path / "fb" / "dataset.json"),
+                 "--json")
+    assert second.exit_code == 0 and json.loads(second.output)["dataset"]["derived_from"]["versions"] == [1]
+    assert cli("projects", "retention", "vision", "--count", "1").exit_code == 0
+    dry = cli("gc")
+    assert "2 inference record(s)" in dry.output
+    assert cli("gc", "--yes").exit_code == 0
+    assert len(json.loads(cli("inferences", MODEL, "--json").output)["items"]) == 1
+    missing = cli("inference", "nope")
+    assert missing.exit_code == 3 and "modelreg inferences MODEL" in missing.output

@@ -19,7 +19,8 @@ structured facts (``details``) a program can act on.
     │   ├── VersionNotFound             404 version_not_found
     │   ├── AliasNotFound               404 alias_not_found
     │   ├── ArtifactNotFound            404 artifact_not_found
-    │   └── BlobNotFound                404 blob_not_found
+    │   ├── BlobNotFound                404 blob_not_found
+    │   └── InferenceNotFound           404 inference_not_found
     ├── Conflict                        409 conflict
     │   ├── AlreadyExists               409 already_exists
     │   ├── VersionInUse                409 version_in_use

@@ -217,6 +217,15 @@ def read_metrics_file(path: Path) -> dict[str, float]:
     return numbers
 
 
+def read_json_object(path: Path, option: str) -> dict[str, Any]:
+    """A JSON file that must hold one object (a dataset reference, …)."""
+    data = read_json_file(path)
+    if not isinstance(data, dict):
+        raise InvalidMetadata(f"{path} ({option}) holds a JSON {type(data).__name__}, not an object",
+                              hint='e.g. {"name": "fire-corrections", "digest": "sha256:…"}', path=str(path))
+    return data
+
+
 def read_class_metrics_file(path: Path) -> list[dict[str, Any]]:
     """A JSON list of per-class rows, or an object holding one under ``class_metrics``."""
     data = read_json_file(path)

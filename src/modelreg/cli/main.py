@@ -49,6 +49,8 @@ GROUPS: tuple[Group, ...] = (
     Group("aliases", "alias_app", "alias", ("alias",)),
     Group("insights", "app", None, ("compare", "history", "lineage", "report")),
     Group("evaluations", "app", None, ("evaluate", "evaluations")),
+    Group("inferences", "app", None, ("inferences", "inference", "log-inferences", "inference-stats")),
+    Group("inferences", "feedback_app", "feedback", ("feedback",)),
     Group("transfer", "app", None, ("pull", "resolve", "import")),
     Group("experiments", "app", "experiment", ("experiment",)),
     Group("exports", "app", None, ("export", "exports", "job", "jobs", "bench")),

@@ -39,7 +39,7 @@ def gc(
                                       "interrupted upload is removed.")] = TEMP_GRACE_S,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove unreferenced files (dry run unless --yes).
+    """Remove unreferenced files and inference records past their retention (dry run unless --yes).
 
     Files stored in the last hour (--grace) that no version knows yet are left alone: they may belong to
     a registration still in progress. Temporary files of interrupted uploads go after an hour without a
@@ -58,6 +58,8 @@ def gc(
         emit_json(result)
         return
     temp = f" and {result.temp_files} leftover temporary file(s)" if result.temp_files else ""
+    if result.inferences:
+        temp += f"; {result.inferences:,} inference record(s) past their project's retention"
     if result.dry_run:
         st.out.print(Text.assemble(("dry run: ", "bold yellow"),
                                    f"would remove {result.blobs} unreferenced blob(s), {human_size(result.bytes)}"
@@ -66,7 +68,7 @@ def gc(
             st.out.print(f"  {digest}", soft_wrap=True)
         if len(result.digests) > 20:
             st.out.print(f"  … and {len(result.digests) - 20} more (--json lists them all)")
-        if result.blobs or result.temp_files:
+        if result.blobs or result.temp_files or result.inferences:
             st.out.print("run `modelreg gc --yes` to delete them")
     else:
         st.out.print(f"removed {result.blobs} blob(s), freed {human_size(result.bytes)}{temp}", soft_wrap=True)

@@ -103,6 +103,41 @@ def delete(
     st.out.print(f"deleted project {name}")
 
 
+@app.command("retention")
+def retention(
+    ctx: typer.Context,
+    name: ProjectArg,
+    days: Annotated[int | None, typer.Option("--days", min=1, help="Keep inference records this many days.")]
+    = None,
+    count: Annotated[int | None, typer.Option(
+        "--count", min=1, help="Keep at most this many inference records per model (the newest).")] = None,
+    keep_all: Annotated[bool, typer.Option("--keep-all", help="Remove the limits: keep every record.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or set how long the project keeps its inference records; modelreg gc applies it.
+
+    \b
+    Examples:
+      modelreg projects retention embereye --days 90 --count 1000000
+      modelreg gc --dry-run      # how many records would go
+    """
+    reg = registry(ctx)
+    if keep_all and (days or count):
+        raise typer.BadParameter("--keep-all removes the limits; give it alone", param_hint="--keep-all")
+    project = reg.set_inference_retention(name, days=days, count=count) if (days or count or keep_all) \
+        else reg.get_project(name)
+    if as_json:
+        emit_json(project.inference_retention)
+        return
+    keep = project.inference_retention
+    if keep is None:
+        state(ctx).out.print(f"project {project.name} keeps every inference record")
+        return
+    limits = [f"{keep.days} days" if keep.days else "", f"the newest {keep.count:,} per model" if keep.count else ""]
+    state(ctx).out.print(f"project {project.name} keeps inference records for " + " and ".join(p for p in limits if p)
+                         + "; modelreg gc removes older ones", soft_wrap=True)
+
+
 @labels_app.command("show")
 def labels_show(ctx: typer.Context, name: ProjectArg, as_json: JsonOpt = False) -> None:
     """Print the label set with indexes.

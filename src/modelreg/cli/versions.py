@@ -28,6 +28,7 @@ from modelreg.cli.common import (
     parse_tags,
     read_class_metrics_file,
     read_history_file,
+    read_json_object,
     read_metrics_file,
     split_pair,
     state,
@@ -132,6 +133,10 @@ def register(
     update_labels: Annotated[bool, typer.Option(
         "--update-labels", help="Make the manifest's labels the project's label set when they differ "
                                 "(recorded as an event).")] = False,
+    dataset: Annotated[Path | None, typer.Option(
+        "--dataset", exists=True, dir_okay=False, metavar="JSON",
+        help="The dataset it was trained on: a dataset reference as JSON (name, version, digest, counts, "
+             "classes), e.g. the dataset.json of modelreg feedback export.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a new version of MODEL from files.
@@ -181,7 +186,7 @@ def register(
             training={"duration_s": duration} if duration is not None else None,
             epochs=read_history_file(history) if history else None,
             read_metadata=not no_metadata, progress=progress, label=label, config=config,
-            update_labels=update_labels)
+            update_labels=update_labels, dataset=read_json_object(dataset, "--dataset") if dataset else None)
     if as_json:
         emit_json(version)
         return

@@ -260,8 +260,8 @@ class InferencesTx(TxBase):
         col = inferences.c[root]
         if self.postgres:
             path = literal(list(keys), ARRAY(Text))
-            json_kind = func.json_typeof(col.op("#>")(path))
-            text = col.op("#>>")(path)
+            json_kind = func.json_typeof(col.op("#>", return_type=col.type)(path))
+            text = col.op("#>>", return_type=Text())(path)
             wanted = {"str": "string", "num": "number", "bool": "boolean"}[kind]
             value: ColumnElement[Any] = cast(text, Float) if kind == "num" else text.collate("C")
             return case((json_kind == wanted, value), else_=None)

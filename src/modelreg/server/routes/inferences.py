@@ -36,18 +36,26 @@ class RetentionSet(Body):
 
 def parse_records(data: bytes, content_type: str) -> list[Any]:
     """A batch body: JSON lines (one record per line, blank lines skipped) or one JSON array of records."""
-    try:
-        if content_type.split(";")[0].strip().lower() != NDJSON:
+    hint = f"one JSON object per line ({NDJSON}), or a JSON array of objects"
+    if content_type.split(";")[0].strip().lower() != NDJSON:
+        try:
             records = json.loads(data)
-            if not isinstance(records, list):
-                raise InvalidMetadata("the body is not a list of records",
-                                      hint=f"send a JSON array of records, or JSON lines as {NDJSON}",
-                                      field="records")
-            return records
-        return [json.loads(line) for line in data.splitlines() if line.strip()]
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidMetadata(f"the body is not valid JSON ({str(exc)[:120]})", field="records",
-                              hint=f"one JSON object per line ({NDJSON}), or a JSON array") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidMetadata(f"the body is not valid JSON ({str(exc)[:120]})", field="records",
+                                  hint=hint) from None
+        if not isinstance(records, list):
+            raise InvalidMetadata("the body is not a list of records", hint=hint, field="records")
+        return records
+    out: list[Any] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidMetadata(f"line {number} is not valid JSON ({str(exc)[:120]}); nothing was stored",
+                                  field="records", hint=hint, line=number) from None
+    return out
 
 
 @router.post("/inferences", response_model=InferenceBatch, status_code=201,
