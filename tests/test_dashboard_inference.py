@@ -443,7 +443,7 @@ def test_a_correction_from_the_browser(browser: Browser, served: tuple[Dash, lis
         assert len(judged) == 1 and "shelf" in judged[0] and "✗" in judged[0] and "by alice" in judged[0]
         page.get_by_role("link", name="Versions").click()
         live = {r.split()[0]: r for r in rows(page, "#live")}
-        assert "0.0 % of 1 judged" in live["v2"], live
+        assert "0.0 % of 1 compared" in live["v2"], live
     finally:
         context.close()
     assert requests_seen.external(dash.base) == []

@@ -243,7 +243,7 @@ def test_live_figures_per_version(every_registry: Registry) -> None:
     v1 = stats[1]
     assert (v1.records, v1.errors, v1.error_rate, v1.with_feedback) == (20, 1, 0.05, 3)
     assert (v1.latency_p50_ms, v1.latency_p95_ms) == (10.0, 19.0)  # nearest rank
-    assert v1.agreement == pytest.approx(2 / 3)
+    assert v1.agreement == pytest.approx(2 / 3) and v1.compared == 3
     assert (stats[2].records, stats[2].latency_p50_ms, stats[2].agreement) == (1, 5.0, None)
     week = {s.version: s for s in reg.inference_stats(MODEL, since=now - timedelta(days=7), versions=[2, 5])}
     assert (week[2].records, week[2].latency_p95_ms, week[5].records) == (2, 500.0, 0)

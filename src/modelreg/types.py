@@ -755,7 +755,8 @@ class InferenceStats(Frozen):
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     with_feedback: int = 0
-    agreement: float | None = None  # share of judged records whose outputs matched their newest feedback
+    compared: int = 0  # judged records whose agreement could be told (a label on detections cannot)
+    agreement: float | None = None  # share of the compared records whose outputs matched their newest feedback
     since: datetime | None = None
     until: datetime | None = None
 

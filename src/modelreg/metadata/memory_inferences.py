@@ -134,7 +134,7 @@ class InferencesMemory:
             out.append(InferenceStats(
                 version=number, records=len(rows), errors=errors, error_rate=errors / len(rows) if rows else None,
                 latency_p50_ms=nearest_rank(latencies, 0.5), latency_p95_ms=nearest_rank(latencies, 0.95),
-                with_feedback=sum(bool(row.feedback) for row in rows),
+                with_feedback=sum(bool(row.feedback) for row in rows), compared=len(decided),
                 agreement=sum(decided) / len(decided) if decided else None, since=since, until=until))
         return out
 

@@ -207,7 +207,7 @@ class InferencesTx(TxBase):
             p50, p95 = nearest_rank(ordered, 0.5), nearest_rank(ordered, 0.95)
         return InferenceStats(version=number, records=records, errors=errors,
                               error_rate=errors / records if records else None,
-                              latency_p50_ms=p50, latency_p95_ms=p95, with_feedback=judged,
+                              latency_p50_ms=p50, latency_p95_ms=p95, with_feedback=judged, compared=decided,
                               agreement=agreed / decided if decided else None, since=since, until=until)
 
     # ---- the filter language over records
