@@ -447,3 +447,15 @@ def test_a_correction_from_the_browser(browser: Browser, served: tuple[Dash, lis
     finally:
         context.close()
     assert requests_seen.external(dash.base) == []
+
+
+def test_a_version_trained_on_corrections_says_whose_traffic(served: tuple[Dash, list[dict[str, Any]]],
+                                                             tmp_path: Path) -> None:
+    dash, _ = served
+    done = dash.reg.export_feedback(FIRE, tmp_path / "corrections", format="jsonl", dataset_name="fire-fixes")
+    newer = dash.reg.register_version(FIRE, files={"best.pt": b"retrained on the fixes"}, dataset=done.dataset)
+    page = httpx.get(dash.url(f"/v/{newer.project}/{newer.model}/{newer.number}"))
+    assert page.status_code == 200
+    said = " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+    assert "fire-fixes" in said and "the corrections of fire-detector v3" in said
+    assert f'href="/m/{newer.project}/{newer.model}/inferences?feedback=yes"' in page.text
