@@ -294,11 +294,13 @@ class Registry(Protocol):
     # ---- inference: what served each request, what it answered, what people said of it
     def live(self, model: str, *, loader: Callable[[Path], Any], alias: str | None = None,
              path: str | None = None, log: bool = False, sample: float = 1.0,
-             poll_s: float = 0.25) -> LiveModel:
+             outputs: Callable[[Any], Any] | None = None, retry_s: float = 5.0) -> LiveModel:
         """A handle an application serves with: the version ``alias`` names (default ``MODEL_ENVIRONMENT``, else
-        production), loaded by ``loader(local path)``, swapped for the new one when the alias moves (the old one
-        serves until the new one has loaded; a failed load keeps the old one). Calling it runs the model;
-        ``log=True`` records each call (``sample``: the share logged) without slowing it."""
+        production), loaded by ``loader(local path)`` (the file ``path``, else the version's one weights file,
+        else its folder), swapped for the new one when the alias moves (the old one serves until the new one has
+        loaded; a failed load keeps the old one and is retried after ``retry_s`` seconds or on the next move).
+        Calling it runs the model; ``log=True`` records each call (``sample``: the share logged; ``outputs``:
+        the answer as JSON, default ``json_outputs``) without slowing it."""
         ...
 
     def watch_alias(self, model: str, alias: str = "production", *, known: int | None = None,

@@ -59,6 +59,7 @@ from modelreg.local.export_options import choose_export, given_options
 from modelreg.local.feedback_export import write_feedback_export
 from modelreg.local.inference_lines import ndjson
 from modelreg.local.job_wait import check_job_id, wait_for_job
+from modelreg.local.live import LiveModel, check_wait
 from modelreg.local.metadata_files import metadata_to_register
 from modelreg.local.pulls import check_ready, metadata_document, pull_into
 from modelreg.local.repair import blobs_to_repair, find_by_content, repair_folder, with_repairs
@@ -248,6 +249,18 @@ class _StreamedBody(_ResponseReader):
 
     def close(self) -> None:
         self._response.close()
+
+
+WATCH_MAX_S = 60.0  # the server cuts a watch to this; longer waits are several polls
+WATCH_GRACE_S = 15.0  # a watch's read timeout is its wait plus this
+
+
+class _AliasWatched(BaseModel):
+    """The answer of GET …/aliases/{alias}/watch."""
+
+    alias: str
+    version: int | None
+    changed: bool
 
 
 EXPORT_TIMEOUT_S = 3600.0  # an export or a benchmark runs on the server, possibly for minutes
@@ -683,6 +696,28 @@ class HttpRegistry:
         """Every move of the alias, newest first."""
         alias = validate_alias(alias)
         return cast(list[AliasMove], self._get(list[AliasMove], f"{self._model_path(model)}/aliases/{alias}/history"))
+
+    def watch_alias(self, model: str, alias: str = "production", *, known: int | None = None,
+                    timeout: float = 30.0) -> int | None:
+        """The version number ``alias`` points at (None: no version), waiting up to ``timeout`` seconds for it
+        to differ from ``known``: long polls of at most ``WATCH_MAX_S`` each, until the answer differs."""
+        alias = validate_alias(alias)
+        deadline = time.monotonic() + check_wait(timeout)
+        path = f"{self._model_path(model)}/aliases/{alias}/watch"
+        while True:
+            wait = max(0.0, min(deadline - time.monotonic(), WATCH_MAX_S))
+            response = self._request("GET", path, params={"known": known, "timeout": round(wait, 3)},
+                                     timeout=wait + WATCH_GRACE_S)
+            current = cast(_AliasWatched, _validate(_AliasWatched, response.content)).version
+            if current != known or deadline - time.monotonic() <= 0:
+                return current
+
+    def live(self, model: str, *, loader: Callable[[Path], Any], alias: str | None = None,
+             path: str | None = None, log: bool = False, sample: float = 1.0,
+             outputs: Callable[[Any], Any] | None = None, retry_s: float = 5.0) -> LiveModel:
+        """A handle that serves the version ``alias`` names and follows it when it moves (``LiveModel``)."""
+        return LiveModel(self, model, loader=loader, alias=alias, environment=self.settings.model_environment,
+                         path=path, log=log, sample=sample, outputs=outputs, retry_s=retry_s)
 
     def rollback(self, model: str, alias: str = "production", *, dry_run: bool = False) -> PromotionPlan:
         """Move ``alias`` back to the version it pointed to before its latest move."""

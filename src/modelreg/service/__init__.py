@@ -20,11 +20,12 @@ from modelreg.service.maintenance import MaintenanceMixin
 from modelreg.service.projects import ProjectsMixin
 from modelreg.service.runs import Run, RunsMixin
 from modelreg.service.tokens import TokensMixin
+from modelreg.service.watch import WatchMixin
 
 
 class Service(ExperimentsMixin, EvaluationsMixin, InferencesMixin, RunsMixin, ProjectsMixin, AliasesMixin,
-              InsightsMixin, JobsMixin, ExportsMixin, FilesMixin, MaintenanceMixin, ImportMixin, TokensMixin,
-              BlobAccessMixin):
+              WatchMixin, InsightsMixin, JobsMixin, ExportsMixin, FilesMixin, MaintenanceMixin, ImportMixin,
+              TokensMixin, BlobAccessMixin):
     """Every operation of the SDK (the ``Registry`` protocol), in-process. ``modelreg.connect()`` returns one."""
 
     def __init__(self, ctx: Context) -> None:

@@ -22,11 +22,12 @@ from modelreg.server.routes import (
     search,
     tokens,
     versions,
+    watch,
 )
 
 ROUTERS: list[APIRouter] = [health.router, projects.router, models.router, search.router, versions.router,
                             experiments.router, evaluations.router, inferences.router, runs.router, exports.router,
-                            jobs.router, aliases.router, insights.router, events.router, maintenance.router,
-                            tokens.router, blobs.router]
+                            jobs.router, aliases.router, watch.router, insights.router, events.router,
+                            maintenance.router, tokens.router, blobs.router]
 
 __all__ = ["ROUTERS"]
