@@ -250,7 +250,12 @@ def test_json_outputs_of_plain_values() -> None:
     import numpy as np
     import torch
 
-    assert json_outputs({"class": "ng", "score": 0.97}) == {"class": "ng", "score": 0.97}
+    answer = {"class": "ng", "score": 0.97}
+    recorded = json_outputs(answer)
+    answer["class"] = "ok"  # the application reuses its answer: the record keeps what was answered
+    assert recorded == {"class": "ng", "score": 0.97}
+    assert json_outputs({"score": float("inf")}) is None
+    assert json_outputs({"a": {"b": [1, {"c": None}]}}) == {"a": {"b": [1, {"c": None}]}}
     assert json_outputs([1, 2.5, "x", None, True]) == [1, 2.5, "x", None, True]
     assert json_outputs(3.2) == 3.2 and json_outputs("ok") == "ok"
     assert json_outputs((1, 2)) == [1, 2]
@@ -494,6 +499,21 @@ def test_watch_alias(every_registry: Any, tmp_path: Path) -> None:
         reg.watch_alias("fire-detector", "v3")
     with pytest.raises(ModelNotFound):
         reg.watch_alias("no-such-model", timeout=0)
+
+
+def test_watch_alias_and_live_on_each_store(reg: Any, tmp_path: Path) -> None:
+    """Memory, SQLite and PostgreSQL (no change token there: the alias is re-read every half second)."""
+    _register(reg, tmp_path, "fire-detector", "v1", "v2")
+    answer: list[int | None] = []
+    waiting = threading.Thread(target=lambda: answer.append(reg.watch_alias("fire-detector", known=1, timeout=30)))
+    waiting.start()
+    time.sleep(0.3)
+    reg.activate("fire-detector:2")
+    waiting.join(timeout=30)
+    assert answer == [2]
+    with reg.live("fire-detector", loader=Loaded) as m:
+        reg.rollback("fire-detector")
+        assert m.wait_for(1) and m("x")["class"] == "v1"
 
 
 def test_watch_alias_over_rest(remote_server: Any, remote_state: Any, http_registry: Any, tmp_path: Path) -> None:

@@ -26,15 +26,15 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from modelreg.errors import InvalidInput
 from modelreg.export.detect import WEIGHT_SUFFIXES
@@ -80,16 +80,21 @@ class Serving:
     loaded_at: datetime
 
 
-@dataclass(frozen=True)
-class LiveResult:
+class LiveResult(NamedTuple):
     """One call of ``LiveModel.call``: the model's answer, the version that gave it, and the inference
-    record's ``request_id`` (None when the call was not recorded: ``log=False``, or sampled out)."""
+    record's ``request_id`` (None when the call was not recorded: ``log=False``, or sampled out). A named
+    tuple: cheap to build on the serving path."""
 
     outputs: Any
     version: int
     ref: str
     request_id: str | None
     latency_ms: float
+
+
+def new_request_id() -> str:
+    """A random request id: 32 hex digits, like ``uuid4().hex`` (the service's), at a fifth of its cost."""
+    return os.urandom(16).hex()
 
 
 def check_wait(timeout: float) -> float:
@@ -193,9 +198,10 @@ class LiveModel:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the serving model on the arguments and return its answer (recorded when ``log=True``)."""
         serving = self._serving  # one read: this call's version and object belong together
-        if self._logger is None:
+        logger = self._logger
+        if logger is None or (self._sample < 1.0 and random.random() >= self._sample):
             return serving.model(*args, **kwargs)
-        return self._run(serving, args, kwargs, None, "", None).outputs
+        return self._recorded(serving, logger, args, kwargs, None, "", None).outputs
 
     def call(self, *args: Any, client_request_id: str | None = None, input_ref: str = "", input_data: Any = None,
              **kwargs: Any) -> LiveResult:
@@ -203,45 +209,41 @@ class LiveModel:
         version, the latency and the record's request id. ``client_request_id``, ``input_ref`` (a digest or
         URI of the input) and ``input_data`` (small inline JSON) go into the record; the other arguments go to
         the model."""
-        return self._run(self._serving, args, kwargs, client_request_id, input_ref, input_data)
-
-    def _run(self, serving: Serving, args: tuple[Any, ...], kwargs: dict[str, Any], client_id: str | None,
-             input_ref: str, input_data: Any) -> LiveResult:
+        serving = self._serving
         logger = self._logger
-        recorded = logger is not None and (self._sample >= 1.0 or random.random() < self._sample)
-        at = datetime.now(UTC) if recorded else None
+        if logger is None or (self._sample < 1.0 and random.random() >= self._sample):
+            start = time.perf_counter()
+            answer = serving.model(*args, **kwargs)
+            return LiveResult(answer, serving.version, serving.ref, None, (time.perf_counter() - start) * 1000.0)
+        return self._recorded(serving, logger, args, kwargs, client_request_id, input_ref, input_data)
+
+    def _recorded(self, serving: Serving, logger: InferenceLogger, args: tuple[Any, ...], kwargs: dict[str, Any],
+                  client_id: str | None, input_ref: str, input_data: Any) -> LiveResult:
+        """One call, timed and queued as an inference record (an exception too, then raised again)."""
+        at = datetime.now(UTC)
         start = time.perf_counter()
         try:
             answer = serving.model(*args, **kwargs)
         except Exception as exc:
-            if recorded:
-                assert logger is not None
-                logger.log(self._record(serving, uuid.uuid4().hex, at, start, client_id, input_ref, input_data,
-                                        None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]))
+            logger.log(self._record(serving, new_request_id(), at, client_id, input_ref, input_data, None,
+                                    f"{type(exc).__name__}: {exc}"[:ERROR_CHARS],
+                                    (time.perf_counter() - start) * 1000.0))
             raise
         latency = (time.perf_counter() - start) * 1000.0
-        if not recorded:
-            return LiveResult(outputs=answer, version=serving.version, ref=serving.ref, request_id=None,
-                              latency_ms=latency)
-        assert logger is not None
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         try:
             outputs = self._outputs(answer)
         except Exception:  # a converter that fails costs the record its outputs, not the call
             log.debug("the outputs converter failed; the record has no outputs", exc_info=True)
             outputs = None
-        logger.log(self._record(serving, request_id, at, start, client_id, input_ref, input_data, outputs, "",
-                                latency))
-        return LiveResult(outputs=answer, version=serving.version, ref=serving.ref, request_id=request_id,
-                          latency_ms=latency)
+        logger.log(self._record(serving, request_id, at, client_id, input_ref, input_data, outputs, "", latency))
+        return LiveResult(answer, serving.version, serving.ref, request_id, latency)
 
-    def _record(self, serving: Serving, request_id: str, at: datetime | None, start: float, client_id: str | None,
-                input_ref: str, input_data: Any, outputs: Any, error: str,
-                latency: float | None = None) -> dict[str, Any]:
+    def _record(self, serving: Serving, request_id: str, at: datetime, client_id: str | None, input_ref: str,
+                input_data: Any, outputs: Any, error: str, latency: float) -> dict[str, Any]:
         return {"model": self.model_name, "version": serving.version, "request_id": request_id,
                 "client_request_id": client_id, "time": at, "input_ref": input_ref, "input": input_data,
-                "outputs": outputs, "status": "error" if error else "ok", "error": error,
-                "latency_ms": (time.perf_counter() - start) * 1000.0 if latency is None else latency,
+                "outputs": outputs, "status": "error" if error else "ok", "error": error, "latency_ms": latency,
                 "sample_rate": self._sample}
 
     # ---- loading and following the alias
