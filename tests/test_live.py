@@ -746,3 +746,21 @@ def test_live_model_is_the_protocol_return(tmp_path: Path) -> None:
         assert isinstance(m, LiveModel) and repr(m) == "<LiveModel default/fire-detector@production serving " \
                                                        "default/fire-detector:v1>"
     reg.close()
+
+
+def test_the_example_in_the_docs_runs_and_prints_what_it_says(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    page = (TESTS.parent / "docs" / "inference.md").read_text(encoding="utf-8")
+    example = page.split("A complete example that runs as is", 1)[1]
+    code = re.search(r"```python\n(.*?)```", example, re.S)
+    assert code is not None
+    exec(compile(code.group(1), "docs/inference.md", "exec"), {})  # our own documentation
+    printed = capsys.readouterr().out.splitlines()
+    # each print's comment shows its output: up to " — " (an explanation), or up to the last word before "…"
+    comments = [c.split("# ", 1)[1].split(" — ")[0] for c in code.group(1).splitlines()
+                if c.strip().startswith("print")]
+    said = [c.split("…")[0].rsplit(" ", 1)[0] if "…" in c else c.strip() for c in comments]
+    assert len(printed) == len(said) == 3
+    for line, comment in zip(printed, said, strict=True):
+        assert line.startswith(comment), (line, comment)
