@@ -51,6 +51,7 @@ log = logging.getLogger("modelreg.live")
 LOADABLE_SUFFIXES: tuple[str, ...] = (*WEIGHT_SUFFIXES, ".onnx", ".safetensors", ".engine", ".tflite", ".pb", ".h5",
                                       ".keras", ".gguf", ".joblib", ".pkl")
 WATCH_S = 10.0  # one watch call waits this long at most (a remote watch is one request per this, when idle)
+LOCAL_WATCH_S = 1.0  # a local watch costs nothing to renew: short, so that close() can wait for the thread
 RETRY_S = 5.0
 MAX_RETRY_S = 300.0
 ERROR_CHARS = 4000  # an error message recorded with a failed call (the registry's limit)
@@ -124,7 +125,7 @@ class LiveModel:
     def __init__(self, registry: LiveSource, model: str, *, loader: Callable[[Path], Any], alias: str | None = None,
                  environment: str = "production", path: str | None = None, log: bool = False,
                  sample: float = 1.0, outputs: Callable[[Any], Any] | None = None, retry_s: float = RETRY_S,
-                 logger: InferenceLogger | None = None) -> None:
+                 watch_s: float = WATCH_S, logger: InferenceLogger | None = None) -> None:
         if not callable(loader):
             raise InvalidInput(f"loader must be callable (it is {type(loader).__name__})", field="loader",
                                hint="e.g. loader=YOLO, or loader=lambda path: torch.jit.load(path)")
@@ -140,6 +141,7 @@ class LiveModel:
         self._outputs = outputs or json_outputs
         self._sample = float(sample)
         self._retry_s = float(retry_s)
+        self._watch_s = check_wait(watch_s)
         self.last_error: str | None = None  # why the newest load failed (None once a load succeeds)
         first = registry.get_version(f"{model}@{self.alias}")
         self.model_name = f"{first.project}/{first.model}"
@@ -261,10 +263,11 @@ class LiveModel:
 
     def _watch(self) -> None:
         known: int | None = self._serving.version
-        wait = WATCH_S
         failures = 0  # consecutive failed loads of the version the alias names
+        retry_at: float | None = None  # when to load it again after a failed load (monotonic)
         unreachable = 0  # consecutive failed watches
         while not self._stop.is_set():
+            wait = self._watch_s if retry_at is None else max(0.0, min(self._watch_s, retry_at - time.monotonic()))
             try:
                 number = self._registry.watch_alias(self.model_name, self.alias, known=known, timeout=wait)
             except Exception as exc:  # the registry may be down for a while: keep serving
@@ -281,21 +284,21 @@ class LiveModel:
             if unreachable:
                 log.info("%s@%s: watching the alias again", self.model_name, self.alias)
                 unreachable = 0
-            wait = WATCH_S
             if number is None:
                 if known is not None:
                     log.warning("%s@%s names no version any more; v%d keeps serving", self.model_name,
                                 self.alias, self.version)
-                known = None
+                known, failures, retry_at = None, 0, None
             elif number == self._serving.version:
-                known, failures = number, 0
-            else:
-                known = number
+                known, failures, retry_at = number, 0, None
+            elif number != known or retry_at is None or time.monotonic() >= retry_at:
+                if number != known:
+                    known, failures = number, 0  # a new move: try it at once
                 if self._swap(number):
-                    failures = 0
+                    failures, retry_at = 0, None
                 else:
                     failures += 1
-                    wait = min(self._retry_s * 2 ** (failures - 1), MAX_RETRY_S)
+                    retry_at = time.monotonic() + min(self._retry_s * 2 ** (failures - 1), MAX_RETRY_S)
 
     def _swap(self, number: int) -> bool:
         """Load v``number`` and serve it; on failure keep the serving version and say why (logged)."""
@@ -327,7 +330,9 @@ class LiveModel:
         self._stop.set()
         if self._logger is not None:
             self._logger.close(timeout)
-        self._watcher.join(0.1)  # a watch in progress returns by itself within WATCH_S
+        # a watch in progress returns by itself within watch_s: wait for a short one (a local registry's), not
+        # for a long poll (the thread is a daemon, and ends quietly when its poll returns)
+        self._watcher.join(self._watch_s + 1.0 if self._watch_s <= LOCAL_WATCH_S else 0.1)
 
     def __enter__(self) -> LiveModel:
         return self

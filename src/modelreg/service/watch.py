@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from modelreg.local.live import LiveModel, LiveSource, check_wait
+from modelreg.local.live import LOCAL_WATCH_S, LiveModel, LiveSource, check_wait
 from modelreg.metadata.base import MetadataStore, MetadataTx
 from modelreg.refs import validate_alias
 from modelreg.service.base import ServiceBase
@@ -75,7 +75,7 @@ class WatchMixin(ServiceBase):
         """A handle that serves the version ``alias`` names and follows it when it moves (``LiveModel``)."""
         return LiveModel(cast(LiveSource, self), model, loader=loader, alias=alias,
                          environment=self.ctx.settings.model_environment, path=path, log=log, sample=sample,
-                         outputs=outputs, retry_s=retry_s)
+                         outputs=outputs, retry_s=retry_s, watch_s=LOCAL_WATCH_S)
 
     def _alias_number(self, model: str, alias: str) -> int | None:
         def run(tx: MetadataTx) -> int | None:
