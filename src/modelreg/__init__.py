@@ -50,6 +50,8 @@ if TYPE_CHECKING:
         VersionNotFound,
     )
     from modelreg.export.job import ExportOptions
+    from modelreg.local.inference_log import InferenceLogger
+    from modelreg.local.live import LiveModel, LiveResult
     from modelreg.refs import Ref, parse_ref
     from modelreg.registry import Registry
     from modelreg.service import Run
@@ -110,6 +112,7 @@ __all__ = [
     "GcReport",
     "ImportReport",
     "InferenceBatch",
+    "InferenceLogger",
     "InferenceNotFound",
     "InferencePage",
     "InferenceRecord",
@@ -125,6 +128,8 @@ __all__ = [
     "Job",
     "JobError",
     "Lineage",
+    "LiveModel",
+    "LiveResult",
     "Model",
     "ModelNotFound",
     "ModelregError",
@@ -174,6 +179,9 @@ _LAZY: dict[str, str] = {
     "Settings": "modelreg.config",
     **dict.fromkeys(_ERRORS, "modelreg.errors"),
     "ExportOptions": "modelreg.export.job",
+    "InferenceLogger": "modelreg.local.inference_log",
+    "LiveModel": "modelreg.local.live",
+    "LiveResult": "modelreg.local.live",
     "Ref": "modelreg.refs",
     "parse_ref": "modelreg.refs",
     "Registry": "modelreg.registry",
