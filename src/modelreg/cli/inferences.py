@@ -108,9 +108,8 @@ def inferences(
     """List a model's inference records, newest first.
 
     \b
-    Examples:
-      modelreg inferences fire-detector --since 24h --status error
-      modelreg inferences fire-detector --where 'feedback.label != outputs.class'
+    Example: modelreg inferences fire-detector --since 24h --status error
+             modelreg inferences fire-detector --where 'feedback.label != outputs.class'
     """
     st = state(ctx)
     page = st.registry().list_inferences(model, version=version, since=parse_time(since, "--since"),

@@ -117,9 +117,8 @@ def retention(
     """Show or set how long the project keeps its inference records; modelreg gc applies it.
 
     \b
-    Examples:
-      modelreg projects retention embereye --days 90 --count 1000000
-      modelreg gc --dry-run      # how many records would go
+    Example: modelreg projects retention embereye --days 90 --count 1000000
+             modelreg gc        (a dry run: how many records would go)
     """
     reg = registry(ctx)
     if keep_all and (days or count):
