@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from tests._ultralytics import offline_ultralytics
 from typer.testing import CliRunner
 
 import modelreg
@@ -67,17 +67,9 @@ class Trained:
 def yolo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Ultralytics, offline, with a private config folder (the font it would download copied in) and its
     other integrations off; the ``YOLO`` class. Set before Ultralytics is first imported: it reads them then."""
-    config = tmp_path_factory.mktemp("yolo-config")
-    shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", config / "Arial.ttf")
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {"YOLO_CONFIG_DIR": str(config), "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0",
-                            "YOLO_VERBOSE": "0"}.items():
-            mp.setenv(name, value)
+    with offline_ultralytics(tmp_path_factory):
         from ultralytics import YOLO
-        from ultralytics.utils import SETTINGS
 
-        SETTINGS.update({key: False for key in ("sync", "clearml", "comet", "dvc", "mlflow", "neptune", "raytune",
-                                                "tensorboard", "wandb", "hub") if key in SETTINGS})
         yield YOLO
 
 

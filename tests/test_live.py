@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from typing import Any
 
 import httpx
 import pytest
+from tests._processes import MODELREG, free_port
+from tests._ultralytics import offline_ultralytics
 
 import modelreg
 from modelreg.errors import (
@@ -270,15 +271,8 @@ def test_json_outputs_of_plain_values() -> None:
 
 @pytest.fixture(scope="module")
 def ultralytics_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Ultralytics offline with a private config folder (the font it would download copied in)."""
-    import matplotlib
-
-    config = tmp_path_factory.mktemp("yolo-config")
-    shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", config / "Arial.ttf")
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {"YOLO_CONFIG_DIR": str(config), "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0",
-                            "YOLO_VERBOSE": "0"}.items():
-            mp.setenv(name, value)
+    """Ultralytics offline (tests/_ultralytics.py)."""
+    with offline_ultralytics(tmp_path_factory):
         yield
 
 
@@ -563,14 +557,6 @@ def test_a_hundred_waiting_watches_leave_the_server_answering(remote_server: Any
 # ---- an application process holding a handle while this one moves the alias
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-MODELREG = [sys.executable, "-c", "from modelreg.cli.main import run; run()"]
 
 
 def _environ(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -697,7 +683,7 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 def test_an_application_follows_the_alias_through_modelreg_serve(tmp_path: Path) -> None:
     """The same through a server, whose crash while the application logs loses only counted records."""
-    home, port, log = tmp_path / "server", _free_port(), tmp_path / "serve.log"
+    home, port, log = tmp_path / "server", free_port(), tmp_path / "serve.log"
     url = f"http://127.0.0.1:{port}"
     server = _serve(home, port, log, tmp_path)
     app = None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests._processes import free_port
 
 import modelreg
 from modelreg.config import Settings
@@ -28,15 +28,11 @@ __all__ = ["s3_server", "s3_url"]  # the fixtures, re-exported for pytest
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def four_workers(postgres_url: str, s3_server: S3Server, s3_url: str, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MODELREG_HOME": str(tmp_path / "server"), "MODELREG_DATABASE_URL": postgres_url,
            "MODELREG_ARTIFACTS": s3_url, "MODELREG_S3_ENDPOINT_URL": s3_server.endpoint_url,
            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION}

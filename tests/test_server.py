@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests._processes import MODELREG, free_port
 
 from modelreg import connect
 from modelreg.config import Settings
@@ -471,14 +472,6 @@ def test_set_nodelay_turns_nagle_off_on_a_socket_that_inherited_proto_0() -> Non
 # ---- `modelreg serve` for real, and the CLI through MODELREG_URL
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-MODELREG = [sys.executable, "-c", "from modelreg.cli.main import run; run()"]
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -493,13 +486,13 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_serve_refuses_other_hosts_without_tokens(cli_env: dict[str, str]) -> None:
-    result = _cli(cli_env, "serve", "--host", "0.0.0.0", "--port", str(_free_port()))
+    result = _cli(cli_env, "serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert result.returncode == 2, result.stderr
     assert "modelreg tokens create" in result.stderr and "--insecure" in result.stderr
 
 
 def test_modelreg_serve_and_the_cli_through_modelreg_url(cli_env: dict[str, str], tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen([*MODELREG, "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
