@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tests._processes import free_port
 
 import modelreg
 from modelreg.config import Settings
@@ -22,19 +22,16 @@ from modelreg.service import Service
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
+# The alias watch is a long poll that answers only when the alias moves or after its timeout (30 s by default),
+# longer than a fuzzer waits for a reply; tests/test_live.py drives it, bad parameters included.
+LONG_POLLS = ("--exclude-path-regex", "/watch$")
 
 
 @contextmanager
 def serving(env: dict[str, str]) -> Iterator[str]:
     """``modelreg serve`` on a free loopback port with ``env``; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "modelreg", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -56,7 +53,8 @@ def serving(env: dict[str, str]) -> Iterator[str]:
 def run_schemathesis(base: str, cwd: Path, env: dict[str, str], *extra: str) -> str:
     st = shutil.which("st") or str(Path(sys.executable).with_name("st"))
     assert Path(st).exists(), "schemathesis is part of the test extra: pip install -e '.[test]'"
-    result = subprocess.run([st, "run", f"{base}/api/v1/openapi.json", "--checks", CHECKS, "--seed", "1", *extra],
+    result = subprocess.run([st, "run", f"{base}/api/v1/openapi.json", "--checks", CHECKS, "--seed", "1", *LONG_POLLS,
+                             *extra],
                             capture_output=True, text=True, timeout=600, env=env, cwd=cwd)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
