@@ -30,7 +30,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from modelreg.errors import InvalidInput
+from modelreg.errors import AlreadyExists, InvalidInput
 from modelreg.filters import And, Compare, Field, Node, Sort
 from modelreg.metadata.values import to_json_value
 from modelreg.types import (
@@ -129,6 +129,13 @@ _NEWEST_FIRST = Sort(Field("column", "number", "num"), descending=True)
 def best_candidates(metric: str) -> Node:
     """The filter of the versions a model's best is chosen among: ready ones that have ``metric``."""
     return And((READY_VERSION, Compare(Field("metric", metric, "num"), ">=", -1e308)))
+
+
+def requests_logged_already(request_ids: Sequence[str], taken: Collection[str]) -> AlreadyExists:
+    """The error of a batch some of whose request ids (``taken``) are stored already, naming the first."""
+    first = next(rid for rid in request_ids if rid in taken)
+    return AlreadyExists(f"request id {first!r} is logged already ({len(taken)} of the batch are)",
+                         hint="each request is logged once; leave request_id out to get a new one", request_id=first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,7 +476,8 @@ class MetadataTx(ABC):
     # ---- inference records (what a version answered) and their feedback
     @abstractmethod
     def insert_inferences(self, *, rows: Sequence[NewInference]) -> None:
-        """Insert the records (request ids are new: the service checks with ``existing_request_ids``)."""
+        """Insert the records, all or none: a request id stored already raises ``requests_logged_already``'s
+        ``AlreadyExists`` and inserts nothing (the unique index decides, so concurrent writers cannot both win)."""
 
     @abstractmethod
     def existing_request_ids(self, *, request_ids: Collection[str]) -> set[str]:

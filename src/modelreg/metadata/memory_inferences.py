@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from modelreg.errors import InferenceNotFound
 from modelreg.filters import Field, Op, evaluate
 from modelreg.filters import compare as compare_values
-from modelreg.metadata.base import InferenceQuery, NewFeedback, NewInference
+from modelreg.metadata.base import InferenceQuery, NewFeedback, NewInference, requests_logged_already
 from modelreg.metadata.values import nearest_rank, parse_time_value
 from modelreg.types import Feedback, InferenceRecord, InferenceStats
 
@@ -58,6 +58,9 @@ class InferencesMemory:
         def _new_id(self, table: str) -> int: ...
 
     def insert_inferences(self, *, rows: Sequence[NewInference]) -> None:
+        taken = self.existing_request_ids(request_ids=[r.request_id for r in rows])
+        if taken:
+            raise requests_logged_already([r.request_id for r in rows], taken)
         db = self._w()
         for r in rows:
             seq = self._new_id("inferences")

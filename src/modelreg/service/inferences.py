@@ -169,12 +169,6 @@ class InferencesMixin(ServiceBase):
             for key, _ in checked:
                 if key not in targets:
                     targets[key] = self._serving_version(tx, *key)
-            taken = tx.existing_request_ids(request_ids=ids)
-            if taken:
-                first = next(rid for rid in ids if rid in taken)
-                raise AlreadyExists(f"request id {first!r} is logged already ({len(taken)} of the batch are)",
-                                    hint="each request is logged once; leave request_id out to get a new one",
-                                    request_id=first)
             tx.insert_inferences(rows=[NewInference(
                 request_id=r["request_id"], client_request_id=r["client_request_id"],
                 model_id=targets[key][0].id, version_id=targets[key][1], version=key[1], time=r["time"],

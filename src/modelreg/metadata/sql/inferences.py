@@ -26,11 +26,12 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from modelreg.errors import InferenceNotFound, InvalidFilter, ProjectNotFound
 from modelreg.filters import And, Compare, Field, Node, Not, Or
-from modelreg.metadata.base import InferenceQuery, NewFeedback, NewInference
+from modelreg.metadata.base import InferenceQuery, NewFeedback, NewInference, requests_logged_already
 from modelreg.metadata.sql.catalog import project_from_row
 from modelreg.metadata.sql.filters import compare, escape_like
 from modelreg.metadata.sql.schema import inference_feedback, inferences, models, projects
@@ -89,6 +90,19 @@ _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_not
 class InferencesTx(TxBase):
     # ---- writing
     def insert_inferences(self, *, rows: Sequence[NewInference]) -> None:
+        if not rows:
+            return
+        try:
+            with self._w().begin_nested():  # a taken request id must not abort the caller's transaction
+                self._insert(rows)
+        except IntegrityError:
+            ids = [r.request_id for r in rows]
+            taken = self.existing_request_ids(request_ids=ids)
+            if not taken:
+                raise
+            raise requests_logged_already(ids, taken) from None
+
+    def _insert(self, rows: Sequence[NewInference]) -> None:
         if rows:
             # the JSON documents go in as text made here (_json_text), not through the engine's serialiser: its
             # general walk over every value was two thirds of a batch's time
