@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -442,3 +443,15 @@ def test_the_cli_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(json.loads(cli("inferences", MODEL, "--json").output)["items"]) == 1
     missing = cli("inference", "nope")
     assert missing.exit_code == 3 and "modelreg inferences MODEL" in missing.output
+
+
+def test_generated_request_ids_are_unique_and_ordered_by_time() -> None:
+    from modelreg.request_ids import new_request_id
+
+    first = [new_request_id() for _ in range(20_000)]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in first)
+    assert len(set(first)) == len(first)
+    time.sleep(0.002)
+    later = new_request_id()
+    assert later[:12] > max(first)[:12], "a later millisecond sorts after every earlier id"
+    assert abs(int(later[:12], 16) - time.time_ns() // 1_000_000) < 5_000

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import threading
 import time
@@ -41,6 +40,7 @@ from modelreg.export.detect import WEIGHT_SUFFIXES
 from modelreg.local.inference_log import InferenceLogger
 from modelreg.local.live_outputs import json_outputs
 from modelreg.refs import validate_alias
+from modelreg.request_ids import new_request_id
 
 if TYPE_CHECKING:
     from modelreg.types import Version
@@ -91,11 +91,6 @@ class LiveResult(NamedTuple):
     ref: str
     request_id: str | None
     latency_ms: float
-
-
-def new_request_id() -> str:
-    """A random request id: 32 hex digits, like ``uuid4().hex`` (the service's), at a fifth of its cost."""
-    return os.urandom(16).hex()
 
 
 def check_wait(timeout: float) -> float:

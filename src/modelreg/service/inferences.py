@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from modelreg.inference_outputs import agrees, classes_named
 from modelreg.local.feedback_export import JudgedRecords, write_feedback_export
 from modelreg.metadata.base import InferenceQuery, MetadataTx, NewFeedback, NewInference
 from modelreg.metadata.values import parse_time_value
+from modelreg.request_ids import new_request_id
 from modelreg.service.base import ServiceBase
 from modelreg.service.permissions import operation
 from modelreg.text import check_storable
@@ -209,7 +209,7 @@ class InferencesMixin(ServiceBase):
         request_id = raw.get("request_id")
         client_id = raw.get("client_request_id")
         return (model, version), {
-            "request_id": _text(request_id, "request_id", LIMITS.id_chars, index, one_line=True) or uuid.uuid4().hex,
+            "request_id": _text(request_id, "request_id", LIMITS.id_chars, index, one_line=True) or new_request_id(),
             "client_request_id": _text(client_id, "client_request_id", LIMITS.id_chars, index) or None,
             "time": _time(raw.get("time"), index, now),
             "latency_ms": None if latency is None else _number(latency, "latency_ms", index, low=0.0),
