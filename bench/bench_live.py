@@ -56,13 +56,10 @@ def per_call_us(fn: Callable[[int], object], calls: int, repeat: int) -> float:
     return best / calls * 1e6
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--calls", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    calls, repeat = args.calls, args.repeat
-
+def measure(calls: int, repeat: int) -> dict[str, float]:
+    """Microseconds per call: ``base`` (log=False), ``with_log``, ``with_sample`` (log=True, sample=0.1),
+    ``log_alone`` and ``log_down`` (InferenceLogger.log into a sink keeping up, and into one that is down);
+    ``calls`` and ``repeat`` as given."""
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "model.txt"
         weights.write_text("ok")
@@ -88,6 +85,20 @@ def main() -> None:
     down = InferenceLogger(Down(), max_buffer=1000)
     log_down = per_call_us(lambda i: down.log(record), calls, repeat)
     down.close()
+
+    return {"base": base, "with_log": with_log, "with_sample": with_sample, "log_alone": log_alone,
+            "log_down": log_down, "calls": float(calls), "repeat": float(repeat)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    calls, repeat = args.calls, args.repeat
+    m = measure(calls, repeat)
+    base, with_log, with_sample, log_alone, log_down = (m[k] for k in ("base", "with_log", "with_sample",
+                                                                        "log_alone", "log_down"))
 
     print(f"calls per run: {calls:,}, best of {repeat}")
     print(f"m(x), log=False:                 {base:6.2f} us/call")
