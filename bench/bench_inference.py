@@ -20,7 +20,9 @@ For each database, SQLite (the embedded default, ``modelreg.connect(home=…)``)
 4. on SQLite, **through ``modelreg serve``** (uvicorn, one worker, on the same registry): 100,000 records sent
    by one client, the SDK's HTTP client (``modelreg.connect(url).log_inferences``, JSON lines), in batches of
    1,000 and of 5,000;
-5. **the serving path's cost of ``log=True``**, measured by ``bench/bench_live.py`` (in-process, no database).
+5. **how soon a live handle follows a move**: 20 activations by one registry object while a live handle of
+   another serves, on the SQLite registry and through ``modelreg serve``;
+6. **the serving path's cost of ``log=True``**, measured by ``bench/bench_live.py`` (in-process, no database).
 
 Prints the numbers and writes them into docs/benchmarks.md between ``<!-- bench_inference:start -->`` and
 ``<!-- bench_inference:end -->``. Scratch folders and the scratch database are removed.
@@ -300,10 +302,11 @@ class Sent:
         return self.records / self.seconds
 
 
-def through_serve(home: Path, work: Path) -> list[Sent]:
+def through_serve(home: Path, work: Path) -> tuple[list[Sent], Stats]:
     rng = random.Random(5)
     out = []
     with serving(home, work / "serve.log") as served:
+        follow = follow_latency(lambda: modelreg.connect(served.url), work, "serve")
         reg = modelreg.connect(served.url)
         try:
             for size in (BATCH, 5 * BATCH):
@@ -318,7 +321,50 @@ def through_serve(home: Path, work: Path) -> list[Sent]:
                 print(f"[serve]   batches of {size:,}: {out[-1].rate:,.0f} records/s", flush=True)
         finally:
             reg.close()
-    return out
+    return out, follow
+
+
+# ---------------------------------------------------------------- how soon a live handle follows a move
+
+
+FOLLOW_MODEL = f"{PROJECT}/followed"
+MOVES = 20
+
+
+def follow_latency(connect: Callable[[], Any], work: Path, name: str) -> Stats:
+    """Seconds from an activation's return (by a second registry object, as another process would) to the
+    moment a live handle of another serves the new version; ``MOVES`` moves between two versions."""
+    files = work / f"follow-{name}"
+    files.mkdir(exist_ok=True)
+    writer, reader = connect(), connect()
+    try:
+        for v in (1, 2):
+            (files / "model.txt").write_text(f"v{v}")
+            writer.register_version(FOLLOW_MODEL, files={"model.txt": files / "model.txt"})
+        writer.activate(f"{FOLLOW_MODEL}:1")
+        handle = reader.live(FOLLOW_MODEL, loader=lambda path: Path(path).read_text())
+        try:
+            handle.wait_for(1)
+            samples = []
+            for k in range(MOVES):
+                target = 2 if k % 2 == 0 else 1
+                writer.activate(f"{FOLLOW_MODEL}:{target}")
+                t = time.perf_counter()
+                while handle.version != target:
+                    if time.perf_counter() - t > 30:
+                        raise RuntimeError(f"the live handle did not follow to v{target} in 30 s")
+                    time.sleep(0.0005)
+                samples.append(time.perf_counter() - t)
+                time.sleep(0.2)
+        finally:
+            handle.close()
+    finally:
+        writer.close()
+        reader.close()
+    stats = Stats(tuple(samples))
+    print(f"[{name}]   a live handle followed {MOVES} moves: p50 {ms(stats.median)}, max {ms(max(samples))}",
+          flush=True)
+    return stats
 
 
 # ---------------------------------------------------------------- the run
@@ -330,6 +376,7 @@ class Backend:
     ingested: Ingested
     timed: list[Timed]
     sent: list[Sent] = field(default_factory=list)
+    follow: dict[str, Stats] = field(default_factory=dict)  # how -> seconds to follow a move
 
 
 def run_backend(name: str, connect: Callable[[], Any], args: argparse.Namespace) -> Backend:
@@ -390,6 +437,10 @@ def render(args: argparse.Namespace, backends: list[Backend], live: dict[str, fl
                 misses.append(f"{b.name}: {t.query.label} (p50 {ms(t.stats.median)})")
             query_rows.append([b.name, t.query.label, ms(t.stats.median), ms(t.stats.p90), found,
                                f"p50 ≤ {t.query.target * 1e3:.0f} ms", verdict(ok)])
+    follow_rows = [[b.name, how, ms(st.median), ms(st.p90), ms(max(st.samples)), "≤ 1 s", verdict(max(st.samples) <= 1)]
+                   for b in backends for how, st in b.follow.items()]
+    misses += [f"{b.name}, {how}: a move followed after {ms(max(st.samples))}" for b in backends
+               for how, st in b.follow.items() if max(st.samples) > 1]
     overhead = live["with_log"] - live["base"]
     sampled = live["with_sample"] - live["base"]
     if overhead > LOG_TARGET_US:
@@ -421,6 +472,11 @@ def render(args: argparse.Namespace, backends: list[Backend], live: dict[str, fl
         f"registry (pages of 50, newest first; p50 and p90 of {args.requests} calls after 2 warm-ups, the better "
         f"of {args.rounds} rounds; 'found': the page's records, or the records the figures summed):", "",
         markdown_table(["database", "query", "p50", "p90", "found", "target", ""], query_rows), "",
+        f"**How soon a live handle follows a move**: {MOVES} activations alternating between two versions of "
+        f"`{FOLLOW_MODEL}`, each by one registry object while a live handle of another serves; from the "
+        "activation's return to the handle's `version` being the new one (the new version loaded: a text file):",
+        "",
+        markdown_table(["database", "the handle on", "p50", "p90", "slowest", "target", ""], follow_rows), "",
         f"**The serving path's cost of `log=True`**, from `bench/bench_live.py` in this run ({live['calls']:,.0f} "
         f"calls, best of {live['repeat']:.0f}; a live handle on an in-memory registry serving a model that answers "
         "at once, so the difference is all logging: the sampling draw, the timing, the request id, the outputs as "
@@ -457,7 +513,10 @@ def main() -> None:
         home = work / "home"
         sqlite = run_backend("SQLite", lambda: modelreg.connect(home=home), args)
         print("[serve] the HTTP client against `modelreg serve` on the SQLite registry", flush=True)
-        sqlite.sent = through_serve(home, work)
+        sqlite.follow["the SQLite registry in another object (as another process)"] = follow_latency(
+            lambda: modelreg.connect(home=home), work, "SQLite")
+        sqlite.sent, served_follow = through_serve(home, work)
+        sqlite.follow["`modelreg serve` on that registry (the HTTP long poll)"] = served_follow
         backends.append(sqlite)
         if not args.no_postgres:
             with scratch_pg_database(PG_ADMIN, f"bench_inference_{os.getpid()}") as url:
