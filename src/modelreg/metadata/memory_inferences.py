@@ -58,9 +58,10 @@ class InferencesMemory:
         def _new_id(self, table: str) -> int: ...
 
     def insert_inferences(self, *, rows: Sequence[NewInference]) -> None:
-        taken = self.existing_request_ids(request_ids=[r.request_id for r in rows])
+        ids = [r.request_id for r in rows]
+        taken = self.existing_request_ids(request_ids=ids)
         if taken:
-            raise requests_logged_already([r.request_id for r in rows], taken)
+            raise requests_logged_already(ids, taken)
         db = self._w()
         for r in rows:
             seq = self._new_id("inferences")

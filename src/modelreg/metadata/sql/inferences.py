@@ -103,16 +103,15 @@ class InferencesTx(TxBase):
             raise requests_logged_already(ids, taken) from None
 
     def _insert(self, rows: Sequence[NewInference]) -> None:
-        if rows:
-            # the JSON documents go in as text made here (_json_text), not through the engine's serialiser: its
-            # general walk over every value was two thirds of a batch's time
-            self._w().execute(inferences.insert().values(input=self._json_param("input_json", "input"),
-                                                         outputs=self._json_param("outputs_json", "outputs")), [
-                {"request_id": r.request_id, "client_request_id": r.client_request_id, "model_id": r.model_id,
-                 "version_id": r.version_id, "version": r.version, "time": r.time, "latency_ms": r.latency_ms,
-                 "status": r.status, "error": r.error, "input_ref": r.input_ref,
-                 "input_json": _json_text(r.input, "input"), "outputs_json": _json_text(r.outputs, "outputs"),
-                 "sample_rate": r.sample_rate, "feedback_count": 0} for r in rows])
+        # the JSON documents go in as text made here (_json_text), not through the engine's serialiser: its
+        # general walk over every value was two thirds of a batch's time
+        self._w().execute(inferences.insert().values(input=self._json_param("input_json", "input"),
+                                                     outputs=self._json_param("outputs_json", "outputs")), [
+            {"request_id": r.request_id, "client_request_id": r.client_request_id, "model_id": r.model_id,
+             "version_id": r.version_id, "version": r.version, "time": r.time, "latency_ms": r.latency_ms,
+             "status": r.status, "error": r.error, "input_ref": r.input_ref,
+             "input_json": _json_text(r.input, "input"), "outputs_json": _json_text(r.outputs, "outputs"),
+             "sample_rate": r.sample_rate, "feedback_count": 0} for r in rows])
 
     def _json_param(self, name: str, column: str) -> ColumnElement[Any]:
         """A bound JSON text for a JSON column: cast to JSON on PostgreSQL; SQLite keeps JSON as text."""
