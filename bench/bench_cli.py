@@ -108,11 +108,11 @@ def make_registry(tree: Tree, work: Path, pycache: Path) -> None:
 # Runs the console script's entry point and prints the modelreg modules it loaded, in load order.
 PROBE = """
 import io, json, sys, contextlib
-from modelreg.cli.main import run
+from modelreg.cli.main import app
 sys.argv = ["modelreg", *sys.argv[1:]]
 try:
     with contextlib.redirect_stdout(io.StringIO()):
-        run()
+        app(prog_name="modelreg")  # what run() runs, without its exit at once
 except SystemExit:
     pass
 print(json.dumps([m for m in sys.modules if m == "modelreg" or m.startswith("modelreg.")]), file=sys.stderr)
@@ -270,9 +270,11 @@ def render(args: argparse.Namespace, trees: list[Tree], samples: dict[tuple[str,
         "the CLI imports only the module of the command it runs (the server, the export runner, the HTTP client, "
         "Alembic and PostgreSQL's dialect are never loaded for a local read, which `tests/test_cli_imports.py` "
         "checks); "
-        "domain models build their validators on first use (`defer_build`); and the console script keeps the "
-        "cyclic garbage collector from walking the start-up objects again and again and once more at exit "
-        "(`gc.freeze`).",
+        "domain models build their validators on first use (`defer_build`), a page of versions the store "
+        "already checked is not checked again (`Page.of`), and rich's emoji table is never loaded; the console "
+        "script keeps the cyclic garbage collector from walking the start-up objects again and again "
+        "(`gc.freeze`), and when the command is done and no other thread runs it ends the process at once, after "
+        "flushing the output and running the exit functions, instead of tearing every module down one by one.",
         "",
         "### Where the time goes",
         "",

@@ -110,3 +110,52 @@ def test_no_route_or_page_calls_a_private_service_method() -> None:
     offending = [call for folder in ("server/routes", "server/ui") for path in sorted((PACKAGE / folder).rglob("*.py"))
                  for call in _private_calls(path)]
     assert offending == []
+
+
+def test_importers_import_no_face() -> None:
+    """Importers work through the ``Registry`` contract, so the same code imports locally and into a server."""
+    assert not _offending("importers", FACES)
+
+
+def _package(name: str) -> str:
+    """``modelreg.blobs.local`` → ``modelreg.blobs``: the part of modelreg a module belongs to."""
+    return ".".join(name.split(".")[:2])
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Which part of modelreg imports which (every import, as above; a part's imports of itself left out)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = _package(_module_name(path))
+        targets = {_package(name) for name in imports_of(path) if _within(name, "modelreg")}
+        graph.setdefault(source, set()).update(targets - {source, "modelreg"})
+    return graph
+
+
+def cycle_through(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    """A path of imports from ``start`` back to itself, or None."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for target in sorted(graph.get(node, ())):
+            if target == start:
+                return [*path, start]
+            if target not in seen:
+                seen.add(target)
+                stack.append((target, [*path, target]))
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycle_through(graph, "a") == ["a", "b", "c", "a"]
+    assert cycle_through(graph, "d") is None
+
+
+@pytest.mark.parametrize("part", ["modelreg.blobs", "modelreg.importers", "modelreg.metadata", "modelreg.local"])
+def test_no_import_cycle_runs_through(part: str) -> None:
+    graph = package_graph()
+    assert part in graph
+    cycle = cycle_through(graph, part)
+    assert cycle is None, " → ".join(cycle or [])

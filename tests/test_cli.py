@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -748,6 +749,37 @@ def test_console_script_register_and_versions(script_env: dict[str, str], run_di
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines() == ["  v2 | mAP: 0.8700 | Time: 1.50h",
                                           "✓ v1 | mAP: 0.8100 | Time: 1.50h [ACTIVE]"]
+
+
+def _ending(code: str) -> subprocess.CompletedProcess[str]:
+    program = "import atexit, sys, threading\nfrom modelreg.cli.main import _exit_now\n" + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+
+
+def test_the_console_script_ends_at_once_yet_runs_the_exit_functions_and_keeps_the_output() -> None:
+    done = _ending("""
+        atexit.register(lambda: print("exit function ran"))
+        print("x" * 100000, end="")
+        _exit_now(3)
+        print("not reached")
+    """)
+    assert done.returncode == 3
+    assert done.stdout == "x" * 100000 + "exit function ran\n"
+
+
+def test_the_console_script_exits_as_usual_while_a_thread_runs_or_the_code_is_a_message() -> None:
+    done = _ending("""
+        worker = threading.Thread(target=lambda: (threading.Event().wait(0.2), print("thread finished")))
+        worker.start()
+        _exit_now(0)
+        print("returned")
+    """)
+    assert done.returncode == 0 and done.stdout.splitlines() == ["returned", "thread finished"]
+    done = _ending("""
+        _exit_now("a message")
+        print("returned")
+    """)
+    assert done.returncode == 0 and done.stdout == "returned\n"
 
 
 def test_console_script_error_exit_code(script_env: dict[str, str]) -> None:

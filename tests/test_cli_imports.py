@@ -31,18 +31,15 @@ HEAVY = ("fastapi", "starlette", "uvicorn", "httpx", "torch", "numpy", "onnx", "
 CLEARED = ("MODELREG_URL", "MODELREG_TOKEN", "MODELREG_DATABASE_URL", "MODELREG_ARTIFACTS", "MODELREG_CACHE",
            "MODEL_ENVIRONMENT", "MODELREG_DEBUG")
 
-# Runs the console script's entry point in a fresh interpreter and reports what it loaded.
+# Runs the console script's entry point in a fresh interpreter and reports what it loaded: run() ends the
+# process itself, still running the exit functions, the last of which (the first registered) is this report.
 PROBE = textwrap.dedent("""
-    import gc, json, sys
+    import atexit, gc, json, sys
     from modelreg.cli.main import run
     sys.argv = ["modelreg", *json.loads(sys.argv[1])]
-    try:
-        run()
-    except SystemExit as exc:
-        code = exc.code
-    else:
-        code = 0
-    print(json.dumps({"code": code, "gc": gc.isenabled(), "modules": sorted(sys.modules)}), file=sys.stderr)
+    atexit.register(lambda: print(json.dumps({"gc": gc.isenabled(), "modules": sorted(sys.modules)}),
+                                  file=sys.stderr))
+    run()
 """)
 
 
@@ -66,8 +63,8 @@ def probe(args: list[str], environ: dict[str, str]) -> dict[str, Any]:
                           text=True, timeout=120)
     *said, last = done.stderr.strip().splitlines() or [""]
     assert last.startswith("{"), done.stderr
+    assert done.returncode == 0, "\n".join(said)
     report: dict[str, Any] = json.loads(last)
-    assert report["code"] == 0, "\n".join(said)
     return report
 
 

@@ -35,6 +35,17 @@ def test_pages_iterate_their_items_and_have_a_length(reg: Service) -> None:
     assert len(reg.events(limit=1)) == 1
 
 
+def test_a_page_of_domain_objects_is_built_without_checking_them_again(reg: Service) -> None:
+    from modelreg.types import Page, Version
+
+    version = reg.register_version("m", files={"w.pt": b"1"})
+    page = Page[Version].of([version])
+    assert page.items[0] is version and len(page) == 1 and page.total == 1 and page.next_cursor is None
+    assert Page[Version].of([version], next_cursor="c", total=7).total == 7
+    assert page == Page[Version](items=[version], total=1)  # the same page as a checked one
+    assert Page[Version].model_validate_json(page.model_dump_json()) == page  # serialised like one
+
+
 def test_events_filter_on_the_declared_actions(reg: Service) -> None:
     import pytest
 

@@ -462,6 +462,14 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
     total: int
 
+    @classmethod
+    def of(cls, items: list[T], *, next_cursor: str | None = None, total: int | None = None) -> Page[T]:
+        """A page of items that are already domain objects (a store's, the service's): built without checking
+        them again, so a listing does not build a second validator for the items' type. ``total`` defaults to
+        ``len(items)``."""
+        return cls.model_construct(items=items, next_cursor=next_cursor,
+                                   total=len(items) if total is None else total)
+
     def __iter__(self) -> Iterator[T]:  # type: ignore[override]  # the items, not pydantic's (field, value) pairs
         return iter(self.items)
 

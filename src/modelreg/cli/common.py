@@ -42,7 +42,8 @@ class Opener:
 
 
 def make_console(*, stderr: bool, environ: Mapping[str, str]) -> Console:
-    console = Console(stderr=stderr, highlight=False)
+    # emoji=False: ":fire:" in a note or a name is printed as typed, and rich's emoji table (12 ms) never loads
+    console = Console(stderr=stderr, highlight=False, emoji=False)
     if not console.is_terminal:  # piped or captured: no wrapping at 80 columns
         try:
             console.width = max(40, int(environ.get("COLUMNS", "") or 160))

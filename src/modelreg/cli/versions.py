@@ -312,7 +312,7 @@ def versions(
 
     if all_:
         items = list(_all_pages(lambda after: fetch(after, 500)))
-        page = Page[Version](items=items, next_cursor=None, total=len(items))
+        page = Page[Version].of(items)
     else:
         page = fetch(cursor)
     name = short_ref(model)

@@ -981,7 +981,7 @@ class HttpRegistry:
         """
         from modelreg.importers import import_folder
 
-        return import_folder(cast(Any, self), path, model, layout=layout, strict=strict, dry_run=dry_run)
+        return import_folder(self, path, model, layout=layout, strict=strict, dry_run=dry_run)
 
     # ---- tokens
     def create_token(self, name: str, role: Role, *, project: str | None = None,

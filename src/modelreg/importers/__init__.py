@@ -41,7 +41,7 @@ from modelreg.registry import Layout
 from modelreg.types import ImportReport
 
 if TYPE_CHECKING:
-    from modelreg.service import Service
+    from modelreg.registry import Registry
 
 LAYOUT_HINT = (f"modelreg imports three layouts: {versions_layout.DESCRIPTION}; {environments_layout.DESCRIPTION}; "
                f"or {ultralytics_run.DESCRIPTION}")
@@ -51,7 +51,7 @@ DESCRIPTIONS: dict[LayoutName, str] = {"versions": versions_layout.DESCRIPTION,
 
 
 def import_folder(
-    service: Service,
+    registry: Registry,
     path: str | os.PathLike[str],
     model: str,
     *,
@@ -72,7 +72,7 @@ def import_folder(
     planners = {"versions": versions_layout.plan, "environments": environments_layout.plan,
                 "ultralytics": ultralytics_run.plan}
     plan: Plan = planners[found](root)
-    return carry_out(service, model, plan, strict=strict, dry_run=dry_run)
+    return carry_out(registry, model, plan, strict=strict, dry_run=dry_run)
 
 
 def detect_layout(path: str | os.PathLike[str], layout: Layout = "auto") -> tuple[LayoutName, Path]:

@@ -27,7 +27,7 @@ from modelreg.registry import DEFAULT_PROJECT
 from modelreg.types import ImportItem, ImportReport
 
 if TYPE_CHECKING:
-    from modelreg.service import Service
+    from modelreg.registry import Registry
 
 log = logging.getLogger("modelreg.importers")
 
@@ -257,7 +257,7 @@ def first_error(plan: Plan) -> ModelregError | None:
     return plan.problems[0][1] if plan.problems else None
 
 
-def carry_out(service: Service, model: str, plan: Plan, *, strict: bool, dry_run: bool) -> ImportReport:
+def carry_out(registry: Registry, model: str, plan: Plan, *, strict: bool, dry_run: bool) -> ImportReport:
     ref = parse_ref(model)
     if strict and (error := first_error(plan)) is not None:
         raise error
@@ -265,14 +265,14 @@ def carry_out(service: Service, model: str, plan: Plan, *, strict: bool, dry_run
     out.failed.extend(ImportItem(source=str(path), error=str(exc)) for path, exc in plan.problems)
     project = ref.project or DEFAULT_PROJECT
     try:
-        existing_model = service.get_model(model)
+        existing_model = registry.get_model(model)
         next_number = existing_model.latest_number + 1
-        aliases_before = {a.alias: a.number for a in service.list_aliases(model)}
-        known = _imported_signatures(service, model)
+        aliases_before = {a.alias: a.number for a in registry.list_aliases(model)}
+        known = _imported_signatures(registry, model)
     except NotFound:
         existing_model, next_number, aliases_before, known = None, 1, {}, {}
     imported_now: set[int] = set()
-    labels = _labels(service, model) if existing_model is not None else {}
+    labels = _labels(registry, model) if existing_model is not None else {}
 
     for cand in plan.candidates:
         if cand.error is not None:
@@ -288,7 +288,7 @@ def carry_out(service: Service, model: str, plan: Plan, *, strict: bool, dry_run
             cand.number, next_number = next_number, next_number + 1
         else:
             try:
-                version = service.register_version(model, files=cand.files, read_metadata=False,
+                version = registry.register_version(model, files=cand.files, read_metadata=False,
                                                    epochs=cand.epochs or None, **cand.fields)
             except (ModelregError, OSError) as exc:
                 error = with_path(exc, cand.source)
@@ -303,21 +303,21 @@ def carry_out(service: Service, model: str, plan: Plan, *, strict: bool, dry_run
             labels[cand.fields["label"]] = cand.number
         out.imported.append(ImportItem(source=str(cand.source), version=f"{project}/{ref.model}:v{cand.number}"))
 
-    _point_aliases(service, model, plan, out, dry_run=dry_run)
+    _point_aliases(registry, model, plan, out, dry_run=dry_run)
     if not dry_run:
-        _undo_auto_activation(service, model, plan, out, aliases_before, imported_now)
-        _archive(service, model, plan, out, project)
+        _undo_auto_activation(registry, model, plan, out, aliases_before, imported_now)
+        _archive(registry, model, plan, out, project)
         if plan.baseline and (existing_model is None or existing_model.baseline is None) and out.imported:
-            current = service.get_model(model)
+            current = registry.get_model(model)
             if current.baseline is None:
-                service.update_model(model, baseline=plan.baseline)
+                registry.update_model(model, baseline=plan.baseline)
     return _report(out, plan.warnings)
 
 
-def _imported_signatures(service: Service, model: str) -> dict[tuple[frozenset[tuple[str, str]], str | None], int]:
+def _imported_signatures(registry: Registry, model: str) -> dict[tuple[frozenset[tuple[str, str]], str | None], int]:
     """The versions an earlier import brought in: (files and digests, metadata.json digest) -> number."""
     known: dict[tuple[frozenset[tuple[str, str]], str | None], int] = {}
-    for version in service.iter_versions(model=model, limit=500):
+    for version in registry.iter_versions(model=model, limit=500):
         marker = version.extra.get(IMPORT_MARKER)
         if not isinstance(marker, dict) or version.status != "ready":
             continue
@@ -326,9 +326,9 @@ def _imported_signatures(service: Service, model: str) -> dict[tuple[frozenset[t
     return known
 
 
-def _labels(service: Service, model: str) -> dict[str, int]:
+def _labels(registry: Registry, model: str) -> dict[str, int]:
     """The labels the model's versions have: label -> number."""
-    return {v.label: v.number for v in service.iter_versions(model=model, limit=500) if v.label}
+    return {v.label: v.number for v in registry.iter_versions(model=model, limit=500) if v.label}
 
 
 def _check_label(plan: Plan, cand: Candidate, labels: dict[str, int]) -> None:
@@ -340,7 +340,7 @@ def _check_label(plan: Plan, cand: Candidate, labels: dict[str, int]) -> None:
     plan.warn(f"{cand.source} is imported without the label {label!r}: v{labels[label]} has it already")
 
 
-def _point_aliases(service: Service, model: str, plan: Plan, out: _Outcome, *, dry_run: bool) -> None:
+def _point_aliases(registry: Registry, model: str, plan: Plan, out: _Outcome, *, dry_run: bool) -> None:
     for alias, cand in plan.aliases.items():
         named_by = plan.alias_sources.get(alias, cand.source)
         if cand.number is None:
@@ -354,20 +354,20 @@ def _point_aliases(service: Service, model: str, plan: Plan, out: _Outcome, *, d
                 )
             continue
         if not dry_run:
-            service.set_alias(f"{model}:{cand.number}", alias)
+            registry.set_alias(f"{model}:{cand.number}", alias)
         out.aliases[alias] = cand.number
 
 
 def _undo_auto_activation(
-    service: Service, model: str, plan: Plan, out: _Outcome, before: dict[str, int], imported_now: set[int]
+    registry: Registry, model: str, plan: Plan, out: _Outcome, before: dict[str, int], imported_now: set[int]
 ) -> None:
     """The first registration makes production of a new model; when the folder names no production
     (or its production failed), production is left as it was before the import."""
     if plan.keep_auto_activation or "production" in out.aliases or "production" in before or not imported_now:
         return
-    now = {a.alias: a.number for a in service.list_aliases(model)}
+    now = {a.alias: a.number for a in registry.list_aliases(model)}
     if now.get("production") in imported_now:
-        service.delete_alias(model, "production")
+        registry.delete_alias(model, "production")
         named = plan.aliases.get("production")
         why = (
             f"its production ({named.label}) was not imported"
@@ -380,7 +380,7 @@ def _undo_auto_activation(
         )
 
 
-def _archive(service: Service, model: str, plan: Plan, out: _Outcome, project: str) -> None:
+def _archive(registry: Registry, model: str, plan: Plan, out: _Outcome, project: str) -> None:
     for cand in plan.candidates:
         if not cand.archive or cand.number is None:
             continue
@@ -391,7 +391,7 @@ def _archive(service: Service, model: str, plan: Plan, out: _Outcome, project: s
                 f"{project}/{parse_ref(model).model}:v{cand.number} is left unarchived"
             )
             continue
-        service.archive(f"{model}:{cand.number}")
+        registry.archive(f"{model}:{cand.number}")
 
 
 def _report(out: _Outcome, warnings: list[str]) -> ImportReport:

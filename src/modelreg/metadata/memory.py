@@ -521,7 +521,7 @@ class _MemoryTx(InferencesMemory, MetadataTx):
                 if (project is None or db.projects[r.project_id].name == project)
                 and evaluate(where, partial(get, r))]
         page, next_cursor = _keyset(rows, lambda r: get(r, sort.field, True), sort, cursor, limit)
-        return Page[Model](items=[self._model(r) for r in page], next_cursor=next_cursor, total=len(rows))
+        return Page[Model].of([self._model(r) for r in page], next_cursor=next_cursor, total=len(rows))
 
     def allocate_number(self, *, model_id: int) -> int:
         db = self._w()
@@ -679,7 +679,7 @@ class _MemoryTx(InferencesMemory, MetadataTx):
                 if (project_id is None or db.models[r.model_id].project_id == project_id)
                 and evaluate(where, partial(get, r))]
         page, next_cursor = _keyset(rows, lambda r: get(r, sort.field, True), sort, cursor, limit)
-        return Page[Version](items=[self._version(r) for r in page], next_cursor=next_cursor, total=len(rows))
+        return Page[Version].of([self._version(r) for r in page], next_cursor=next_cursor, total=len(rows))
 
     def children(self, *, version_id: int) -> list[VersionKey]:
         db = self._r()
@@ -1004,7 +1004,7 @@ class _MemoryTx(InferencesMemory, MetadataTx):
         rest = [e for e in wanted if after is None or e.id < after[1]]
         page = rest[:limit]
         next_cursor = encode_cursor([page[-1].id]) if len(rest) > limit else None
-        return Page[Event](items=[e.model_copy(deep=True) for e in page], next_cursor=next_cursor, total=len(wanted))
+        return Page[Event].of([e.model_copy(deep=True) for e in page], next_cursor=next_cursor, total=len(wanted))
 
 
 # ---------------------------------------------------------------- search helpers

@@ -11,7 +11,7 @@ from modelreg.service.permissions import operation
 from modelreg.types import ImportReport
 
 if TYPE_CHECKING:
-    from modelreg.service import Service
+    from modelreg.registry import Registry
 
 
 class ImportMixin(ServiceBase):
@@ -25,6 +25,6 @@ class ImportMixin(ServiceBase):
         """
         from modelreg.importers import import_folder
 
-        service = cast("Service", self)  # the mixin is only ever used as part of Service
+        service = cast("Registry", self)  # the mixin is only ever used as part of Service, a Registry
         report: ImportReport = import_folder(service, path, model, layout=layout, strict=strict, dry_run=dry_run)
         return report

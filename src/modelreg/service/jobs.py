@@ -26,10 +26,18 @@ from modelreg.types import Job, JobError
 
 log = logging.getLogger("modelreg.jobs")
 
-INTERRUPTED = JobError(code="export_failed", message="interrupted: the server stopped before it finished",
-                       hint="start it again", details={"reason": "interrupted"})
-UNEXPECTED = JobError(code="internal", message="the export stopped on an unexpected error",
-                      hint="the log of the process that ran it has the details; start it again")
+
+def interrupted() -> JobError:
+    """The error of a job whose process stopped before it finished (built when needed: a model instance made at
+    import would build its validator in every command that imports the service)."""
+    return JobError(code="export_failed", message="interrupted: the server stopped before it finished",
+                    hint="start it again", details={"reason": "interrupted"})
+
+
+def unexpected() -> JobError:
+    """The error of a job that stopped on an exception modelreg did not expect."""
+    return JobError(code="internal", message="the export stopped on an unexpected error",
+                    hint="the log of the process that ran it has the details; start it again")
 
 
 def job_error(exc: ModelregError) -> JobError:
@@ -103,7 +111,7 @@ class JobsMixin(ExportsMixin):
             self._end_job(job_id, error=job_error(exc))
         except Exception:
             log.exception("the export job #%s stopped on an unexpected error", job_id)
-            self._end_job(job_id, error=UNEXPECTED)
+            self._end_job(job_id, error=unexpected())
         else:
             self._end_job(job_id, export_id=exported.id)
 
@@ -137,7 +145,7 @@ class JobsMixin(ExportsMixin):
                 if current is not None and is_stale(current, now):
                     current = tx.update_job(job_id=job.id, changes={
                         "status": "failed", "progress": "interrupted", "finished_at": now,
-                        "error": INTERRUPTED.model_dump(mode="json")})
+                        "error": interrupted().model_dump(mode="json")})
                 out.append(current or job)
             return out
 

@@ -306,7 +306,7 @@ class ProjectsMixin(ServiceBase):
                     shown = shown.model_copy(update={"is_best": shown.number == best})
                 rows.append(ModelOverview(model=m, production=shown, best=best, latest=m.latest_number,
                                           versions=counts.get(m.id, 0)))
-            return Page[ModelOverview](items=rows, next_cursor=page.next_cursor, total=page.total)
+            return Page[ModelOverview].of(rows, next_cursor=page.next_cursor, total=page.total)
 
         return self.ctx.read(run)
 

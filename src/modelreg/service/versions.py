@@ -286,7 +286,7 @@ class VersionsMixin(ServiceBase):
             best = self._best_number(tx, mdl) if mdl else None
             if mdl is not None:
                 items = [v.model_copy(update={"is_best": True}) if v.number == best else v for v in page.items]
-                return Page[Version](items=items, next_cursor=page.next_cursor, total=page.total)
+                return Page[Version].of(items, next_cursor=page.next_cursor, total=page.total)
             return page
 
         return self.ctx.read(run)

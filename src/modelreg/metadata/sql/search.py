@@ -224,7 +224,7 @@ class SearchTx(TxBase):
             total = self._model_count(model_id, archived_left_out=where is not None)
         else:
             total = self._count(plan)
-        return Page[Version](items=load_versions(self.conn, rows, json_text=True), next_cursor=next_cursor, total=total)
+        return Page[Version].of(load_versions(self.conn, rows, json_text=True), next_cursor=next_cursor, total=total)
 
     def first_version(self, *, model_id: int, where: Node | None, sort: Sort) -> Version | None:
         """The first row of the search, without its count."""
@@ -267,7 +267,7 @@ class SearchTx(TxBase):
         plan = _plan(MODELS, models.join(projects, projects.c.id == models.c.project_id), scope, where)
         rows, next_cursor = self._keyset(MODEL_COLUMNS, plan, sort, cursor, limit)
         total = len(rows) if cursor is None and next_cursor is None else self._count(plan)
-        return Page[Model](items=load_models(self.conn, rows), next_cursor=next_cursor, total=total)
+        return Page[Model].of(load_models(self.conn, rows), next_cursor=next_cursor, total=total)
 
     def list_events(self, *, project: str | None = None, model: str | None = None,
                     version: int | None = None, action: str | None = None, actor: str | None = None,
@@ -286,6 +286,6 @@ class SearchTx(TxBase):
                        version=r.version, alias=r.alias, before=r.before, after=r.after) for r in rows[:limit]]
         next_cursor = encode_cursor([items[-1].id]) if len(rows) > limit else None
         if start is None and next_cursor is None:  # the first page holds every match
-            return Page[Event](items=items, next_cursor=None, total=len(items))
+            return Page[Event].of(items)
         count = select(func.count()).select_from(events).where(*conds)
-        return Page[Event](items=items, next_cursor=next_cursor, total=int(self.conn.execute(count).scalar_one()))
+        return Page[Event].of(items, next_cursor=next_cursor, total=int(self.conn.execute(count).scalar_one()))

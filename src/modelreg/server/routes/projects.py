@@ -14,7 +14,7 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 @router.get("", response_model=Page[Project], summary="List projects")
 def list_projects(reg: Registry) -> object:
     items = reg.list_projects()
-    return reply(Page[Project](items=items, next_cursor=None, total=len(items)))
+    return reply(Page[Project].of(items))
 
 
 @router.post("", response_model=Project, status_code=201, summary="Create a project")
