@@ -113,3 +113,16 @@ def test_fit_against_a_server(remote_server: Any, remote_state: Any, tmp_path: P
             _fit(ModelregLogger(model="tiny", registry=reg), tmp_path / "crash", Tiny(fail_at_epoch=0))
         failed = reg.get_version("tiny:2")
         assert failed.status == "failed" and failed.error == "RuntimeError: loss exploded"
+
+
+def test_a_worker_rank_records_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under DDP every rank runs the same fit; only rank zero records it (Lightning's ``rank_zero_only.rank``,
+    which a DDP launch sets from ``RANK``; set here as a second worker's would be)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    with modelreg.connect(home=tmp_path / "reg") as reg:
+        logger = ModelregLogger(model="tiny", registry=reg, log_model="all")
+        _fit(logger, tmp_path / "run", Tiny())
+        assert reg.search_models().total == 0
+        assert logger.run_version is None

@@ -220,6 +220,19 @@ def test_ctrl_c_records_the_run_as_failed(yolo: Any, shapes: Shapes, tmp_path: P
         assert version.aliases == []
 
 
+def test_a_ddp_worker_records_nothing(yolo: Any, shapes: Shapes, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under DDP each GPU's process runs the callbacks; only rank 0 records the run. Ultralytics runs DDP on
+    GPUs only, so a rank-1 worker is this process with the rank it reads from ``RANK`` set to 1."""
+    import modelreg.integrations.ultralytics as integration
+
+    monkeypatch.setattr(integration, "RANK", 1)
+    with modelreg.connect(home=tmp_path / "reg") as reg:
+        recorder = _train(yolo, shapes, tmp_path / "runs", epochs=1, registry=reg, spool=tmp_path / "spool")
+        assert reg.search_models().total == 0 and recorder.result is None
+    assert not (tmp_path / "spool").exists()
+
+
 # ---- a registry that is down: spooled, then `modelreg sync`
 
 
