@@ -84,6 +84,12 @@ def parity_text(e: Export) -> Text:
         return Text("unverified", style="yellow")
     if p is None or not p.outputs:
         return Text(e.status, style="red" if e.status != "ok" else "")
+    d = p.detections
+    if d is not None:  # a detector: what it detects decides, else its boxes and scores
+        text = (f"{d.matched:.0%} of {d.source_detections} detections, IoU {d.mean_iou or 0:.3f}, "
+                f"mAP50 {d.map50:.3f}" if d.source_detections else
+                f"boxes ±{d.box_max_diff:.2g} px, scores ±{d.score_max_diff:.2g} (no detections)")
+        return Text(f"✓ {text}", style="green") if e.status == "ok" else Text(f"✗ {text}", style="red")
     worst = max(o.max_abs_diff for o in p.outputs)
     text = f"max {worst:.2g}"
     agreement = [o.argmax_agreement for o in p.outputs if o.argmax_agreement is not None]

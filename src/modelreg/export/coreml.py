@@ -24,6 +24,7 @@ import numpy as np
 from modelreg.export.base import Converted, ConvertRequest, RuntimeUnavailable, package_version
 from modelreg.export.failures import failure, first_line, parse_operator
 from modelreg.export.job import ExportJob
+from modelreg.export.ultralytics import export_metadata
 
 MODEL = "model.mlpackage.zip"
 PACKAGE = "model.mlpackage"
@@ -63,6 +64,9 @@ def convert(request: ConvertRequest) -> Converted:
             global_config=ct.optimize.coreml.OpLinearQuantizerConfig(mode="linear_symmetric"))
         mlmodel = ct.optimize.coreml.linear_quantize_weights(mlmodel, config=config)
         notes.append("INT8 weights (coremltools linear_quantize_weights, symmetric); activations stay float")
+    metadata = export_metadata(request)
+    if metadata is not None:  # where Ultralytics' Core ML export keeps it, each value as a string
+        mlmodel.user_defined_metadata.update({key: str(value) for key, value in metadata.items()})
     package = request.work_dir / PACKAGE
     mlmodel.save(str(package))
     _zip_dir(package, request.out_dir / MODEL)

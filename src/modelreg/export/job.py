@@ -96,6 +96,34 @@ class Thresholds(_Data):
     argmax_agreement: float | None = None
 
 
+class DetectionThresholds(_Data):
+    """Absolute bounds, applied exactly as written (see ``modelreg.export.detection_parity``)."""
+
+    conf: float             # a detection scores at least this
+    matched: float          # lower bounds on the matching, when the source detects anything
+    mean_iou: float
+    class_agreement: float
+    map50: float
+    box_max_diff: float     # upper bounds in pixels and in score, when it detects nothing
+    score_max_diff: float
+
+
+class DetectionParity(_Data):
+    """What an exported detector finds against what its source finds on the same inputs (the source's
+    detections as the ground truth), and how far its boxes and scores are; see
+    ``modelreg.export.detection_parity``."""
+
+    source_detections: int
+    export_detections: int
+    matched: float                      # share of the source's detections found (same class, IoU >= 0.5)
+    mean_iou: float | None = None       # of the matched ones
+    class_agreement: float | None = None
+    map50: float                        # the export's mAP50 against the source's detections
+    box_max_diff: float                 # pixels, over the anchors either model scores at least 0.001
+    score_max_diff: float               # class scores, over the same anchors
+    thresholds: DetectionThresholds
+
+
 class Parity(_Data):
     status: Literal["passed", "failed", "unverified"]
     reason: str | None = None       # why it failed or could not run
@@ -104,6 +132,7 @@ class Parity(_Data):
     inputs: str = ""                # "sample inputs of the version" or "random, seed 0"
     thresholds: Thresholds | None = None
     outputs: list[OutputParity] = Field(default_factory=list)
+    detections: DetectionParity | None = None  # a detector's: it decides, the raw differences are diagnostics
 
 
 class ExportOutcome(_Data):

@@ -24,6 +24,7 @@ import numpy as np
 from modelreg.export.base import Converted, ConvertRequest, package_version
 from modelreg.export.failures import failure
 from modelreg.export.job import ExportJob
+from modelreg.export.ultralytics import ONNX_OPSET, export_metadata
 
 if TYPE_CHECKING:
     import torch
@@ -59,7 +60,21 @@ def convert(request: ConvertRequest) -> Converted:
     files = [MODEL] + [p.name for p in sorted(request.out_dir.glob(MODEL + ".data"))]
     if not (request.out_dir / MODEL).is_file():
         raise failure("export_failed", "torch.onnx.export wrote no model file", hint="run again with logging on")
+    metadata = export_metadata(request)
+    if metadata is not None:
+        _set_metadata(request.out_dir / MODEL, metadata)
     return Converted(files=files, notes=notes, toolchain=toolchain)
+
+
+def _set_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Ultralytics' metadata as the model's metadata properties, each value as Ultralytics writes it (``str``)."""
+    import onnx as onnx_lib
+
+    model = onnx_lib.load(str(path), load_external_data=False)
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=str(value))
+    onnx_lib.save(model, str(path))
 
 
 def _export(request: ConvertRequest, model: Any, example: tuple[torch.Tensor, ...], path: Path,
@@ -69,6 +84,15 @@ def _export(request: ConvertRequest, model: Any, example: tuple[torch.Tensor, ..
     names = request.inputs.names
     opset = request.job.options.opset
     dynamic = request.inputs.plan.dynamic
+    yolo = request.source.ultralytics
+    if yolo is not None:
+        # as yolo export: the TorchScript-based exporter, its output names and opset, a dynamic batch on both ends
+        outputs = yolo.output_names
+        torch.onnx.export(model, example, str(path), dynamo=False, input_names=names, output_names=outputs,
+                          opset_version=opset or ONNX_OPSET,
+                          dynamic_axes={n: {0: "batch"} for n in [*names, *outputs]} if dynamic else None)
+        notes.append(f"exported as yolo export does: outputs {', '.join(outputs)}, opset {opset or ONNX_OPSET}")
+        return
     if request.source.scripted:
         # torch.export cannot trace a ScriptModule; the TorchScript-based exporter can
         notes.append("exported with the TorchScript-based ONNX exporter (the source is TorchScript)")

@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from modelreg.export.detection_parity import compare_detections, detection_problems
 from modelreg.export.job import ExportOptions, OutputParity, Parity, Thresholds
 
 Precision = Literal["fp32", "fp16", "int8"]
@@ -65,8 +66,30 @@ def flatten_outputs(obj: object, to_array: Callable[[object], np.ndarray | None]
 
 
 def compare(reference: Sequence[tuple[str, np.ndarray]], actual: Sequence[np.ndarray], *, precision: Precision,
-            task: str, runtime: str, batch_size: int, inputs: str) -> Parity:
-    """The parity of ``actual`` (the runtime's outputs, in order) against ``reference`` (the source's)."""
+            task: str, runtime: str, batch_size: int, inputs: str, detector_classes: int | None = None,
+            box_scale: float = 1.0) -> Parity:
+    """The parity of ``actual`` (the runtime's outputs, in order) against ``reference`` (the source's).
+
+    ``detector_classes``: the first output is a YOLO head's with this many classes (``box_scale`` pixels per
+    box unit), judged by ``modelreg.export.detection_parity`` instead of the thresholds below, which are then
+    diagnostics."""
+    raw = _compare_raw(reference, actual, precision=precision, task=task, runtime=runtime, batch_size=batch_size,
+                       inputs=inputs)
+    if detector_classes is None or len(actual) != len(reference):
+        return raw
+    ref0, out0 = reference[0][1], actual[0]
+    if ref0.ndim != 3 or ref0.shape != out0.shape or ref0.shape[1] < 4 + detector_classes:
+        return raw
+    detections = compare_detections(ref0, out0, detector_classes, precision, box_scale=box_scale)
+    problems = detection_problems(detections)
+    shapes = [p for p in (raw.reason or "").split("; ") if "has shape" in p]  # a shape mismatch still fails
+    failed = problems + shapes
+    return raw.model_copy(update={"status": "failed" if failed else "passed", "reason": "; ".join(failed) or None,
+                                  "detections": detections})
+
+
+def _compare_raw(reference: Sequence[tuple[str, np.ndarray]], actual: Sequence[np.ndarray], *, precision: Precision,
+                 task: str, runtime: str, batch_size: int, inputs: str) -> Parity:
     thresholds = thresholds_for(precision, task)
     common = {"runtime": runtime, "batch_size": batch_size, "inputs": inputs, "thresholds": thresholds}
     if len(actual) != len(reference):

@@ -25,6 +25,7 @@ import torch
 from modelreg.export.detect import detect_source_kind
 from modelreg.export.failures import failure
 from modelreg.export.job import ExportJob, SourceKind
+from modelreg.export.ultralytics import UltralyticsModel, checkpoint_module, describe, is_ultralytics_module, prepare
 
 __all__ = ["LoadedSource", "detect_source_kind", "load_source"]
 
@@ -40,6 +41,7 @@ class LoadedSource:
     module: torch.nn.Module
     kind: SourceKind
     notes: list[str] = field(default_factory=list)
+    ultralytics: UltralyticsModel | None = None  # an Ultralytics model: exported as ``yolo export`` would
 
     @property
     def scripted(self) -> bool:
@@ -80,6 +82,12 @@ def _load_pickled(path: Path, job: ExportJob) -> LoadedSource:
         raise failure("untrusted_source", f"{path.name} is a pickled module: loading it runs code from the file",
                       hint=UNTRUSTED_HINT)
     obj = torch.load(str(path), map_location="cpu", weights_only=False)
+    found = obj if is_ultralytics_module(obj) else checkpoint_module(obj) if isinstance(obj, Mapping) else None
+    if found is not None:
+        facts = describe(found)
+        return LoadedSource(prepare(found, job.format), "pickled_module", [
+            f"an Ultralytics {facts.task} model ({facts.head} head, {len(facts.names)} classes): prepared as "
+            "yolo export prepares it (fused, its head in export mode), with Ultralytics' metadata"], facts)
     if isinstance(obj, torch.nn.Module):
         return LoadedSource(obj, "pickled_module")
     if isinstance(obj, Mapping):

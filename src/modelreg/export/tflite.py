@@ -14,7 +14,9 @@ A TorchScript source cannot be converted (litert-torch re-exports with ``torch.e
 
 from __future__ import annotations
 
+import json
 import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import numpy as np
 from modelreg.export.base import Converted, ConvertRequest, package_version
 from modelreg.export.failures import failure
 from modelreg.export.job import ExportJob
+from modelreg.export.ultralytics import export_metadata
 
 MODEL = "model.tflite"
 _INDEX = re.compile(r"(\d+)$")
@@ -62,6 +65,11 @@ def convert(request: ConvertRequest) -> Converted:
                      f"{request.inputs.origin}; the model takes and returns INT8")
     edge = litert_torch.convert(module, example, quant_config=quant_config)
     edge.export(str(request.out_dir / MODEL))
+    metadata = export_metadata(request)
+    if metadata is not None:
+        # as Ultralytics' LiteRT export: metadata.json in a zip appended to the flatbuffer, which runtimes ignore
+        with zipfile.ZipFile(request.out_dir / MODEL, "a", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("metadata.json", json.dumps(metadata))
     return Converted(files=[MODEL], notes=notes, toolchain=toolchain)
 
 

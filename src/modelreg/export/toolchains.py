@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from modelreg.export.job import ExportFailure
 
-__all__ = ["ALL_FORMATS_EXTRA", "NUMPY", "TOOLCHAINS", "TORCH", "Probe", "Requirement", "extra_of", "install_command",
-           "install_hint", "missing_packages", "requirement_of_module", "toolchain_missing"]
+__all__ = ["ALL_FORMATS_EXTRA", "NUMPY", "TOOLCHAINS", "TORCH", "ULTRALYTICS_INSTALL", "Probe", "Requirement",
+           "extra_of", "install_command", "install_hint", "missing_packages", "requirement_of_module",
+           "toolchain_missing"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ TOOLCHAINS: dict[str, tuple[Requirement, ...]] = {
 }
 # The extra that installs every format's toolchain.
 ALL_FORMATS_EXTRA = "export"
+# Loading an Ultralytics checkpoint (any format) needs its package: the training integration's extra.
+ULTRALYTICS_INSTALL = f'pip install "modelreg[ultralytics]" (it pins {TORCH.spec})'
 
 Probe = Callable[[str], bool]
 

@@ -7,6 +7,7 @@ at another batch, and the tracer's warnings are kept in the notes.
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from modelreg.export.base import Converted, ConvertRequest, package_version
 from modelreg.export.eager import flatten, to_tensors
 from modelreg.export.failures import failure, first_line
 from modelreg.export.job import ExportJob
+from modelreg.export.ultralytics import export_metadata
 
 MODEL = "model.torchscript"
 _TRACER_WARNING: type[Warning] = getattr(torch.jit, "TracerWarning", UserWarning)
@@ -42,7 +44,10 @@ def convert(request: ConvertRequest) -> Converted:
         notes.append("the source is TorchScript: saved as it is")
     else:
         scripted = _trace_or_script(model, example, notes)
-    torch.jit.save(scripted, str(request.out_dir / MODEL))
+    metadata = export_metadata(request)
+    # Ultralytics keeps its metadata as the extra file config.txt (JSON), where YOLO("model.torchscript") reads it
+    extra = {"config.txt": json.dumps(metadata)} if metadata is not None else {}
+    torch.jit.save(scripted, str(request.out_dir / MODEL), _extra_files=extra)
     return Converted(files=[MODEL], notes=notes)
 
 

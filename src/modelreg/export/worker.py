@@ -40,6 +40,7 @@ from modelreg.export.parity import compare, precision_of, thresholds_for
 from modelreg.export.runner import QUIET_ENV
 
 CRASH_ENV = "MODELREG_EXPORT_TEST_CRASH"
+DETECTOR_TASKS = ("detect", "segment")  # Ultralytics tasks whose output0 is boxes and class scores per anchor
 WARMUP_S = 0.2
 WARMUP_MAX_CALLS = 50
 _INPUT_KEY = "input_{}"
@@ -48,10 +49,13 @@ _OUTPUT_KEY = "output_{}"
 
 # ---- the reference: inputs at the verification batch and the source's outputs on them
 
-def save_reference(path: Path, inputs: ModelInputs, outputs: Sequence[tuple[str, np.ndarray]]) -> None:
+def save_reference(path: Path, inputs: ModelInputs, outputs: Sequence[tuple[str, np.ndarray]],
+                   detector_classes: int | None = None, box_scale: float = 1.0) -> None:
+    """``detector_classes``: the source is a YOLO detector of that many classes (parity by its detections),
+    whose boxes are ``box_scale`` pixels per unit."""
     meta = {"input_names": inputs.names, "output_names": [name for name, _ in outputs],
             "export_batch": inputs.plan.export_batch, "verify_batch": inputs.plan.verify_batch,
-            "origin": inputs.origin}
+            "origin": inputs.origin, "detector_classes": detector_classes, "box_scale": box_scale}
     arrays: dict[str, Any] = {_INPUT_KEY.format(i): a for i, a in enumerate(inputs.verify)}
     arrays |= {_OUTPUT_KEY.format(i): a for i, (_, a) in enumerate(outputs)}
     np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
@@ -66,6 +70,8 @@ class Reference:
         self.verify_batch: int = meta["verify_batch"]
         self.export_batch: int = meta["export_batch"]
         self.origin: str = meta["origin"]
+        self.detector_classes: int | None = meta.get("detector_classes")
+        self.box_scale: float = meta.get("box_scale", 1.0)
 
 
 # ---- convert
@@ -83,7 +89,10 @@ def convert(job: ExportJob, reference: Path) -> ExportOutcome:
         inputs = build_inputs(job)
         stage = "running the source model"
         outputs, inputs = _reference_outputs(source.module, inputs, run_module, notes)
-        save_reference(reference, inputs, outputs)
+        yolo = source.ultralytics
+        detector = yolo is not None and yolo.task in DETECTOR_TASKS
+        save_reference(reference, inputs, outputs, len(yolo.names) if yolo is not None and detector else None,
+                       box_scale=float(inputs.export[0].shape[-1]) if detector and job.format == "tflite" else 1.0)
         stage = f"loading the {job.format} toolchain"
         module = format_module(job.format)
         stage = f"the {job.format} export"
@@ -158,7 +167,8 @@ def verify(job: ExportJob, reference: Path) -> Parity:
                       reason=f"{runtime.description} failed on the inputs (batch {ref.verify_batch}): "
                              f"{type(exc).__name__}: {first_line(str(exc))}", **common)
     return compare(ref.outputs, actual, precision=precision, task=job.task, runtime=runtime.description,
-                   batch_size=ref.verify_batch, inputs=ref.origin)
+                   batch_size=ref.verify_batch, inputs=ref.origin, detector_classes=ref.detector_classes,
+                   box_scale=ref.box_scale)
 
 
 # ---- bench

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import InvalidInput, InvalidMetadata, InvalidName
+from modelreg.local.checkpoint_facts import checkpoint_fields
 from modelreg.refs import validate_label
 
 MAX_METADATA_BYTES = 10 * 1024 * 1024
@@ -261,6 +262,13 @@ def metadata_to_register(files: object, *, read_metadata: bool,
     manifest: dict[str, Any] | None = None
     if read_metadata and isinstance(files, (str, os.PathLike)) and Path(files).is_dir():
         fields, manifest = folder_metadata(Path(files))
+    if read_metadata:  # a YOLO checkpoint describes itself: its input size, task and classes
+        found = checkpoint_fields(files)
+        if found:
+            fields.setdefault("signature", found.get("signature"))
+            fields.setdefault("extra", {}).setdefault("ultralytics", found["extra"]["ultralytics"])
+            if fields["signature"] is None:
+                del fields["signature"]
     if config is not None:
         manifest, name = read_config(config)
         if name is not None:

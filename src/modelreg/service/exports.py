@@ -32,6 +32,7 @@ from modelreg.errors import (
 from modelreg.export.detect import WEIGHT_SUFFIXES, detect_source_kind
 from modelreg.export.job import BenchOutcome, ExportJob, ExportOptions, ExportOutcome, InputSpec
 from modelreg.export.limits import check_input_shapes
+from modelreg.export.toolchains import ULTRALYTICS_INSTALL
 from modelreg.local.export_names import export_file_name
 from modelreg.local.export_options import choose_export, export_options, given_options
 from modelreg.local.pulls import pull_into
@@ -105,6 +106,31 @@ def input_specs(version: Version, options: ExportOptions) -> list[InputSpec]:
                                                              "params.imgsz, or"), field="input_shapes")
 
 
+def without_default_shapes(version: Version, options: ExportOptions) -> ExportOptions:
+    """``options`` without input shapes that are the version's own (``--imgsz 640`` of a model registered at
+    640), so that asking for the defaults in words finds the export made without them."""
+    if not options.input_shapes:
+        return options
+    plain = options.model_copy(update={"input_shapes": None})
+    try:
+        defaults = [spec.shape for spec in input_specs(version, plain)]
+    except InvalidInput:  # no default to be equal to
+        return options
+    return plain if defaults == [list(shape) for shape in options.input_shapes] else options
+
+
+def untrusted_message(version: Version, path: str) -> str:
+    """Why exporting a pickled file needs trust, and when that is the usual case."""
+    yolo = isinstance(version.extra.get("ultralytics"), Mapping)
+    what = "an Ultralytics checkpoint, a pickle" if yolo else "a pickled module"
+    message = (f"{path!r} of {version.ref} is {what}: loading it (torch.load) runs whatever code the file names, "
+               "so it is exported only when you say you trust it; a checkpoint your own training run wrote and "
+               "registered is the usual case")
+    if yolo:
+        message += f"; loading it also needs the ultralytics package where the export runs: {ULTRALYTICS_INSTALL}"
+    return message
+
+
 def failure_error(outcome: ExportOutcome, fmt: str) -> ModelregError:
     """The error class a failed conversion names (``unsupported_operator`` → UnsupportedOperator …)."""
     failure = outcome.error
@@ -172,6 +198,7 @@ class ExportsMixin(FilesMixin):
         ``stored`` is the export to serve when the same one is stored (and ``force`` is off)."""
         version = self.get_version(ref)
         self._check_ready_for_export(version)
+        opts = without_default_shapes(version, opts)
         weights = pick_weights(version, source)
         local = self.resolve(str(_pinned(version)), weights.path)
         kind = detect_source_kind(local)
@@ -194,8 +221,8 @@ class ExportsMixin(FilesMixin):
             if cached is not None:
                 return replace(plan, stored=cached)  # serving a stored export loads nothing: no trust needed
         if kind == "pickled_module" and not trusted:
-            raise UntrustedSource(f"{weights.path!r} of {version.ref} is a pickled module: loading it runs code from "
-                                  "the file", step=pass_option("trusted"), path=weights.path)
+            raise UntrustedSource(untrusted_message(version, weights.path), step=pass_option("trusted"),
+                                  path=weights.path)
         _inputs(version, opts)
         return plan
 

@@ -15,6 +15,7 @@ from modelreg.errors import (
     VersionInUse,
 )
 from modelreg.filters import decode_cursor, parse_sort, version_fields, walk_pages
+from modelreg.local.checkpoint_facts import task_of
 from modelreg.local.fields import jsonable_fields, metadata_changes
 from modelreg.local.metadata_files import metadata_to_register
 from modelreg.metadata.base import MetadataTx, VersionDraft
@@ -45,6 +46,7 @@ from modelreg.types import (
     EventAction,
     Model,
     Page,
+    Task,
     Version,
     VersionFields,
     check_metrics,
@@ -118,7 +120,7 @@ class VersionsMixin(ServiceBase):
             self.ctx.check_project(ref.project or DEFAULT_PROJECT)
             self.ctx.read(lambda tx: self._check_before_storing(tx, ref, manifest, update_labels, changes.get("label")))
         stored = self._stored_artifacts(artifacts) if artifacts is not None else None  # after every other check
-        self._ensure_model(ref)
+        self._ensure_model(ref, task=task_of(merged))
         arts = stored if stored is not None else store_sources(self.ctx, sources, progress)
 
         def commit(arts: list[Artifact]) -> Version:
@@ -200,17 +202,24 @@ class VersionsMixin(ServiceBase):
             raise _missing(missing)
         return sorted(out, key=lambda a: a.path)
 
-    def _ensure_model(self, ref: Ref) -> Model:
+    def _ensure_model(self, ref: Ref, *, task: Task | None = None) -> Model:
+        """The model ``ref`` names, created on first use; ``task`` (what the files say the model does) is set
+        on a model created now or still of task ``other``."""
         project = ref.project or DEFAULT_PROJECT
         self.ctx.check_project(project)
 
         def run(tx: MetadataTx) -> Model:
             model = tx.get_model(project=project, name=ref.model)
             if model is not None:
-                return model
+                if task is None or model.task != "other":
+                    return model
+                updated = tx.update_model(model_id=model.id, changes={"task": task}, now=self.ctx.now())
+                self._event(tx, "model.updated", model=updated, before={"task": model.task}, after={"task": task})
+                return updated
             proj = self._project_or_create(tx, project)
             try:
-                model = tx.create_model(project_id=proj.id, name=ref.model, now=self.ctx.now())
+                model = tx.create_model(project_id=proj.id, name=ref.model, task=task or "other",
+                                        now=self.ctx.now())
             except AlreadyExists:  # a concurrent first registration created it a moment ago
                 found = tx.get_model(project=project, name=ref.model)
                 if found is None:
