@@ -121,6 +121,24 @@ def test_pull_format_gives_a_runnable_verified_export(reg: Service, tmp_path: Pa
         reg.pull("cls:1", tmp_path / "x", format="tflite")
 
 
+def test_pull_and_get_export_choose_among_a_formats_exports(reg: Service, tmp_path: Path) -> None:
+    register(reg, tmp_path)
+    plain = reg.export("cls:1", "onnx")
+    half = reg.export("cls:1", "onnx", half=True)
+    assert reg.get_export("cls:1", "onnx") == half  # the newest, when nothing says which
+    assert reg.get_export("cls:1", "onnx", export_id=plain.id) == plain
+    assert reg.get_export("cls:1", "onnx", half=True) == half
+    folder = reg.pull("cls:1", tmp_path / "fp32", format="onnx", export_id=plain.id)
+    assert json.loads((folder / "export.json").read_text())["id"] == plain.id
+    folder = reg.pull("cls:1", tmp_path / "fp16", format="onnx", export_options={"half": True})
+    assert json.loads((folder / "export.json").read_text())["options"]["half"] is True
+    with pytest.raises(NotFound, match=f"no onnx export with id {half.id + 100}"):
+        reg.pull("cls:1", tmp_path / "x", format="onnx", export_id=half.id + 100)
+    with pytest.raises(NotFound, match="no onnx export with these options"):
+        reg.get_export("cls:1", "onnx", int8="dynamic")
+    assert reg.export("cls:1", "onnx", input_shapes=[[-1, 3, 32, 32]]) == plain  # the signature's own shape
+
+
 def test_a_failing_parity_is_recorded_not_hidden(reg: Service, tmp_path: Path) -> None:
     register(reg, tmp_path, "pickled", model=Noisy().eval())
     exported = reg.export("cls:1", "torchscript", trusted=True)
@@ -265,6 +283,16 @@ def test_cli_export_exports_info_pull_and_bench(tmp_path: Path, monkeypatch: pyt
     assert "exports" in run("info", "cls:1").stdout
     pulled = run("pull", "cls:1", "--format", "onnx", "--to", str(tmp_path / "deploy"))
     assert pulled.exit_code == 0 and (tmp_path / "deploy" / "model.onnx").is_file()
+    assert "pulled onnx export 1 of cls:v1 (dynamic, -1x3x32x32; ok)" in pulled.stdout  # says which one
+    assert run("export", "cls:1", "--format", "onnx", "--imgsz", "32", "--half").exit_code == 0
+    fp16 = run("pull", "cls:1", "--format", "onnx", "--half", "--to", str(tmp_path / "fp16"), "--json")
+    assert fp16.exit_code == 0 and json.loads(fp16.stdout)["options"]["half"] is True
+    first = run("pull", "cls:1", "--format", "onnx", "--export", "1", "--to", str(tmp_path / "first"), "--json")
+    assert json.loads(first.stdout)["export"] == 1
+    unknown = run("pull", "cls:1", "--format", "onnx", "--int8", "static", "--to", str(tmp_path / "none"))
+    assert unknown.exit_code == ExitCode.NOT_FOUND and "with these options" in unknown.stderr
+    no_format = run("pull", "cls:1", "--half")
+    assert no_format.exit_code == ExitCode.USAGE and "give --format too" in no_format.stderr
     bench = run("bench", "cls:1", "--format", "onnx", "--imgsz", "32", "--batch", "1,2", "--runs", "3")
     assert bench.exit_code == 0, bench.stderr
     assert "pytorch-eager" in bench.stdout and "onnxruntime" in bench.stdout and "speed-up" in bench.stdout

@@ -385,8 +385,10 @@ class Registry(Protocol):
 
     # ---- files
     def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
-             metadata: bool = True, format: str | None = None) -> Path:
-        """Write the version's files into ``to``; with ``format``, its export's files (and export.json) instead."""
+             metadata: bool = True, format: str | None = None, export_id: int | None = None,
+             export_options: Mapping[str, Any] | None = None) -> Path:
+        """Write the version's files into ``to``; with ``format``, its export's files (and export.json) instead:
+        the export ``export_id``, else the newest with ``export_options`` (any options when None)."""
         ...
 
     def resolve(self, ref: str, path: str | None = None) -> Path:
@@ -410,8 +412,9 @@ class Registry(Protocol):
         """The version's exports, oldest first: format, options, status, parity, speed, files."""
         ...
 
-    def get_export(self, ref: str, format: str, **options: Any) -> Export:
-        """The stored export of ``format`` (the newest when several option sets exist and none are given)."""
+    def get_export(self, ref: str, format: str, *, export_id: int | None = None, **options: Any) -> Export:
+        """The stored export of ``format``: the one ``export_id`` names, else the newest with ``options`` (any
+        options when none are given)."""
         ...
 
     def bench(self, ref: str, format: str = "onnx", *, batches: Sequence[int] = (1, 16), runs: int = 30,

@@ -4,7 +4,7 @@ scripts), ``import``."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -15,6 +15,7 @@ from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, human_size, short_ref, transfer, working
 from modelreg.registry import Layout
 from modelreg.service.exports import export_file_name
+from modelreg.service.report_markdown import export_options_text
 from modelreg.types import Version
 
 app = typer.Typer()
@@ -30,22 +31,37 @@ def pull(
     fmt: Annotated[str | None, typer.Option(
         "--format", "-f", help="Pull the version's export in this format (onnx, torchscript, coreml, tflite) "
                                "instead of its files, with export.json (parity, options, provenance).")] = None,
+    export_id: Annotated[int | None, typer.Option(
+        "--export", min=1, help="With --format: the export with this id (modelreg exports lists them).")] = None,
+    half: Annotated[bool, typer.Option("--half", help="With --format: the FP16 export.")] = False,
+    int8: Annotated[str | None, typer.Option(
+        "--int8", metavar="dynamic|static", help="With --format: the INT8 export quantized so.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Download a version's files into a folder.
 
     Each file is verified against its SHA-256; metadata.json is written beside them. With --format, the
-    files of the version's export (the newest of that format: make one with modelreg export).
+    files of one of the version's exports instead: the one --export names, else the newest of that format
+    with --half or --int8 as given (the newest of any options without them); the output says which.
 
     \b
     Example: modelreg pull fire-detector@production --to models/production
     Example: modelreg pull fire-detector@production --format onnx --to deploy/
+    Example: modelreg pull fire-detector@production --format tflite --int8 dynamic --to deploy/
     """
     st = state(ctx)
+    chosen: dict[str, Any] = {"half": True} if half else {}
+    if int8 is not None:
+        if int8 not in ("dynamic", "static"):
+            raise CliError(f"--int8 takes dynamic or static, not {int8!r}", exit_code=ExitCode.INVALID_INPUT)
+        chosen["int8"] = int8
+    if fmt is None and (chosen or export_id is not None):
+        raise CliError("--export, --half and --int8 choose among a format's exports: give --format too",
+                       hint="e.g. modelreg pull MODEL --format onnx --int8 dynamic", exit_code=ExitCode.USAGE)
     reg = st.registry()
     version = reg.get_version(ref)
     if fmt is not None:
-        _pull_export(st, version, fmt, to, no_metadata, as_json)
+        _pull_export(st, version, fmt, to, no_metadata, as_json, export_id, chosen)
         return
     exact = f"{version.project}/{version.model}:{version.number}"  # the same version even if an alias moves
     dest = to if to is not None else Path(f"{version.model}-v{version.number}")
@@ -60,20 +76,25 @@ def pull(
                  f"{human_size(version.size)})", soft_wrap=True)
 
 
-def _pull_export(st: State, version: Version, fmt: str, to: Path | None, no_metadata: bool, as_json: bool) -> None:
+def _pull_export(st: State, version: Version, fmt: str, to: Path | None, no_metadata: bool, as_json: bool,
+                 export_id: int | None, options: dict[str, Any]) -> None:
     reg = st.registry()
     exact = f"{version.project}/{version.model}:{version.number}"
-    exported = reg.get_export(exact, fmt)
+    exported = reg.get_export(exact, fmt, export_id=export_id, **options)
     dest = to if to is not None else Path(f"{version.model}-v{version.number}-{fmt}")
     with transfer(st.err, total=exported.size, label=f"pulling the {fmt} export of {short_ref(version.ref)}",
                   enabled=st.progress_enabled(as_json)) as progress:
-        folder = reg.pull(exact, dest, progress=progress, metadata=not no_metadata, format=fmt)
+        folder = reg.pull(exact, dest, progress=progress, metadata=not no_metadata, format=fmt,
+                          export_id=exported.id)
     if as_json:
-        emit_json({"version": version.ref, "format": fmt, "status": exported.status, "path": str(folder.resolve()),
-                   "files": [export_file_name(f.path) for f in exported.files], "bytes": exported.size})
+        emit_json({"version": version.ref, "format": fmt, "export": exported.id,
+                   "options": exported.options.model_dump(mode="json"), "status": exported.status,
+                   "path": str(folder.resolve()), "files": [export_file_name(f.path) for f in exported.files],
+                   "bytes": exported.size})
         return
-    st.out.print(f"pulled the {fmt} export of {short_ref(version.ref)} ({exported.status}) into {folder} "
-                 f"({len(exported.files)} files, {human_size(exported.size)})", soft_wrap=True)
+    st.out.print(f"pulled {fmt} export {exported.id} of {short_ref(version.ref)} ({export_options_text(exported)}; "
+                 f"{exported.status}) into {folder} ({len(exported.files)} files, {human_size(exported.size)})",
+                 soft_wrap=True)
 
 
 @app.command("resolve")

@@ -848,8 +848,8 @@ class HttpRegistry:
     def list_exports(self, ref: str) -> list[Export]:
         return cast(list[Export], self._get(list[Export], self._version_path(ref) + "/exports"))
 
-    def get_export(self, ref: str, format: str, **options: Any) -> Export:
-        return choose_export(self.list_exports(ref), ref, format, options)
+    def get_export(self, ref: str, format: str, *, export_id: int | None = None, **options: Any) -> Export:
+        return choose_export(self.list_exports(ref), ref, format, options, export_id)
 
     def bench(self, ref: str, format: str = "onnx", *, batches: Sequence[int] = (1, 16), runs: int = 30,
               trusted: bool = False, **options: Any) -> Export:
@@ -878,13 +878,15 @@ class HttpRegistry:
 
     # ---- files
     def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
-             metadata: bool = True, format: str | None = None) -> Path:
-        """Write the version's files (verified) and its metadata.json into ``to``; with ``format``, its export's."""
+             metadata: bool = True, format: str | None = None, export_id: int | None = None,
+             export_options: Mapping[str, Any] | None = None) -> Path:
+        """Write the version's files (verified) and its metadata.json into ``to``; with ``format``, its export's
+        (``export_id``, else the newest with ``export_options``)."""
         def fetch(digest: str, size: int, target: Path) -> None:
             self._download(digest, size, target, progress)
 
         if format is not None:
-            exported = self.get_export(ref, format)
+            exported = self.get_export(ref, format, export_id=export_id, **dict(export_options or {}))
             files = [(export_file_name(f.path), f.digest, f.size) for f in exported.files]
             return pull_into(Path(to), files, fetch,
                              ("export.json", exported.model_dump(mode="json")) if metadata else None)

@@ -6,8 +6,8 @@ checkpoint only, ``ultralytics`` (the module's classes live there).
 
 What ``prepare`` does is what Ultralytics' ``Exporter`` does before converting: FP32, eval, BatchNorm fused
 into the convolutions, the head in export mode (one tensor out, boxes decoded, no NMS), ``C2f`` blocks
-split the way that gives a cleaner graph, and the head's coordinates normalised to 0..1 for LiteRT (its runtime
-scales them back, as Ultralytics' LiteRT backend does).
+split the way that gives a cleaner graph; for LiteRT, the coordinates divided by the image size, as Ultralytics'
+LiteRT export does (its LiteRT backend multiplies them back).
 """
 
 from __future__ import annotations
@@ -155,7 +155,38 @@ def prepare(module: torch.nn.Module, fmt: str) -> torch.nn.Module:
                 head.xyxy = False  # xywh, as without NMS in the graph
         elif isinstance(m, C2f):
             m.forward = m.forward_split  # type: ignore[method-assign]  # as Ultralytics: a cleaner graph
+    facts = describe(module)
+    if fmt == "tflite" and facts.task in NORMALIZED_TASKS and not facts.end2end:
+        return NormalizedCoordinates(module, len(facts.names), facts.kpt_shape)
     return module
+
+
+NORMALIZED_TASKS = ("detect", "segment", "pose", "obb")
+
+
+class NormalizedCoordinates(torch.nn.Module):
+    """A YOLO head's box (and keypoint) coordinates divided by the image's width and height, as Ultralytics'
+    LiteRT export gives them (INT8 keeps the scores' resolution); its LiteRT backend multiplies them back."""
+
+    def __init__(self, model: torch.nn.Module, classes: int, kpt_shape: list[int] | None) -> None:
+        super().__init__()
+        self.model = model
+        self.classes = classes
+        self.kpt_shape = kpt_shape
+
+    def forward(self, images: torch.Tensor) -> Any:
+        out = self.model(images)
+        first = out[0] if isinstance(out, tuple | list) else out
+        h, w = images.shape[2], images.shape[3]
+        scale = torch.ones(first.shape[1], dtype=first.dtype, device=first.device)
+        scale[0:4:2] = 1.0 / w
+        scale[1:4:2] = 1.0 / h
+        if self.kpt_shape is not None:
+            start, dims = 4 + self.classes, self.kpt_shape[1]
+            scale[start::dims] = 1.0 / w
+            scale[start + 1::dims] = 1.0 / h
+        normalized = first * scale.view(1, -1, 1)
+        return (normalized, *out[1:]) if isinstance(out, tuple | list) else normalized
 
 
 def export_metadata(request: ConvertRequest) -> dict[str, Any] | None:

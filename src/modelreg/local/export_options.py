@@ -65,12 +65,21 @@ def _first_error(exc: ValueError) -> str:
     return str(exc)
 
 
-def choose_export(exports: Sequence[Export], ref: str, fmt: str, options: Mapping[str, Any]) -> Export:
-    """The newest export of ``fmt`` among ``exports`` (with exactly ``options`` when any are given)."""
+def choose_export(exports: Sequence[Export], ref: str, fmt: str, options: Mapping[str, Any],
+                  export_id: int | None = None) -> Export:
+    """The export ``export_id`` of ``fmt`` among ``exports``, else the newest whose options are those given
+    (``{"int8": "dynamic"}``: any export quantized so, whatever its other options)."""
     found = [e for e in exports if e.format == fmt]
-    if options:
+    if export_id is not None:
+        chosen = [e for e in found if e.id == export_id]
+        if not chosen:
+            raise NotFound(f"{ref} has no {fmt} export with id {export_id}",
+                           step=next_step("export", ref=ref, format=fmt), format=fmt, export_id=export_id)
+        return chosen[0]
+    if options:  # the options given, each as an export of these options would have it; the others any
         wanted = export_options(fmt, options)
-        found = [e for e in found if e.options == wanted]
+        found = [e for e in found if all(getattr(e.options, name) == getattr(wanted, name) for name in options
+                                         if name in ExportOptions.model_fields)]
     if not found:
         raise NotFound(f"{ref} has no {fmt} export" + (" with these options" if options else ""),
                        step=next_step("export", ref=ref, format=fmt), format=fmt)

@@ -247,11 +247,13 @@ class ExportsMixin(FilesMixin):
 
     @operation("viewer", "downloading files")
     def pull(self, ref: str, to: str | os.PathLike[str], *, progress: Progress | None = None,
-             metadata: bool = True, format: str | None = None) -> Path:
-        """Write the version's files into ``to``; with ``format``, its export's files (and export.json) instead."""
+             metadata: bool = True, format: str | None = None, export_id: int | None = None,
+             export_options: Mapping[str, Any] | None = None) -> Path:
+        """Write the version's files into ``to``; with ``format``, its export's files (and export.json) instead:
+        the export ``export_id``, else the newest with ``export_options`` (any options when None)."""
         if format is None:
             return super().pull(ref, to, progress=progress, metadata=metadata)
-        exported = self.get_export(ref, format)
+        exported = self.get_export(ref, format, export_id=export_id, **dict(export_options or {}))
         files = [(export_file_name(f.path), f.digest, f.size) for f in exported.files]
         document = ("export.json", exported.model_dump(mode="json")) if metadata else None
         return pull_into(Path(to), files, lambda digest, _, target: self.ctx.blobs.get_to_path(
@@ -268,10 +270,11 @@ class ExportsMixin(FilesMixin):
         return self.ctx.read(run)
 
     @operation("viewer", "reading an export")
-    def get_export(self, ref: str, format: str, **options: Any) -> Export:
-        """The stored export of ``format`` (the newest when several option sets exist and none are given)."""
+    def get_export(self, ref: str, format: str, *, export_id: int | None = None, **options: Any) -> Export:
+        """The stored export of ``format``: the one ``export_id`` names, else the newest with ``options`` (any
+        options when none are given)."""
         version = self.get_version(ref)
-        return choose_export(self.list_exports(str(_pinned(version))), version.ref, format, options)
+        return choose_export(self.list_exports(str(_pinned(version))), version.ref, format, options, export_id)
 
     @operation("editor", "benchmarking an export")
     def bench(self, ref: str, format: str = "onnx", *, batches: Sequence[int] = (1, 16), runs: int = 30,
