@@ -216,6 +216,11 @@ def test_bench_stores_latency_next_to_eager(reg: Service, tmp_path: Path) -> Non
     assert report["exports"][0]["bench"]["rows"]
     markdown = reg.report("cls:1", "markdown")
     assert "## Exports" in markdown and "onnx" in markdown
+    again = reg.bench("cls:1", "onnx", batches=[1], runs=3)  # the newest shown, the earlier one kept
+    assert again.id == benched.id and again.bench is not None and {r.batch for r in again.bench.rows} == {1}
+    first, second = reg.events(action="export.benchmarked", limit=10).items[::-1]
+    assert first.before is None and second.before["bench"] == benched.bench.model_dump(mode="json")
+    assert second.after["export_id"] == benched.id and [r["batch"] for r in second.after["rows"]] == [1, 1]
 
 
 def test_export_blobs_live_and_die_with_the_version(reg: Service, tmp_path: Path) -> None:

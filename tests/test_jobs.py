@@ -144,12 +144,12 @@ class Gate:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.entered = threading.Event()
         self._open = threading.Event()
-        original: Callable[[Any, ExportJob], ExportOutcome] = ExportsMixin._run_export
+        original: Callable[..., ExportOutcome] = ExportsMixin._run_export
 
-        def held(service: Any, job: ExportJob) -> ExportOutcome:
+        def held(service: Any, job: ExportJob, stage: Any = None) -> ExportOutcome:
             self.entered.set()
             assert self._open.wait(WAIT_S), "the test never opened the gate"
-            return original(service, job)
+            return original(service, job, stage) if stage is not None else original(service, job)
 
         monkeypatch.setattr(ExportsMixin, "_run_export", held)
 
@@ -285,7 +285,7 @@ import modelreg
 from modelreg.config import Settings
 from modelreg.service.exports import ExportsMixin
 
-ExportsMixin._run_export = lambda self, job: threading.Event().wait()  # a conversion that never ends
+ExportsMixin._run_export = lambda self, job, stage=None: threading.Event().wait()  # a conversion that never ends
 reg = modelreg.connect(settings=Settings(home=Path(sys.argv[1]), actor="tester"))
 job = reg.start_export("cls:1", "torchscript")
 while reg.get_job(job.id).status != "running":

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 import typer
@@ -12,7 +13,7 @@ from rich.text import Text
 
 from modelreg.cli.common import JsonOpt, RefArg, state
 from modelreg.cli.errors import CliError, ExitCode
-from modelreg.cli.output import emit_json, human_size, short_ref, working
+from modelreg.cli.output import emit_json, human_size, short_ref, staged, working
 from modelreg.cli.steps import CLI_WORDS
 from modelreg.errors import error_from_dict
 from modelreg.service.exports import export_file_name
@@ -37,6 +38,7 @@ Int8Opt = Annotated[str | None, typer.Option(
     "--int8", metavar="dynamic|static", help="INT8 quantization: dynamic (ONNX Runtime, LiteRT dynamic range) or "
                                              "static (ONNX QDQ, calibrated on the sample inputs).")]
 SimplifyOpt = Annotated[bool, typer.Option("--simplify", help="Simplify the graph where the toolchain can.")]
+STAGE_POLL_S = 0.25  # how often a waiting export asks its job what it is doing
 TrustedOpt = Annotated[bool, typer.Option(
     "--trusted", help="Allow weights saved as a pickled module: loading them runs code in the file, so only "
                       "for weights you registered yourself.")]
@@ -168,9 +170,17 @@ def export(
             st.out.print(f"job {started.id} started; follow it: modelreg job {started.id} "
                          f"(--wait to wait for it)", soft_wrap=True)
         return
-    with working(st.err, f"exporting {short_ref(ref)} to {fmt} and checking it", enabled=st.progress_enabled(as_json)):
-        exported = reg.export(ref, fmt, force=force, trusted=trusted, source=source, entry_point=entry_point,
-                              options=options)
+    with staged(st.err, f"exporting {short_ref(ref)} to {fmt}", enabled=st.progress_enabled(as_json)) as show:
+        job = reg.start_export(ref, fmt, force=force, trusted=trusted, source=source, entry_point=entry_point,
+                               options=options)
+        while not job.finished:  # the job's own stages: loading and converting, checking, storing
+            show(job.progress)
+            time.sleep(STAGE_POLL_S)
+            job = reg.get_job(job.id)
+    if job.error is not None:
+        raise error_from_dict({"code": job.error.code, "message": job.error.message,
+                               "details": {**job.error.details, "hint": job.error.hint}})
+    exported = reg.get_export(job.ref, fmt, export_id=job.export_id)
     if as_json:
         emit_json(exported)
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -230,6 +231,21 @@ def transfer(console: Console, *, total: int, label: str, enabled: bool) -> Iter
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda moved: bar.advance(task, moved)
+
+
+@contextmanager
+def staged(console: Console, message: str, *, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A spinner for work that goes through stages: the function it yields names the stage now, shown
+    after ``message`` with the time since the work began (``exporting m:3 to onnx · checking … · 6 s``)."""
+    started = time.monotonic()
+    if not enabled:
+        yield lambda stage: None
+        return
+    with console.status(message) as status:
+        def show(stage: str) -> None:
+            status.update(f"{message} · {stage} · {time.monotonic() - started:.0f} s")
+
+        yield show
 
 
 @contextmanager

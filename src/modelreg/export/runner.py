@@ -183,9 +183,9 @@ def _died(child: _Child, what: str, timeout: float) -> ExportFailure:
                          f"result{tail}", hint="the log tail says why")
 
 
-def run_export(job: ExportJob) -> ExportOutcome:
+def run_export(job: ExportJob, stage: Callable[[str], None] = lambda _: None) -> ExportOutcome:
     """Convert ``job`` into ``job.out_dir`` and verify it, each in a child process; never raises for a
-    failed export (the outcome says what happened)."""
+    failed export (the outcome says what happened). ``stage`` is told which of the two is running."""
     toolchain = toolchain_versions(job.format, int8=job.options.int8, half=job.options.half)
     missing = _missing_toolchain(job.format)
     if missing is not None:
@@ -197,6 +197,7 @@ def run_export(job: ExportJob) -> ExportOutcome:
         job_file, reference = work / "job.json", work / "reference.npz"
         job_file.write_text(job.model_dump_json())
         result = work / "convert.json"
+        stage(f"loading the weights and converting them to {job.format}")
         child = _run_child(["convert", str(job_file), str(result), "--reference", str(reference)], job.timeout_s,
                            work, job.memory_limit_bytes)
         converted = _read(result, ExportOutcome) if child.returncode == 0 else None
@@ -207,6 +208,7 @@ def run_export(job: ExportJob) -> ExportOutcome:
         converted = converted.model_copy(update={"toolchain": toolchain})
         if converted.status == "failed":
             return converted
+        stage(f"checking the {job.format} file against the original (parity)")
         parity = _verify(job, job_file, reference, work, max(MIN_VERIFY_S, deadline - time.monotonic()))
         status = {"passed": "ok", "failed": "failed-parity", "unverified": "unverified"}[parity.status]
         return converted.model_copy(update={"status": status, "parity": parity})

@@ -143,12 +143,17 @@ WEIGHTS_IN_A_RUN = ("weights/best.pt", "best.pt", "weights/last.pt", "last.pt") 
 
 
 def checkpoint_fields(files: object) -> dict[str, Any]:
-    """Version fields from the Ultralytics checkpoint among ``files`` being registered (a ``.pt`` file, or a
-    run folder's ``weights/best.pt``…): its ``signature`` and ``extra.ultralytics``; empty when there is none."""
-    if not isinstance(files, str | os.PathLike):
+    """Version fields from the Ultralytics checkpoint among ``files`` being registered (a ``.pt`` file, a run
+    folder's ``weights/best.pt``…, or a mapping's file stored as one of those): its ``signature`` and
+    ``extra.ultralytics``; empty when there is none."""
+    if isinstance(files, Mapping):  # {"weights/best.pt": "runs/train/weights/best.pt", ...}
+        candidates = [Path(files[name]) for name in WEIGHTS_IN_A_RUN
+                      if isinstance(files.get(name), str | os.PathLike)]
+    elif isinstance(files, str | os.PathLike):
+        path = Path(files)
+        candidates = [path / name for name in WEIGHTS_IN_A_RUN] if path.is_dir() else [path]
+    else:
         return {}
-    path = Path(files)
-    candidates = [path / name for name in WEIGHTS_IN_A_RUN] if path.is_dir() else [path]
     for candidate in candidates:
         facts = checkpoint_facts(candidate)
         if facts is not None:

@@ -233,8 +233,8 @@ class ExportsMixin(FilesMixin):
             stage("preparing the inputs")
             job = self._job(plan.version, plan.format, plan.options, plan.source, plan.local, plan.trusted,
                             scratch / "out")
-            stage("converting and checking parity")
-            outcome = self._run_export(job)
+            stage("converting and checking parity")  # the runner names each of the two as it starts it
+            outcome = self._run_export(job, stage)
             if outcome.status == "failed" or not outcome.files:
                 error = failure_error(outcome, plan.format)
                 self._record_failure(plan.version, plan.format, plan.key, error)
@@ -314,9 +314,13 @@ class ExportsMixin(FilesMixin):
             record["bench"] = result.model_dump(mode="json")
             updated = tx.update_export(export_id=exported.id, record=record, now=self.ctx.now())
             model = self._model(tx, f"{version.project}/{version.model}")
+            # the export shows the newest figures; each benchmark stays in the events log, the one it
+            # replaced beside it, so no measurement is ever lost
+            earlier = exported.bench.model_dump(mode="json") if exported.bench is not None else None
             self._event(tx, "export.benchmarked", model=model, version=version.number,
-                        after={"format": format, "key": exported.key,
-                               "rows": [r.model_dump(mode="json") for r in result.rows]})
+                        before={"format": format, "key": exported.key, "bench": earlier} if earlier else None,
+                        after={"format": format, "key": exported.key, "export_id": exported.id,
+                               "machine": result.machine, "rows": [r.model_dump(mode="json") for r in result.rows]})
             return updated
 
         return self.ctx.write(run)
@@ -335,10 +339,10 @@ class ExportsMixin(FilesMixin):
                          task=model.task, trusted=trusted, out_dir=str(out_dir),
                          memory_limit_bytes=self.ctx.settings.export_memory_limit)
 
-    def _run_export(self, job: ExportJob) -> ExportOutcome:
+    def _run_export(self, job: ExportJob, stage: Stage = _quiet) -> ExportOutcome:
         from modelreg.export.runner import run_export
 
-        return run_export(job)
+        return run_export(job, stage)
 
     def _run_bench(self, job: ExportJob, batches: list[int], runs: int) -> BenchOutcome:
         from modelreg.export.runner import run_bench
