@@ -438,3 +438,20 @@ def test_tflite_int8_dynamic_range_with_int64_inputs(zoo: Zoo) -> None:
     assert outcome.parity is not None and outcome.parity.thresholds == THRESHOLDS["int8"]
     assert 0 < outcome.parity.outputs[0].max_abs_diff < 0.05
     assert any("int32" in n for n in outcome.notes)
+
+
+def test_a_module_neither_traced_nor_scripted_is_told_what_it_can_do() -> None:
+    from modelreg.export.failures import ExportError
+    from modelreg.export.torchscript import _trace_or_script
+
+    class Odd(torch.nn.Module):
+        def forward(self, x: Any) -> Any:
+            return {"not a tensor", id(x)}  # a set of Python values: the tracer and the compiler both refuse it
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(ExportError) as raised:
+            _trace_or_script(Odd(), (torch.zeros(1),), [])
+    hint = raised.value.failure.hint or ""
+    assert "torch.jit.trace failed" in raised.value.failure.message
+    assert "onnx or tflite" in hint and ".pt2" in hint and "entry_point" in hint

@@ -10,6 +10,7 @@ untrusted error says what trusting means, the default shape asked for in words f
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from PIL import Image, ImageDraw
 from tests._ultralytics import offline_ultralytics
 
 import modelreg
-from modelreg.errors import InvalidInput, UntrustedSource
+from modelreg.errors import InvalidInput, ToolchainMissing, UntrustedSource
 from modelreg.registry import Registry
 
 pytestmark = [
@@ -202,4 +203,22 @@ def test_an_option_the_format_lacks_is_refused_and_nothing_is_stored(detector: D
     before = detector.reg.list_exports("rects:1")
     with pytest.raises(InvalidInput, match="INT8 quantization is not offered for torchscript"):
         detector.reg.export("rects:1", "torchscript", trusted=True, int8="dynamic")
+    assert detector.reg.list_exports("rects:1") == before
+
+
+def test_without_the_ultralytics_package_the_error_names_the_install(detector: Detector, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the export runs without ``ultralytics`` (hidden here from the export's child processes by a
+    package of that name that cannot be imported), loading the checkpoint fails with what to install."""
+    shadow = tmp_path / "shadow" / "ultralytics"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'ultralytics\'", '
+                                        'name="ultralytics")\n')
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(shadow.parent), os.environ["PYTHONPATH"]]))
+    before = detector.reg.list_exports("rects:1")
+    with pytest.raises(ToolchainMissing) as raised:
+        detector.reg.export("rects:1", "torchscript", trusted=True, force=True)
+    assert "cannot load an Ultralytics checkpoint" in raised.value.message
+    assert raised.value.details["install"] == 'pip install "modelreg[ultralytics]"'
+    assert raised.value.details["missing"] == ["ultralytics"]
     assert detector.reg.list_exports("rects:1") == before

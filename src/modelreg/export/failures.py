@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from modelreg.export.job import ExportFailure
-from modelreg.export.toolchains import requirement_of_module, toolchain_missing
+from modelreg.export.toolchains import requirement_of_module, toolchain_missing, ultralytics_missing
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # What the exporters say when they meet an operator they cannot convert, and where its name is.
@@ -131,6 +131,8 @@ def classify(exc: BaseException, fmt: str, stage: str | None = None) -> ExportFa
 def _missing_import(exc: ImportError, fmt: str, stage: str) -> ExportFailure:
     """A module the export imported is missing: name its distribution when the toolchain table declares it."""
     name = exc.name or ""
+    if name.split(".", 1)[0] == "ultralytics":  # unpickling a YOLO checkpoint imports its model classes
+        return ultralytics_missing(fmt)
     declared = requirement_of_module(name) if name else None
     if declared is not None:
         return toolchain_missing(fmt, [declared.distribution])

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from modelreg.export.job import ExportFailure
 
-__all__ = ["ALL_FORMATS_EXTRA", "NUMPY", "TOOLCHAINS", "TORCH", "ULTRALYTICS_INSTALL", "Probe", "Requirement",
-           "extra_of", "install_command", "install_hint", "missing_packages", "requirement_of_module",
-           "toolchain_missing"]
+__all__ = ["ALL_FORMATS_EXTRA", "NUMPY", "TOOLCHAINS", "TORCH", "ULTRALYTICS_EXTRA", "ULTRALYTICS_INSTALL", "Probe",
+           "Requirement", "extra_of", "install_command", "install_hint", "missing_packages", "requirement_of_module",
+           "toolchain_missing", "ultralytics_missing"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ TOOLCHAINS: dict[str, tuple[Requirement, ...]] = {
 # The extra that installs every format's toolchain.
 ALL_FORMATS_EXTRA = "export"
 # Loading an Ultralytics checkpoint (any format) needs its package: the training integration's extra.
-ULTRALYTICS_INSTALL = f'pip install "modelreg[ultralytics]" (it pins {TORCH.spec})'
+ULTRALYTICS_EXTRA = "ultralytics"
+ULTRALYTICS_INSTALL = f'pip install "modelreg[{ULTRALYTICS_EXTRA}]" (it pins {TORCH.spec})'
 
 Probe = Callable[[str], bool]
 
@@ -100,3 +101,14 @@ def toolchain_missing(fmt: str, missing: list[str]) -> ExportFailure:
                                  "environment it runs in",
                          hint=install_hint(fmt), missing=missing or None, extra=extra_of(fmt),
                          install=install_command(fmt))
+
+
+def ultralytics_missing(fmt: str) -> ExportFailure:
+    """The failure of an export of an Ultralytics checkpoint where the ``ultralytics`` package is not installed:
+    its model classes live there, so the checkpoint cannot be loaded, whatever the format."""
+    return ExportFailure(code="toolchain_missing",
+                         message=f"this registry cannot load an Ultralytics checkpoint to export it to {fmt}: "
+                                 "ultralytics is not installed in the Python environment it runs in (the "
+                                 "checkpoint's model classes live there)",
+                         hint=ULTRALYTICS_INSTALL, missing=["ultralytics"], extra=ULTRALYTICS_EXTRA,
+                         install=f'pip install "modelreg[{ULTRALYTICS_EXTRA}]"')

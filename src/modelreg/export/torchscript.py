@@ -23,6 +23,10 @@ from modelreg.export.job import ExportJob
 from modelreg.export.ultralytics import export_metadata
 
 MODEL = "model.torchscript"
+# What a user can do when neither tracing nor scripting works, without touching code they may not own.
+TRACE_HINT = ("export to onnx or tflite instead (they capture the graph with torch.export); or register the model "
+              "as a torch.export program (.pt2), or as a state dict with params.entry_point naming the function "
+              "that builds it; or, where the code is yours, make forward() take and return tensors only")
 _TRACER_WARNING: type[Warning] = getattr(torch.jit, "TracerWarning", UserWarning)
 _trace: Any = torch.jit.trace
 _load: Any = torch.jit.load
@@ -63,7 +67,7 @@ def _trace_or_script(model: Any, example: tuple[torch.Tensor, ...], notes: list[
             except Exception as script_error:
                 raise failure("export_failed", f"torch.jit.trace failed ({first_line(str(trace_error))}) and "
                               f"torch.jit.script failed ({first_line(str(script_error))})",
-                              hint="make forward() traceable (tensors in, tensors out) or scriptable") from trace_error
+                              hint=TRACE_HINT) from trace_error
             notes.append(f"torch.jit.trace failed ({first_line(str(trace_error))[:200]}); used torch.jit.script")
             return scripted
     tracer = sorted({first_line(str(w.message))[:200] for w in caught if issubclass(w.category, _TRACER_WARNING)})
