@@ -185,6 +185,17 @@ def _check_bare_runtime(path: Path, fmt: str) -> None:
         assert meta["task"] == "detect" and meta["stride"] == 32
 
 
+def test_a_model_whose_sources_an_admin_trusts_exports_without_being_told(detector: Detector) -> None:
+    detector.reg.update_model("rects", trusted_sources=True)
+    try:
+        exported = detector.reg.export("rects:1", "torchscript")  # no trusted=True
+        assert exported.status == "ok"
+    finally:
+        detector.reg.update_model("rects", trusted_sources=False)
+    with pytest.raises(UntrustedSource, match="trusted_sources"):
+        detector.reg.export("rects:1", "onnx", int8="static")
+
+
 def test_the_default_shape_asked_for_in_words_is_the_same_export(detector: Detector) -> None:
     first = detector.reg.export("rects:1", "onnx", trusted=True)
     again = detector.reg.export("rects:1", "onnx", trusted=True, input_shapes=[[-1, 3, IMGSZ, IMGSZ]])

@@ -89,6 +89,9 @@ def test_roles_are_enforced(reg: Service) -> None:
         maintainer.create_token("x", "viewer")
     with pytest.raises(PermissionDenied):
         maintainer.update_model("m", promotion_gate="metrics.map50 > 0.5")
+    with pytest.raises(PermissionDenied):  # trusting pickled weights lets editors run code: admins only
+        maintainer.update_model("m", trusted_sources=True)
+    assert reg.update_model("m", trusted_sources=True).policies.trusted_sources
     assert reg.events(action="alias.set").items[0].actor == "lead"
 
 

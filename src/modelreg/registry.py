@@ -133,8 +133,9 @@ class Registry(Protocol):
                      task: Task | None = None, baseline: str | None = None, tags: Mapping[str, Any] | None = None,
                      pinned: bool | None = None, best_metric: str | None = None, best_mode: BestMode | None = None,
                      auto_activate_first: bool | None = None, protected_aliases: list[str] | None = None,
-                     promotion_gate: str | None = None) -> Model:
-        """Change a model; ``tags`` merge (a None value removes the key); ``promotion_gate=''`` clears it."""
+                     promotion_gate: str | None = None, trusted_sources: bool | None = None) -> Model:
+        """Change a model; ``tags`` merge (a None value removes the key); ``promotion_gate=''`` clears it;
+        ``trusted_sources``: exports load its pickled weights without ``trusted=True`` (admin)."""
         ...
 
     def delete_model(self, name: str) -> None:

@@ -214,6 +214,9 @@ class Policies(Frozen):
     auto_activate_first: bool = True
     protected_aliases: list[str] = Field(default_factory=lambda: ["production"])
     promotion_gate: str | None = None
+    # exports may load this model's pickled weights (a YOLO checkpoint) without being told trusted each time;
+    # set by an admin, as it lets editors run the code such files name wherever exports run
+    trusted_sources: bool = False
 
 
 class Project(Frozen):

@@ -149,6 +149,7 @@ def _print_model(out: Any, model: Model, *, aliases_text: str, best: int | None,
         ("auto-activate", "first ready version becomes production" if p.auto_activate_first else "off"),
         ("protected", ", ".join(p.protected_aliases)),
         ("promotion gate", p.promotion_gate),
+        ("trusted sources", "yes: exports load its pickled weights without --trusted" if p.trusted_sources else None),
         ("created", when(model.created_at)),
         ("updated", when(model.updated_at)),
     ]))
@@ -171,6 +172,10 @@ def update(
         "--auto-activate/--no-auto-activate", help="Make the first ready version production.")] = None,
     protected_alias: ProtectedOpt = None,
     promotion_gate: GateOpt = None,
+    trusted_sources: Annotated[bool | None, typer.Option(
+        "--trusted-sources/--untrusted-sources",
+        help="Let exports load this model's pickled weights (a YOLO best.pt) without --trusted: loading runs code "
+             "the file names, wherever exports run (admin).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change a model's description, tags or policies.
@@ -186,7 +191,7 @@ def update(
     model = registry(ctx).update_model(
         name, rename=rename, description=description, task=task, baseline=baseline, tags=tags, pinned=pinned,
         best_metric=best_metric, best_mode=best_mode, auto_activate_first=auto_activate,
-        protected_aliases=protected_alias, promotion_gate=promotion_gate)
+        protected_aliases=protected_alias, promotion_gate=promotion_gate, trusted_sources=trusted_sources)
     if as_json:
         emit_json(model)
         return

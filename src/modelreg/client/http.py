@@ -402,11 +402,11 @@ class HttpRegistry:
                      task: Task | None = None, baseline: str | None = None, tags: Mapping[str, Any] | None = None,
                      pinned: bool | None = None, best_metric: str | None = None, best_mode: BestMode | None = None,
                      auto_activate_first: bool | None = None, protected_aliases: list[str] | None = None,
-                     promotion_gate: str | None = None) -> Model:
+                     promotion_gate: str | None = None, trusted_sources: bool | None = None) -> Model:
         body = _drop_none({"rename": rename, "description": description, "task": task, "baseline": baseline,
                            "pinned": pinned, "best_metric": best_metric, "best_mode": best_mode,
                            "auto_activate_first": auto_activate_first, "protected_aliases": protected_aliases,
-                           "promotion_gate": promotion_gate})
+                           "promotion_gate": promotion_gate, "trusted_sources": trusted_sources})
         if tags is not None:
             body["tags"] = dict(tags)  # None values remove tags: keep them
         return cast(Model, self._send(Model, "PATCH", self._model_path(name), body))

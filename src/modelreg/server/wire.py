@@ -101,6 +101,8 @@ class ModelCreate(Body):
 
 
 class ModelUpdate(ModelPolicies):
+    trusted_sources: bool | None = Field(default=None, description="Exports load the model's pickled weights "
+                                         "without `trusted` (admin).")
     rename: str | None = None
     description: str | None = None
     task: Task | None = None

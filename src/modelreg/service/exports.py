@@ -124,8 +124,8 @@ def untrusted_message(version: Version, path: str) -> str:
     yolo = isinstance(version.extra.get("ultralytics"), Mapping)
     what = "an Ultralytics checkpoint, a pickle" if yolo else "a pickled module"
     message = (f"{path!r} of {version.ref} is {what}: loading it (torch.load) runs whatever code the file names, "
-               "so it is exported only when you say you trust it; a checkpoint your own training run wrote and "
-               "registered is the usual case")
+               "so it is exported only when you say you trust it (or an admin sets the model's trusted_sources "
+               "policy); a checkpoint your own training run wrote and registered is the usual case")
     if yolo:
         message += f"; loading it also needs the ultralytics package where the export runs: {ULTRALYTICS_INSTALL}"
     return message
@@ -199,6 +199,9 @@ class ExportsMixin(FilesMixin):
         version = self.get_version(ref)
         self._check_ready_for_export(version)
         opts = without_default_shapes(version, opts)
+        if not trusted:  # an admin may have trusted the model's sources for good (its trusted_sources policy)
+            trusted = self.ctx.read(lambda tx: self._model(tx, f"{version.project}/{version.model}")
+                                    ).policies.trusted_sources
         weights = pick_weights(version, source)
         local = self.resolve(str(_pinned(version)), weights.path)
         kind = detect_source_kind(local)

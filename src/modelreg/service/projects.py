@@ -191,18 +191,20 @@ class ProjectsMixin(ServiceBase):
     def get_model(self, name: str | Ref) -> Model:
         return self.ctx.read(lambda tx: self._model(tx, name))
 
-    @operation("editor", "changing a model", extra="its policies (protected aliases, promotion gate): admin")
+    @operation("editor", "changing a model",
+               extra="its policies (protected aliases, promotion gate, trusted sources): admin")
     def update_model(self, name: str, *, rename: str | None = None, description: str | None = None,
                      task: Task | None = None, baseline: str | None = None, tags: Mapping[str, Any] | None = None,
                      pinned: bool | None = None, best_metric: str | None = None, best_mode: BestMode | None = None,
                      auto_activate_first: bool | None = None, protected_aliases: list[str] | None = None,
-                     promotion_gate: str | None = None) -> Model:
-        """Change a model; ``tags`` merge (a None value removes the key); ``promotion_gate=''`` clears it."""
+                     promotion_gate: str | None = None, trusted_sources: bool | None = None) -> Model:
+        """Change a model; ``tags`` merge (a None value removes the key); ``promotion_gate=''`` clears it;
+        ``trusted_sources``: exports load its pickled weights without ``trusted=True`` (admin)."""
         if rename is not None:
             validate_name(rename, kind="model name")
         if task is not None and task not in _TASKS:
             raise InvalidInput(f"task {task!r} is not one of {', '.join(_TASKS)}", field="task")
-        if protected_aliases is not None or promotion_gate is not None:
+        if protected_aliases is not None or promotion_gate is not None or trusted_sources is not None:
             self.ctx.require("admin", "changing a model's policies")
         check_storable({"description": description, "baseline": baseline}, "model")
 
@@ -221,7 +223,8 @@ class ProjectsMixin(ServiceBase):
                 changes["tags"] = check_tags(merged)
             policy_changes = {"best_metric": best_metric, "best_mode": best_mode,
                               "auto_activate_first": auto_activate_first,
-                              "protected_aliases": protected_aliases, "promotion_gate": promotion_gate}
+                              "protected_aliases": protected_aliases, "promotion_gate": promotion_gate,
+                              "trusted_sources": trusted_sources}
             if any(v is not None for v in policy_changes.values()):
                 changes["policies"] = build_policies(model.policies, policy_changes)
             if not changes:

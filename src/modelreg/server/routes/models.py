@@ -46,7 +46,8 @@ def update_model(body: ModelUpdate, reg: Registry, project: str = ProjectPath, m
                                   task=body.task, baseline=body.baseline, tags=body.tags, pinned=body.pinned,
                                   best_metric=body.best_metric, best_mode=body.best_mode,
                                   auto_activate_first=body.auto_activate_first,
-                                  protected_aliases=body.protected_aliases, promotion_gate=body.promotion_gate))
+                                  protected_aliases=body.protected_aliases, promotion_gate=body.promotion_gate,
+                                  trusted_sources=body.trusted_sources))
 
 
 @router.delete(MODEL, status_code=204,
