@@ -52,11 +52,20 @@ def test_a_yolo_checkpoint_is_described_without_running_it(detection_model: Any,
     assert not marker.exists()  # the planted command did not run
     assert found is not None
     assert (found.task, found.imgsz, found.names) == ("detect", 320, {0: "fire", 1: "smoke", 2: "person"})
+    assert found.stride == 32  # the model's strides (8, 16, 32), read as numbers from the archive
     assert found.registry_task == "detection"
     assert found.signature() == {"inputs": [{"name": "images", "dtype": "float32", "shape": [-1, 3, 320, 320]}]}
     fields = checkpoint_fields(tmp_path)  # a run folder keeps it as best.pt or weights/best.pt
     assert fields["extra"]["ultralytics"]["names"] == {"0": "fire", "1": "smoke", "2": "person"}
     assert task_of(fields) == "detection"
+
+
+def test_a_stride_too_large_to_be_a_models_is_not_read(detection_model: Any, tmp_path: Path) -> None:
+    detection_model_copy = type(detection_model).__new__(type(detection_model))
+    detection_model_copy.__dict__.update(detection_model.__dict__)
+    detection_model_copy.stride = torch.arange(1.0, 1000.0)  # 999 elements: beyond SMALL_TENSOR, left unread
+    found = checkpoint_facts(_checkpoint(tmp_path / "best.pt", detection_model_copy))
+    assert found is not None and found.stride is None and found.imgsz == 320
 
 
 def test_a_pickle_that_runs_code_is_not_run_and_gives_no_facts(tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ def test_registering_a_yolo_checkpoint_describes_it(detector: Detector) -> None:
     assert detector.reg.get_model("rects").task == "detection"
     assert version.signature is not None
     assert [(t.name, t.shape) for t in version.signature.inputs] == [("images", [-1, 3, IMGSZ, IMGSZ])]
-    assert version.extra["ultralytics"] == {"task": "detect", "imgsz": IMGSZ,
+    assert version.extra["ultralytics"] == {"task": "detect", "imgsz": IMGSZ, "stride": 32,
                                             "names": {"0": "red", "1": "green", "2": "blue"}}
 
 

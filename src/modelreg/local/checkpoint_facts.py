@@ -2,14 +2,16 @@
 
 A checkpoint is a pickle, and unpickling it imports and calls whatever classes it names: here it is read by
 an unpickler that imports nothing (every class it names becomes an inert stand-in that only keeps the state
-it is given, tensors stay unread), from at most ``DETECT_BYTES`` of the pickle. What comes out is plain data:
-the training arguments (``train_args``: task, image size) and the class names the model object carries.
+it is given; a tensor becomes a note of where its values are), from at most ``DETECT_BYTES`` of the pickle.
+What comes out is plain data: the training arguments (``train_args``: task, image size), the class names
+the model object carries, and its strides (a tensor of a few numbers, read as numbers from the archive).
 Registration stores them (the version's signature, ``extra.ultralytics``, the model's task when it has
 none), so a new version of a YOLO run is described before anyone loads it.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import zipfile
@@ -41,15 +43,64 @@ class _Inert:
         return _Inert()
 
 
+# The element type of a storage class a pickle names, for the few small tensors read (numpy's names).
+_STORAGE_DTYPES = {"HalfStorage": "<f2", "FloatStorage": "<f4", "DoubleStorage": "<f8", "BFloat16Storage": None,
+                   "IntStorage": "<i4", "LongStorage": "<i8"}
+SMALL_TENSOR = 64  # elements: a tensor this small (a model's strides) may be read from the archive
+
+
+@dataclass(frozen=True)
+class _TensorRef:
+    """A tensor a pickle rebuilds: where its values are in the archive, not the values."""
+
+    storage: tuple[str, str, int] | None  # (storage class name, key in the archive's data/, elements)
+    offset: int
+    shape: tuple[int, ...]
+
+
+def _rebuild_tensor(storage: Any, offset: Any, size: Any, *rest: Any) -> _TensorRef:
+    shape = tuple(int(d) for d in size) if isinstance(size, tuple) and all(isinstance(d, int) for d in size) else ()
+    return _TensorRef(storage if isinstance(storage, tuple) else None, offset if isinstance(offset, int) else 0,
+                      shape)
+
+
 class _InertUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         real = _REAL.get((module, name))
         if real is not None:
             return real
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor  # records where the tensor's values are; reads nothing
         return type(name, (_Inert,), {"__module__": f"inert.{module}"})
 
-    def persistent_load(self, pid: Any) -> None:  # a tensor's storage: never read
+    def persistent_load(self, pid: Any) -> tuple[str, str, int] | None:
+        """A tensor's storage, as (its class name, its key, its size): its bytes are never read here."""
+        if isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage":
+            kind = getattr(pid[1], "__name__", "")
+            if isinstance(pid[2], str) and isinstance(pid[4], int):
+                return (kind, pid[2], pid[4])
         return None
+
+
+def _small_tensor(archive: zipfile.ZipFile, prefix: str, tensor: Any) -> list[float] | None:
+    """The values of a small plain tensor the pickle referred to, read as numbers from the archive."""
+    import numpy as np
+
+    if not isinstance(tensor, _TensorRef) or tensor.storage is None:
+        return None
+    kind, key, elements = tensor.storage
+    dtype = _STORAGE_DTYPES.get(kind)
+    count = 1
+    for d in tensor.shape:
+        count *= d
+    if dtype is None or elements > SMALL_TENSOR or not 0 < count <= elements - tensor.offset:
+        return None
+    try:
+        raw = archive.read(f"{prefix}data/{key}")
+    except (KeyError, OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError):
+        return None
+    values = np.frombuffer(raw, dtype=dtype, count=min(elements, len(raw) // np.dtype(dtype).itemsize))
+    return [float(v) for v in values[tensor.offset:tensor.offset + count]]
 
 
 @dataclass(frozen=True)
@@ -58,6 +109,7 @@ class CheckpointFacts:
     imgsz: int | None
     names: dict[int, str]
     channels: int = 3
+    stride: int | None = None       # the largest of the model's strides (32 for YOLOv8), when it could be read
 
     @property
     def registry_task(self) -> Task | None:
@@ -72,21 +124,20 @@ class CheckpointFacts:
                             "shape": [-1, self.channels, self.imgsz, self.imgsz]}]}
 
     def extra(self) -> dict[str, Any]:
-        return {"task": self.task, "imgsz": self.imgsz, "names": {str(k): v for k, v in self.names.items()}}
+        return {"task": self.task, "imgsz": self.imgsz, "stride": self.stride,
+                "names": {str(k): v for k, v in self.names.items()}}
 
 
-def _pickle_bytes(path: Path) -> bytes | None:
-    """The first ``DETECT_BYTES`` of the pickle of a ``torch.save`` zip archive (None: not one, or longer)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-            if not pickles:
-                return None
-            with archive.open(min(pickles, key=len)) as member:
-                data = member.read(DETECT_BYTES + 1)
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError):
+def _pickle_of(archive: zipfile.ZipFile) -> tuple[bytes, str] | None:
+    """The pickle of a ``torch.save`` archive and the folder it is in (None: none, or longer than
+    ``DETECT_BYTES``)."""
+    pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+    if not pickles:
         return None
-    return data if len(data) <= DETECT_BYTES else None
+    name = min(pickles, key=len)
+    with archive.open(name) as member:
+        data = member.read(DETECT_BYTES + 1)
+    return (data, name.removesuffix("data.pkl")) if len(data) <= DETECT_BYTES else None
 
 
 def _state(obj: Any) -> Mapping[str, Any]:
@@ -109,17 +160,20 @@ def checkpoint_facts(path: str | Path) -> CheckpointFacts | None:
     p = Path(path)
     if p.suffix != ".pt" or not p.is_file():
         return None
-    data = _pickle_bytes(p)
-    if data is None:
-        return None
     try:
-        checkpoint = _InertUnpickler(BytesIO(data)).load()
-    except Exception:  # not a pickle this reader can follow: no facts, the file is stored as it is
+        with zipfile.ZipFile(p) as archive:
+            found = _pickle_of(archive)
+            if found is None:
+                return None
+            data, prefix = found
+            checkpoint = _InertUnpickler(BytesIO(data)).load()
+            model = checkpoint.get("ema") or checkpoint.get("model") if isinstance(checkpoint, Mapping) else None
+            strides = _small_tensor(archive, prefix, _state(model).get("stride"))
+    except Exception:  # not an archive or a pickle this reader can follow: no facts, the file is stored as it is
         return None
     if not isinstance(checkpoint, Mapping):
         return None
     args = checkpoint.get("train_args")
-    model = checkpoint.get("ema") or checkpoint.get("model")
     if not isinstance(args, Mapping) or not isinstance(model, _Inert):
         return None
     if not type(model).__module__.startswith("inert.ultralytics."):
@@ -136,6 +190,7 @@ def checkpoint_facts(path: str | Path) -> CheckpointFacts | None:
         imgsz=_imgsz(args.get("imgsz")),
         names={int(k): str(v) for k, v in names.items() if isinstance(k, int)} if isinstance(names, Mapping) else {},
         channels=channels if isinstance(channels, int) and channels > 0 else 3,
+        stride=int(max(strides)) if strides and all(math.isfinite(v) and v > 0 for v in strides) else None,
     )
 
 
