@@ -16,11 +16,11 @@ import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version as installed_version
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from modelreg.export.base import package_version
 from modelreg.export.failures import failure
 from modelreg.export.toolchains import ULTRALYTICS_INSTALL
 
@@ -58,7 +58,7 @@ class UltralyticsModel:
             "description": self.description,
             "author": "Ultralytics (exported by modelreg)",
             "date": datetime.now(UTC).isoformat(),
-            "version": _version("ultralytics"),
+            "version": package_version("ultralytics"),
             "license": "AGPL-3.0 License (https://ultralytics.com/license)",
             "docs": "https://docs.ultralytics.com",
             "stride": self.stride,
@@ -75,13 +75,6 @@ class UltralyticsModel:
         if self.kpt_shape is not None:
             meta["kpt_shape"] = self.kpt_shape
         return meta
-
-
-def _version(distribution: str) -> str:
-    try:
-        return installed_version(distribution)
-    except Exception:
-        return "unknown"
 
 
 def is_ultralytics_module(module: object) -> bool:
