@@ -116,3 +116,14 @@ def test_registering_describes_a_yolo_checkpoint_and_leaves_other_weights_alone(
         assert reg.get_model("segmenter").task == "segmentation"  # a task set by hand is kept
         unset = reg.register_version("detector", files=str(yolo), read_metadata=False)
         assert "ultralytics" not in unset.extra
+
+
+def test_a_client_describes_the_checkpoint_it_uploads_to_a_server(detection_model: Any, tmp_path: Path,
+                                                                   remote_server: Any, remote_state: Any) -> None:
+    from modelreg.config import Settings
+
+    yolo = _checkpoint(tmp_path / "best.pt", detection_model)
+    with modelreg.connect(remote_server.url, settings=Settings(home=tmp_path / "client", actor="tester")) as reg:
+        version = reg.register_version("remote-detector", files=str(yolo))
+    assert version.extra["ultralytics"]["imgsz"] == 320
+    assert remote_state.service().get_model("remote-detector").task == "detection"  # decided on the server
