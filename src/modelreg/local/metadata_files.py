@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import InvalidInput, InvalidMetadata, InvalidName
-from modelreg.local.checkpoint_facts import checkpoint_fields
 from modelreg.refs import validate_label
 
 MAX_METADATA_BYTES = 10 * 1024 * 1024
@@ -263,6 +262,8 @@ def metadata_to_register(files: object, *, read_metadata: bool,
     if read_metadata and isinstance(files, (str, os.PathLike)) and Path(files).is_dir():
         fields, manifest = folder_metadata(Path(files))
     if read_metadata:  # a YOLO checkpoint describes itself: its input size, task and classes
+        from modelreg.local.checkpoint_facts import checkpoint_fields  # registration only: reads stay quick
+
         found = checkpoint_fields(files)
         if found:
             fields.setdefault("signature", found.get("signature"))

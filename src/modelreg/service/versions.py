@@ -15,7 +15,6 @@ from modelreg.errors import (
     VersionInUse,
 )
 from modelreg.filters import decode_cursor, parse_sort, version_fields, walk_pages
-from modelreg.local.checkpoint_facts import task_of
 from modelreg.local.fields import jsonable_fields, metadata_changes
 from modelreg.local.metadata_files import metadata_to_register
 from modelreg.metadata.base import MetadataTx, VersionDraft
@@ -120,6 +119,8 @@ class VersionsMixin(ServiceBase):
             self.ctx.check_project(ref.project or DEFAULT_PROJECT)
             self.ctx.read(lambda tx: self._check_before_storing(tx, ref, manifest, update_labels, changes.get("label")))
         stored = self._stored_artifacts(artifacts) if artifacts is not None else None  # after every other check
+        from modelreg.local.checkpoint_facts import task_of  # registration only: reads never load it
+
         self._ensure_model(ref, task=task_of(merged))
         arts = stored if stored is not None else store_sources(self.ctx, sources, progress)
 
