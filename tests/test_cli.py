@@ -782,6 +782,18 @@ def test_the_console_script_exits_as_usual_while_a_thread_runs_or_the_code_is_a_
     assert done.returncode == 0 and done.stdout == "returned\n"
 
 
+def test_the_console_script_looks_for_no_pydantic_plugins_unless_told_to() -> None:
+    program = ("import atexit, os, sys\nfrom modelreg.cli.main import run\nsys.argv = ['modelreg', '--version']\n"
+               "atexit.register(lambda: print('plugins off:', repr(os.environ['PYDANTIC_DISABLE_PLUGINS'])))\n"
+               "run()\n")
+    environ = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    default = subprocess.run([sys.executable, "-c", program], env=environ, capture_output=True, text=True, timeout=60)
+    assert "plugins off: '__all__'" in default.stdout, default.stderr
+    asked = subprocess.run([sys.executable, "-c", program], env={**environ, "PYDANTIC_DISABLE_PLUGINS": ""},
+                           capture_output=True, text=True, timeout=60)
+    assert "plugins off: ''" in asked.stdout, asked.stderr
+
+
 def test_console_script_error_exit_code(script_env: dict[str, str]) -> None:
     result = subprocess.run([*_script(), "delete", "ghost:1", "--yes"], env=script_env, capture_output=True,
                             text=True, timeout=60)
