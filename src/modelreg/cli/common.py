@@ -41,6 +41,15 @@ class Opener:
     close: bool = True
 
 
+def int8_choice(value: str | None) -> str | None:
+    """``--int8``'s value, checked: ``dynamic``, ``static``, or not given."""
+    if value is not None and value not in ("dynamic", "static"):
+        from modelreg.cli.errors import CliError, ExitCode
+
+        raise CliError(f"--int8 takes dynamic or static, not {value!r}", exit_code=ExitCode.INVALID_INPUT)
+    return value
+
+
 def make_console(*, stderr: bool, environ: Mapping[str, str]) -> Console:
     # emoji=False: ":fire:" in a note or a name is printed as typed, and rich's emoji table (12 ms) never loads
     console = Console(stderr=stderr, highlight=False, emoji=False)

@@ -11,15 +11,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from modelreg.cli.common import JsonOpt, RefArg, state
+from modelreg.cli.common import JsonOpt, RefArg, int8_choice, state
 from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, human_size, short_ref, staged, working
 from modelreg.cli.steps import CLI_WORDS
-from modelreg.errors import error_from_dict
+from modelreg.errors import ModelregError, error_from_dict
 from modelreg.service.exports import export_file_name
 from modelreg.service.report_markdown import export_options_text, export_speed_text
 from modelreg.steps import hint_for
-from modelreg.types import Export, Job
+from modelreg.types import Export, Job, JobError
 
 app = typer.Typer()
 
@@ -59,9 +59,7 @@ def _options(shape: list[str] | None, imgsz: int | None, dynamic: bool | None, o
         options["opset"] = opset
     if half:
         options["half"] = True
-    if int8 is not None:
-        if int8 not in ("dynamic", "static"):
-            raise CliError(f"--int8 takes dynamic or static, not {int8!r}", exit_code=ExitCode.INVALID_INPUT)
+    if int8_choice(int8) is not None:
         options["int8"] = int8
     if simplify:
         options["simplify"] = True
@@ -77,6 +75,12 @@ def _shape(text: str) -> list[int]:
     if not dims:
         raise CliError("--shape is empty", hint="e.g. --shape 1,3,640,640", exit_code=ExitCode.INVALID_INPUT)
     return dims
+
+
+def job_failure(error: JobError) -> ModelregError:
+    """The error a failed job recorded, raised again as the error it was (the same class and exit code)."""
+    return error_from_dict({"code": error.code, "message": error.message,
+                            "details": {**error.details, "hint": error.hint}})
 
 
 def parity_text(e: Export) -> Text:
@@ -178,8 +182,7 @@ def export(
             time.sleep(STAGE_POLL_S)
             job = reg.get_job(job.id)
     if job.error is not None:
-        raise error_from_dict({"code": job.error.code, "message": job.error.message,
-                               "details": {**job.error.details, "hint": job.error.hint}})
+        raise job_failure(job.error)
     exported = reg.get_export(job.ref, fmt, export_id=job.export_id)
     if as_json:
         emit_json(exported)
@@ -268,8 +271,7 @@ def job(
     if found.error is not None:
         error = found.error
         if wait:
-            raise error_from_dict({"code": error.code, "message": error.message,
-                                   "details": {**error.details, "hint": error.hint}})
+            raise job_failure(error)
         if not as_json:
             st.err.print(Text.assemble(("failed: ", "bold red"), error.message), soft_wrap=True)
             hint = hint_for(error.details, CLI_WORDS, error.hint)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from modelreg.cli.common import DryRunOpt, JsonOpt, ModelArg, RefArg, State, state
+from modelreg.cli.common import DryRunOpt, JsonOpt, ModelArg, RefArg, State, int8_choice, state
 from modelreg.cli.errors import CliError, ExitCode
 from modelreg.cli.output import emit_json, human_size, short_ref, transfer, working
 from modelreg.registry import Layout
@@ -51,9 +51,7 @@ def pull(
     """
     st = state(ctx)
     chosen: dict[str, Any] = {"half": True} if half else {}
-    if int8 is not None:
-        if int8 not in ("dynamic", "static"):
-            raise CliError(f"--int8 takes dynamic or static, not {int8!r}", exit_code=ExitCode.INVALID_INPUT)
+    if int8_choice(int8) is not None:
         chosen["int8"] = int8
     if fmt is None and (chosen or export_id is not None):
         raise CliError("--export, --half and --int8 choose among a format's exports: give --format too",

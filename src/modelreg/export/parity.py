@@ -72,43 +72,42 @@ def compare(reference: Sequence[tuple[str, np.ndarray]], actual: Sequence[np.nda
 
     ``detector_classes``: the first output is a YOLO head's with this many classes (``box_scale`` pixels per
     box unit), judged by ``modelreg.export.detection_parity`` instead of the thresholds below, which are then
-    diagnostics."""
-    raw = _compare_raw(reference, actual, precision=precision, task=task, runtime=runtime, batch_size=batch_size,
-                       inputs=inputs)
-    if detector_classes is None or len(actual) != len(reference):
-        return raw
-    ref0, out0 = reference[0][1], actual[0]
-    if ref0.ndim != 3 or ref0.shape != out0.shape or ref0.shape[1] < 4 + detector_classes:
-        return raw
-    detections = compare_detections(ref0, out0, detector_classes, precision, box_scale=box_scale)
-    problems = detection_problems(detections)
-    shapes = [p for p in (raw.reason or "").split("; ") if "has shape" in p]  # a shape mismatch still fails
-    failed = problems + shapes
-    return raw.model_copy(update={"status": "failed" if failed else "passed", "reason": "; ".join(failed) or None,
-                                  "detections": detections})
-
-
-def _compare_raw(reference: Sequence[tuple[str, np.ndarray]], actual: Sequence[np.ndarray], *, precision: Precision,
-                 task: str, runtime: str, batch_size: int, inputs: str) -> Parity:
+    diagnostics (a shape that differs still fails)."""
     thresholds = thresholds_for(precision, task)
     common = {"runtime": runtime, "batch_size": batch_size, "inputs": inputs, "thresholds": thresholds}
     if len(actual) != len(reference):
         return Parity(status="failed", reason=f"the exported model returns {len(actual)} outputs, the source "
                       f"{len(reference)}", **common)
+    outputs, problems, shapes = _compare_outputs(reference, actual, thresholds, runtime)
+    detections = None
+    if detector_classes is not None and reference:
+        ref0, out0 = reference[0][1], actual[0]
+        if ref0.ndim == 3 and ref0.shape == out0.shape and ref0.shape[1] >= 4 + detector_classes:
+            detections = compare_detections(ref0, out0, detector_classes, precision, box_scale=box_scale)
+            problems = detection_problems(detections) + shapes
+    status: Literal["passed", "failed"] = "failed" if problems else "passed"
+    return Parity(status=status, reason="; ".join(problems) or None, outputs=outputs, detections=detections,
+                  **common)
+
+
+def _compare_outputs(reference: Sequence[tuple[str, np.ndarray]], actual: Sequence[np.ndarray],
+                     thresholds: Thresholds, runtime: str) -> tuple[list[OutputParity], list[str], list[str]]:
+    """Each output's figures, every problem in output order, and the shape problems among them."""
     outputs: list[OutputParity] = []
     problems: list[str] = []
+    shapes: list[str] = []
     for (name, ref), out in zip(reference, actual, strict=True):
         if tuple(out.shape) != tuple(ref.shape):
-            problems.append(f"{name} has shape {list(out.shape)} in {runtime}, {list(ref.shape)} in PyTorch"
-                            + (" (the batch is fixed in the exported graph)" if out.shape[:1] != ref.shape[:1]
-                               and out.shape[1:] == ref.shape[1:] else ""))
+            shapes.append(f"{name} has shape {list(out.shape)} in {runtime}, {list(ref.shape)} in PyTorch"
+                          + (" (the batch is fixed in the exported graph)" if out.shape[:1] != ref.shape[:1]
+                             and out.shape[1:] == ref.shape[1:] else ""))
+            problems.append(shapes[-1])
             continue
         parity, problem = _compare_one(name, ref, out, thresholds)
         outputs.append(parity)
         if problem:
             problems.append(problem)
-    status: Literal["passed", "failed"] = "failed" if problems else "passed"
-    return Parity(status=status, reason="; ".join(problems) or None, outputs=outputs, **common)
+    return outputs, problems, shapes
 
 
 def _compare_one(name: str, ref: np.ndarray, out: np.ndarray,

@@ -85,7 +85,7 @@ def _load_pickled(path: Path, job: ExportJob) -> LoadedSource:
     found = obj if is_ultralytics_module(obj) else checkpoint_module(obj) if isinstance(obj, Mapping) else None
     if found is not None:
         facts = describe(found)
-        return LoadedSource(prepare(found, job.format), "pickled_module", [
+        return LoadedSource(prepare(found, job.format, facts), "pickled_module", [
             f"an Ultralytics {facts.task} model ({facts.head} head, {len(facts.names)} classes): prepared as "
             "yolo export prepares it (fused, its head in export mode), with Ultralytics' metadata"], facts)
     if isinstance(obj, torch.nn.Module):

@@ -117,8 +117,9 @@ def describe(module: torch.nn.Module) -> UltralyticsModel:
     )
 
 
-def prepare(module: torch.nn.Module, fmt: str) -> torch.nn.Module:
-    """``module`` made ready to convert to ``fmt`` as ``yolo export`` makes it (see the module's docstring)."""
+def prepare(module: torch.nn.Module, fmt: str, facts: UltralyticsModel) -> torch.nn.Module:
+    """``module`` (whose facts ``describe`` gave) made ready to convert to ``fmt`` as ``yolo export`` makes it
+    (see the module's docstring)."""
     try:
         from ultralytics.nn.modules import C2f, Classify, Detect
     except ImportError as exc:  # the checkpoint unpickled, so the package is there; a broken install is not
@@ -148,7 +149,6 @@ def prepare(module: torch.nn.Module, fmt: str) -> torch.nn.Module:
                 head.xyxy = False  # xywh, as without NMS in the graph
         elif isinstance(m, C2f):
             m.forward = m.forward_split  # type: ignore[method-assign]  # as Ultralytics: a cleaner graph
-    facts = describe(module)
     if fmt == "tflite" and facts.task in NORMALIZED_TASKS and not facts.end2end:
         return NormalizedCoordinates(module, len(facts.names), facts.kpt_shape)
     return module

@@ -264,12 +264,11 @@ def metadata_to_register(files: object, *, read_metadata: bool,
     if read_metadata:  # a YOLO checkpoint describes itself: its input size, task and classes
         from modelreg.local.checkpoint_facts import checkpoint_fields  # registration only: reads stay quick
 
-        found = checkpoint_fields(files)
+        found = checkpoint_fields(files)  # under what the folder's metadata files say
+        if "signature" in found:
+            fields.setdefault("signature", found["signature"])
         if found:
-            fields.setdefault("signature", found.get("signature"))
             fields.setdefault("extra", {}).setdefault("ultralytics", found["extra"]["ultralytics"])
-            if fields["signature"] is None:
-                del fields["signature"]
     if config is not None:
         manifest, name = read_config(config)
         if name is not None:
