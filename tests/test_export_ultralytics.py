@@ -133,8 +133,12 @@ FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript", "tflite": "mo
 @pytest.mark.parametrize(("fmt", "options"), CASES, ids=["onnx-fp32", "onnx-fp16", "onnx-int8", "torchscript-fp32",
                                                         "tflite-fp32", "tflite-int8"])
 def test_an_export_is_a_drop_in_for_ultralytics(yolo: Any, detector: Detector, tmp_path: Path, fmt: str,
-                                                options: dict[str, Any]) -> None:
+                                                options: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    monkeypatch.chdir(caller)
     exported = detector.reg.export("rects:1", fmt, trusted=True, **options)
+    assert list(caller.iterdir()) == []  # the toolchains' temporary files stay in the export's own folder
     assert exported.status == "ok", exported.parity
     parity = exported.parity
     assert parity is not None and parity.inputs == "sample inputs of the version"

@@ -13,6 +13,7 @@ which the exporter has already run). The exporter may write ``model.onnx`` and `
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 from collections.abc import Sequence
@@ -143,7 +144,9 @@ def _preprocess(source: Path, work: Path, notes: list[str]) -> Path:
 
     target = work / "pre.onnx"
     try:
-        quant_pre_process(str(source), str(target))
+        # its symbolic shape inference writes a temporary model (and its weights) into the current folder
+        with contextlib.chdir(work):
+            quant_pre_process(str(source), str(target))
         return target
     except Exception as exc:
         notes.append(f"quantization pre-processing failed ({type(exc).__name__}); quantized the exported graph")
