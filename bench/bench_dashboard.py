@@ -551,28 +551,42 @@ def measure_parts(home: Path, model: str) -> dict[str, float]:
     """``listing_parts`` in the process it runs in."""
     from pydantic import TypeAdapter
 
-    from modelreg.server.wire import reply
-    from modelreg.types import Page, Version
+    from modelreg import collector
+    from modelreg.server.wire import reply_page
+    from modelreg.service.versions import search_versions_json
+    from modelreg.types import Page, PageJson, Version
 
     reg = modelreg.connect(home=home)
     try:
-        def walk() -> list[Page[Version]]:
+        def walk(fetch: Callable[[str | None], Any]) -> list[Any]:
             out, cursor = [], None
             while True:
-                out.append(reg.list_versions(model, limit=1000, cursor=cursor))
+                out.append(fetch(cursor))
                 cursor = out[-1].next_cursor
                 if cursor is None:
                     return out
 
-        pages = walk()
-        bodies = [bytes(reply(p).body) for p in pages]
+        def written() -> list[PageJson]:
+            return walk(lambda c: search_versions_json(reg, model=model, limit=1000, cursor=c))
+
+        def objects() -> list[Page[Version]]:
+            return walk(lambda c: reg.list_versions(model, limit=1000, cursor=c))
+
+        pages = written()
+        bodies = [bytes(reply_page(p).body) for p in pages]
         adapter = TypeAdapter(Page[Version])
+
+        def decode() -> None:
+            for body in bodies:
+                with collector.paused():  # as the client decodes a large reply
+                    adapter.validate_json(body)
+
         parts: list[tuple[str, Callable[[], object]]] = [
-            ("the service and the SQL store: 5 × `list_versions(limit=1000)` → `Version` objects", walk),
-            ("the server's reply: `Version` objects → JSON (`wire.reply`)", lambda: [reply(p) for p in pages]),
-            ("the client's decoding: JSON → `Page[Version]` (`TypeAdapter.validate_json`)",
-             lambda: [adapter.validate_json(b) for b in bodies]),
+            ("the server's work: 5 × `search_versions_json(limit=1000)`, the JSON written by SQL", written),
+            ("the server's reply: the pages wrapped (`wire.reply_page`)", lambda: [reply_page(p) for p in pages]),
+            ("the client's decoding: JSON → `Page[Version]`, the collector paused", decode),
             ("for scale: `json.loads` of the same bodies", lambda: [json.loads(b) for b in bodies]),
+            ("for scale: the in-process SDK, 5 × `list_versions(limit=1000)` → `Version` objects", objects),
         ]
         out = {label: repeat(fn, 5).median for label, fn in parts}
         out[JSON_BYTES] = float(sum(len(b) for b in bodies))

@@ -550,6 +550,11 @@ def parse_sort(text: str | None, resolve: FieldResolver, default: str) -> Sort:
     return Sort(field, descending)
 
 
+# A page's next cursor in a REST reply's headers too, so a client can ask for the next page while it still
+# decodes this one (the body's ``next_cursor`` is the same).
+NEXT_CURSOR_HEADER = "X-Modelreg-Next-Cursor"
+
+
 def encode_cursor(values: list[Any]) -> str:
     raw = json.dumps(values, separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypedDict, TypeVar, get_args, get_type_hints
 
@@ -481,6 +483,21 @@ class Page(BaseModel, Generic[T]):
 
     def __getitem__(self, index: int) -> T:
         return self.items[index]
+
+
+@dataclass(frozen=True)
+class PageJson:
+    """A page already in the form its reply sends: ``items`` is the JSON array of the items exactly as
+    ``Page[T]`` writes them (a store that can writes it in the database; the reply wraps it as it is)."""
+
+    items: bytes
+    next_cursor: str | None
+    total: int
+
+    def to_json(self) -> bytes:
+        """The page's JSON, as ``Page[T]`` writes it."""
+        cursor = b"null" if self.next_cursor is None else json.dumps(self.next_cursor).encode()
+        return b'{"items":' + self.items + b',"next_cursor":' + cursor + b',"total":' + str(self.total).encode() + b"}"
 
 
 class MetricDiff(Frozen):

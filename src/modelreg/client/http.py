@@ -19,10 +19,13 @@ are streamed to a temporary file beside the target while hashed, verified, fsync
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +39,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from modelreg import __version__
+from modelreg import __version__, collector
 from modelreg.blobs.base import BlobInfo, Progress, check_digest
 from modelreg.blobs.local import copy_verified_to_path, pump, reader_of, size_hint, verifying_stream
 from modelreg.config import Settings
@@ -52,7 +55,7 @@ from modelreg.errors import (
     error_from_dict,
 )
 from modelreg.export.job import ExportOptions
-from modelreg.filters import walk_pages
+from modelreg.filters import NEXT_CURSOR_HEADER, walk_pages
 from modelreg.local.cache import cached_folder, path_in_folder, server_cache_root
 from modelreg.local.export_names import export_file_name
 from modelreg.local.export_options import choose_export, given_options
@@ -165,7 +168,56 @@ def _validate(kind: Any, data: bytes) -> Any:
     adapter = _ADAPTERS.get(kind)
     if adapter is None:
         adapter = _ADAPTERS[kind] = TypeAdapter(kind)
-    return adapter.validate_json(data)
+    if len(data) < LARGE_REPLY:
+        return adapter.validate_json(data)
+    with collector.paused():  # a page of thousands of objects: see modelreg.collector
+        return adapter.validate_json(data)
+
+
+LARGE_REPLY = 64 * 1024
+
+
+def _pages_ahead(request: Callable[[str | None], httpx.Response], kind: Any) -> Iterator[Any]:
+    """The items of every page ``request(cursor)`` replies with. A thread asks for the pages, each as soon as
+    the reply before it came (its ``NEXT_CURSOR_HEADER`` names the next), while this one decodes: a long walk
+    costs about the slower of the server and the decoding instead of their sum. At most two replies wait;
+    stopping early waits for the request under way. A server that sends no header is walked page by page."""
+    replies: queue.Queue[httpx.Response | BaseException] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        cursor: str | None = None
+        try:
+            while not stop.is_set():
+                response = request(cursor)
+                cursor = response.headers.get(NEXT_CURSOR_HEADER)
+                replies.put(response)
+                if cursor is None:
+                    return
+        except BaseException as exc:  # handed to the walk, which raises it
+            replies.put(exc)
+
+    fetcher = threading.Thread(target=fetch, name="modelreg-pages", daemon=True)
+    fetcher.start()
+    try:
+        while True:
+            got = replies.get()
+            if isinstance(got, BaseException):
+                raise got
+            page = _validate(kind, got.content)
+            yield from page.items
+            if got.headers.get(NEXT_CURSOR_HEADER) is None:
+                break
+        cursor = page.next_cursor
+        while cursor is not None:  # a server that does not name the next page in a header
+            page = _validate(kind, request(cursor).content)
+            yield from page.items
+            cursor = page.next_cursor
+    finally:
+        stop.set()
+        while fetcher.is_alive():  # unblock a reply waiting for room, then let the request under way end
+            with contextlib.suppress(queue.Empty):
+                replies.get(timeout=0.05)
 
 
 def _jsonable(value: Any) -> Any:
@@ -631,8 +683,16 @@ class HttpRegistry:
         return cast(Page[Version], self._send(Page[Version], "POST", "/versions/search", body, idempotent=True))
 
     def iter_versions(self, query: str | None = None, **kwargs: Any) -> Iterator[Version]:
-        """Every version matching, walking all pages."""
-        return walk_pages(lambda cursor: self.search_versions(query, cursor=cursor, **kwargs))
+        """Every version matching, walking all pages (the next one is asked for while this one is decoded)."""
+        extra = sorted(set(kwargs) - {"model", "project", "filter", "sort", "limit"})
+        if extra:
+            raise TypeError(f"iter_versions() got unexpected keyword arguments {extra}")
+
+        def request(cursor: str | None) -> httpx.Response:
+            body = {"query": query, **kwargs, "cursor": cursor}
+            return self._request("POST", "/versions/search", body=body, idempotent=True)
+
+        return _pages_ahead(request, Page[Version])
 
     # ---- amending
     def update_version(self, ref: str, **fields: Unpack[VersionFields]) -> Version:

@@ -20,6 +20,7 @@ to a blob that gc is about to delete, and gc never deletes a blob a committed ar
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -28,7 +29,7 @@ from datetime import datetime
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from modelreg.errors import AlreadyExists, InvalidInput
 from modelreg.filters import And, Compare, Field, Node, Sort
@@ -49,6 +50,7 @@ from modelreg.types import (
     Job,
     Model,
     Page,
+    PageJson,
     Policies,
     Project,
     Task,
@@ -270,6 +272,18 @@ class MetadataTx(ABC):
         Sorting by a metric puts versions without it last in either direction; ties break on id.
         ``next_cursor`` is ``None`` on the last page. Versions in the page carry artifacts and aliases.
         """
+
+    def search_versions_json(self, *, model_id: int | None, project: str | None, where: Node | None, sort: Sort,
+                             cursor: list[Any] | None, limit: int, best: tuple[int, int] | None) -> PageJson:
+        """``search_versions``'s page with its items as the JSON ``Version`` writes; ``best``, given with
+        ``model_id`` only, is (that model id, number) of the version whose ``is_best`` is true. The SQL store
+        writes the JSON in the database."""
+        page = self.search_versions(model_id=model_id, project=project, where=where, sort=sort, cursor=cursor,
+                                    limit=limit)
+        assert best is None or best[0] == model_id, "best is given with its model's scope"
+        items = [v.model_copy(update={"is_best": True}) if best is not None and v.number == best[1] else v
+                 for v in page.items]
+        return PageJson(_versions_adapter().dump_json(items), page.next_cursor, page.total)
 
     def first_version(self, *, model_id: int, where: Node | None, sort: Sort) -> Version | None:
         """The first of a model's versions matching ``where`` in ``sort`` order (ties on id as in
@@ -562,3 +576,7 @@ def open_metadata_store(url: str) -> MetadataStore:
     raise InvalidInput(f"unsupported database URL {url.split(':', 1)[0]!r}",
                        hint="use sqlite:///path/registry.db or postgresql://user@host/db", url=url)
 
+
+@functools.cache
+def _versions_adapter() -> TypeAdapter[list[Version]]:
+    return TypeAdapter(list[Version])

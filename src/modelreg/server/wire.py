@@ -14,7 +14,8 @@ from fastapi import Path
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, create_model
 from starlette.responses import Response
 
-from modelreg.types import VERSION_FIELDS, BestMode, Role, Task, TokenInfo, VersionFields, version_field_help
+from modelreg.filters import NEXT_CURSOR_HEADER
+from modelreg.types import VERSION_FIELDS, BestMode, PageJson, Role, Task, TokenInfo, VersionFields, version_field_help
 
 ANY_PROJECT = "-"
 
@@ -53,6 +54,12 @@ def reply(obj: BaseModel | list[Any], status_code: int = 200) -> JSONModel:
         return JSONModel(obj.__pydantic_serializer__.to_json(obj), status_code=status_code)
     body = b"[" + b",".join(item.__pydantic_serializer__.to_json(item) for item in obj) + b"]"
     return JSONModel(body, status_code=status_code)
+
+
+def reply_page(page: PageJson) -> JSONModel:
+    """A page a store wrote as JSON, sent as it is; its next cursor also in ``NEXT_CURSOR_HEADER``."""
+    headers = {NEXT_CURSOR_HEADER: page.next_cursor} if page.next_cursor is not None else None
+    return JSONModel(page.to_json(), headers=headers)
 
 
 class Body(BaseModel):

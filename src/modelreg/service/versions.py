@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Unpack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, Unpack
 
 from modelreg.blobs.base import Progress, check_digest
 from modelreg.errors import (
@@ -35,7 +36,7 @@ from modelreg.service.blobs import (
     store_sources,
 )
 from modelreg.service.manifests import Manifest, labels_to_set, project_of, read_manifest
-from modelreg.service.permissions import operation
+from modelreg.service.permissions import operation, permission_of
 from modelreg.service.projects import check_limit, where_of
 from modelreg.steps import next_step
 from modelreg.types import (
@@ -45,6 +46,7 @@ from modelreg.types import (
     EventAction,
     Model,
     Page,
+    PageJson,
     Task,
     Version,
     VersionFields,
@@ -52,6 +54,16 @@ from modelreg.types import (
     given_fields,
     over_folder_fields,
 )
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class CheckedSearch:
+    """A search the service checked: the store's arguments, and the best version of the model searched."""
+
+    scope: dict[str, Any]  # model_id, project, where, sort, cursor, limit
+    best: tuple[int, int] | None  # (model id, number)
 
 
 def epochs_of(items: Any, now: Any) -> list[Epoch]:
@@ -276,6 +288,20 @@ class VersionsMixin(ServiceBase):
 
         ``sort`` is a field, ``-`` for descending (``-metrics.map50``); default newest first.
         """
+        def page(tx: MetadataTx, search: CheckedSearch) -> Page[Version]:
+            found = tx.search_versions(**search.scope)
+            if search.best is None:
+                return found
+            items = [v.model_copy(update={"is_best": True}) if v.number == search.best[1] else v
+                     for v in found.items]
+            return Page[Version].of(items, next_cursor=found.next_cursor, total=found.total)
+
+        return self._search(query, model=model, project=project, filter=filter, sort=sort, limit=limit,
+                            cursor=cursor, page=page)
+
+    def _search(self, query: str | None, *, model: str | None, project: str | None,
+                filter: Mapping[str, Any] | None, sort: str | None, limit: int, cursor: str | None,
+                page: Callable[[MetadataTx, CheckedSearch], P]) -> P:
         where = where_of(query, filter, version_fields)
         order = parse_sort(sort, version_fields, "-number" if model else "-created_at")
         check_limit(limit)
@@ -283,21 +309,19 @@ class VersionsMixin(ServiceBase):
         if model is None:
             project = project or self.ctx.project_scope
 
-        def run(tx: MetadataTx) -> Page[Version]:
+        def run(tx: MetadataTx) -> P:
             model_id: int | None = None
-            mdl: Model | None = None
+            best: tuple[int, int] | None = None
             if model is not None:
                 mdl = self._model(tx, model)
                 model_id = mdl.id
+                number = self._best_number(tx, mdl)
+                best = None if number is None else (mdl.id, number)
             elif project is not None:
                 self._project(tx, project)
-            page = tx.search_versions(model_id=model_id, project=project, where=where, sort=order,
-                                      cursor=decoded, limit=limit)
-            best = self._best_number(tx, mdl) if mdl else None
-            if mdl is not None:
-                items = [v.model_copy(update={"is_best": True}) if v.number == best else v for v in page.items]
-                return Page[Version].of(items, next_cursor=page.next_cursor, total=page.total)
-            return page
+            scope = {"model_id": model_id, "project": project, "where": where, "sort": order, "cursor": decoded,
+                     "limit": limit}
+            return page(tx, CheckedSearch(scope, best))
 
         return self.ctx.read(run)
 
@@ -458,3 +482,23 @@ def _missing(digests: list[str]) -> BlobNotFound:
 
 
 __all__ = ["Source", "VersionsMixin"]
+
+
+def search_versions_json(service: VersionsMixin, query: str | None = None, *, model: str | None = None,
+                         project: str | None = None, filter: Mapping[str, Any] | None = None, sort: str | None = None,
+                         limit: int = 50, cursor: str | None = None) -> PageJson:
+    """``service.search_versions``'s page as the JSON its REST reply sends, written by the store without making
+    ``Version`` objects (a listing of thousands of versions); the same rules, the same permission."""
+    permission = permission_of(VersionsMixin.search_versions)
+    assert permission is not None
+    service.ctx.allow(permission)
+    return service._search(query, model=model, project=project, filter=filter, sort=sort, limit=limit,
+                           cursor=cursor, page=lambda tx, search: tx.search_versions_json(**search.scope,
+                                                                                          best=search.best))
+
+
+def list_versions_json(service: VersionsMixin, model: str, *, limit: int = 50, cursor: str | None = None,
+                       include_archived: bool = True) -> PageJson:
+    """``service.list_versions``'s page as JSON (see ``search_versions_json``)."""
+    return search_versions_json(service, None if include_archived else "not archived", model=model, limit=limit,
+                                cursor=cursor)

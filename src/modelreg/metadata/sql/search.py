@@ -44,8 +44,9 @@ from modelreg.metadata.sql.filters import (
 from modelreg.metadata.sql.rows import MODEL_COLUMNS, among, load_models, load_versions, version_columns
 from modelreg.metadata.sql.schema import aliases, events, models, projects, version_metrics, versions
 from modelreg.metadata.sql.txbase import TxBase
+from modelreg.metadata.sql.version_json import best_params, version_json
 from modelreg.metadata.values import check_cursor, cursor_value
-from modelreg.types import Event, Model, Page, Version
+from modelreg.types import Event, Model, Page, PageJson, Version
 
 
 @dataclass
@@ -165,7 +166,7 @@ def _plan(target: Target, base: FromClause, scope: list[ColumnElement[bool]], wh
 
 class SearchTx(TxBase):
     def _keyset(self, columns: Sequence[Any], plan: _Plan, sort: Sort, cursor: list[Any] | None,
-                limit: int) -> tuple[list[Row[Any]], str | None]:
+                limit: int, params: Mapping[str, Any] | None = None) -> tuple[list[Row[Any]], str | None]:
         start = check_cursor(cursor, sort.field)
         key = _sort_key(sort.field, plan)
         direction: Callable[[ColumnElement[Any]], Any] = (
@@ -178,14 +179,14 @@ class SearchTx(TxBase):
                      .limit(want))
             if start is not None:
                 query = query.where(_after(key.value, key.id, start, sort.descending))
-            rows.extend(self.conn.execute(query))
+            rows.extend(self.conn.execute(query, params))
         if key.missing is not None and len(rows) < want:
             target_id = plan.target.id
             query = (select(*columns, null().label("sort_value")).select_from(plan.joined())
                      .where(*plan.where, key.missing).order_by(direction(target_id)).limit(want - len(rows)))
             if start is not None and start[0] is None:
                 query = query.where(target_id < start[1] if sort.descending else target_id > start[1])
-            rows.extend(self.conn.execute(query))
+            rows.extend(self.conn.execute(query, params))
         if len(rows) <= limit:
             return rows, None
         last = rows[limit - 1]
@@ -205,6 +206,24 @@ class SearchTx(TxBase):
 
     def search_versions(self, *, model_id: int | None, project: str | None, where: Node | None, sort: Sort,
                         cursor: list[Any] | None, limit: int) -> Page[Version]:
+        rows, next_cursor, total = self._search_versions(version_columns(self.conn), model_id=model_id,
+                                                         project=project, where=where, sort=sort, cursor=cursor,
+                                                         limit=limit)
+        return Page[Version].of(load_versions(self.conn, rows, json_text=True), next_cursor=next_cursor, total=total)
+
+    def search_versions_json(self, *, model_id: int | None, project: str | None, where: Node | None, sort: Sort,
+                             cursor: list[Any] | None, limit: int, best: tuple[int, int] | None) -> PageJson:
+        columns = [versions.c.id, version_json(self.conn).label("doc")]
+        rows, next_cursor, total = self._search_versions(columns, model_id=model_id, project=project, where=where,
+                                                         sort=sort, cursor=cursor, limit=limit,
+                                                         params=best_params(best))
+        items = "[" + ",".join(r.doc for r in rows) + "]"
+        return PageJson(items.encode(), next_cursor, total)
+
+    def _search_versions(self, columns: Sequence[Any], *, model_id: int | None, project: str | None,
+                         where: Node | None, sort: Sort, cursor: list[Any] | None, limit: int,
+                         params: Mapping[str, Any] | None = None) -> tuple[list[Row[Any]], str | None, int]:
+        """The rows of ``columns`` of a page, its next cursor, and the count of every match."""
         limit = _limit(limit)
         used = {f.name for f in (*fields_of(where), sort.field) if f.kind == "column"}
         base: FromClause = versions
@@ -217,14 +236,14 @@ class SearchTx(TxBase):
         if project is not None:
             scope.append(projects.c.name == project)
         plan = _plan(VERSIONS, base, scope, where, model_id)
-        rows, next_cursor = self._keyset(version_columns(self.conn), plan, sort, cursor, limit)
+        rows, next_cursor = self._keyset(columns, plan, sort, cursor, limit, params)
         if cursor is None and next_cursor is None:  # the first page holds every match
             total = len(rows)
         elif project is None and model_id is not None and where in (None, NOT_ARCHIVED):
             total = self._model_count(model_id, archived_left_out=where is not None)
         else:
             total = self._count(plan)
-        return Page[Version].of(load_versions(self.conn, rows, json_text=True), next_cursor=next_cursor, total=total)
+        return rows, next_cursor, total
 
     def first_version(self, *, model_id: int, where: Node | None, sort: Sort) -> Version | None:
         """The first row of the search, without its count."""

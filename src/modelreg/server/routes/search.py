@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from modelreg.server.auth import Registry
-from modelreg.server.wire import ModelSearch, VersionSearch, reply
+from modelreg.server.wire import ModelSearch, VersionSearch, reply, reply_page
+from modelreg.service.versions import search_versions_json
 from modelreg.types import Model, ModelOverview, Page, Version
 
 router = APIRouter(tags=["search"])
@@ -35,10 +36,11 @@ def model_overview(body: ModelSearch, reg: Registry) -> object:
             summary="Search versions across models (keyset paged)")
 def search_versions(reg: Registry, q: str | None = Q, model: str | None = None, project: str | None = None,
                     sort: str | None = None, limit: int = 50, cursor: str | None = None) -> object:
-    return reply(reg.search_versions(q, model=model, project=project, sort=sort, limit=limit, cursor=cursor))
+    return reply_page(search_versions_json(reg, q, model=model, project=project, sort=sort, limit=limit,
+                                           cursor=cursor))
 
 
 @router.post("/versions/search", response_model=Page[Version], summary="Search versions with a structured filter")
 def search_versions_post(body: VersionSearch, reg: Registry) -> object:
-    return reply(reg.search_versions(body.query, model=body.model, project=body.project, filter=body.filter,
-                                     sort=body.sort, limit=body.limit, cursor=body.cursor))
+    return reply_page(search_versions_json(reg, body.query, model=body.model, project=body.project,
+                                           filter=body.filter, sort=body.sort, limit=body.limit, cursor=body.cursor))

@@ -18,8 +18,10 @@ from modelreg.server.wire import (
     VersionUpdate,
     ref_text,
     reply,
+    reply_page,
 )
 from modelreg.service import Service
+from modelreg.service.versions import list_versions_json
 from modelreg.types import Page, Version
 
 router = APIRouter(tags=["versions"])
@@ -51,8 +53,8 @@ def register_in(body: VersionCreate, reg: Registry, project: str = ProjectPath, 
 @router.get(MODEL + "/versions", response_model=Page[Version], summary="The model's versions, newest first")
 def list_versions(reg: Registry, project: str = ProjectPath, model: str = ModelPath, limit: int = 50,
                   cursor: str | None = None, include_archived: bool = True) -> object:
-    return reply(reg.list_versions(ref_text(project, model), limit=limit, cursor=cursor,
-                                   include_archived=include_archived))
+    return reply_page(list_versions_json(reg, ref_text(project, model), limit=limit, cursor=cursor,
+                                         include_archived=include_archived))
 
 
 @router.get(VERSION, response_model=Version, summary="Get a version (a number, latest, best, @alias or -)")
