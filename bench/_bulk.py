@@ -101,6 +101,8 @@ def bulk_versions(engine: Engine, *, model_id: int, first_number: int, last_numb
                 row = {**template, "id": vid, "number": number, "created_at": at, "updated_at": at}
                 if "metrics" in db.versions.c:  # the store may keep the metrics on the row too (for display)
                     row["metrics"] = values
+                if "listing" in db.versions.c:  # the template's JSON: written again below, as the store would
+                    row["listing"] = None
                 version_rows.append(row)
                 for child in children:
                     child_rows[child.table.name] += _clone(child, vid, values, digest)
@@ -108,6 +110,10 @@ def bulk_versions(engine: Engine, *, model_id: int, first_number: int, last_numb
             for child in children:
                 if child_rows[child.table.name]:
                     conn.execute(child.table.insert(), child_rows[child.table.name])
+        if "listing" in db.versions.c:
+            from modelreg.metadata.sql.version_json import refresh_listing
+
+            refresh_listing(conn, (db.versions.c.model_id == model_id) & db.versions.c.listing.is_(None))
         conn.execute(update(db.models).where(db.models.c.id == model_id).values(**_model_counters(model_id)))
         if engine.dialect.name == "postgresql":
             for table in [db.versions, *(c.table for c in children)]:

@@ -13,7 +13,7 @@ import gc
 import json
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -192,23 +192,47 @@ PAGES = {None: ([1, 2], "b"), "b": ([3, 4], "c"), "c": ([5], None)}
 def test_the_walk_asks_ahead_and_falls_back_without_the_header() -> None:
     asked: list[str | None] = []
 
-    def request(cursor: str | None) -> httpx.Response:
+    def request(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
         asked.append(cursor)
+        sent()
         items, following = PAGES[cursor]
         return _reply(items, following)
 
     assert list(_pages_ahead(request, Page[int])) == [1, 2, 3, 4, 5]
     assert asked == [None, "b", "c"]
 
-    def old_server(cursor: str | None) -> httpx.Response:
+    def old_server(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
         items, following = PAGES[cursor]
         return _reply(items, following, header=False)
 
     assert list(_pages_ahead(old_server, Page[int])) == [1, 2, 3, 4, 5]
 
 
+def test_a_page_is_decoded_once_the_next_request_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelreg.client import http
+
+    order: list[str] = []
+    original = http._validate
+
+    def decode(kind: Any, data: bytes) -> Any:
+        order.append("decode")
+        return original(kind, data)
+
+    def request(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
+        if cursor is not None:
+            threading.Event().wait(0.05)  # writing takes a while: the decoding must not start before
+            order.append(f"wrote {cursor}")
+            sent()
+        items, following = PAGES[cursor]
+        return _reply(items, following)
+
+    monkeypatch.setattr(http, "_validate", decode)
+    assert list(_pages_ahead(request, Page[int])) == [1, 2, 3, 4, 5]
+    assert order == ["wrote b", "decode", "wrote c", "decode", "decode"]
+
+
 def test_a_failed_page_is_raised_where_the_walk_reaches_it() -> None:
-    def request(cursor: str | None) -> httpx.Response:
+    def request(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
         if cursor == "c":
             raise StorageError("the server went away", hint="start it again")
         items, following = PAGES[cursor]
@@ -224,7 +248,7 @@ def test_a_failed_page_is_raised_where_the_walk_reaches_it() -> None:
 def test_stopping_early_ends_the_thread_even_with_replies_waiting() -> None:
     released = threading.Event()
 
-    def endless(cursor: str | None) -> httpx.Response:
+    def endless(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
         number = int(cursor or "0")
         if number > 3:
             released.wait(5)
@@ -292,3 +316,117 @@ def test_a_large_reply_is_decoded_with_the_collector_paused(monkeypatch: pytest.
     assert http._validate(list[int], small) == [1, 2]
     assert len(http._validate(list[int], large)) == http.LARGE_REPLY
     assert seen == [True, False] and gc.isenabled()
+
+
+# ---- the JSON kept in versions.listing
+
+# The fields ``versions.listing`` held when the column was made (migration 0011). When ``Version`` changes,
+# rows written before hold stale JSON: add a migration that recomputes the column (``refresh_listing``), then
+# update this list.
+LISTED_AT_0011 = ("id", "number", "updated_at", "status", "archived", "pinned", "created_at", "created_by", "label",
+                  "description", "notes", "limitations", "error", "metrics", "tags", "changelog", "class_metrics",
+                  "params", "dataset", "training", "source", "signature", "extra", "artifacts")
+
+
+def test_the_kept_fields_are_those_of_the_last_migration() -> None:
+    from modelreg.metadata.sql.version_json import JOINED_FIELDS, OWN_FIELDS
+
+    assert sorted(OWN_FIELDS) == sorted(LISTED_AT_0011), "add a migration that recomputes versions.listing"
+    assert sorted(OWN_FIELDS + JOINED_FIELDS) == sorted(Version.model_fields)
+
+
+def _kept_and_computed(reg: Service) -> list[tuple[int, str | None, str]]:
+    from sqlalchemy import select
+
+    from modelreg.metadata.sql.schema import versions
+    from modelreg.metadata.sql.version_json import own_json
+
+    engine = reg.ctx.meta.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(select(versions.c.id, versions.c.listing, own_json(conn.dialect.name))
+                            .order_by(versions.c.id)).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+@pytest.fixture
+def sql_reg(reg: Service) -> Service:
+    if reg.ctx.meta.url.startswith("memory"):
+        pytest.skip("the SQL stores keep the listing")
+    return reg
+
+
+def test_every_write_keeps_the_listing_of_what_it_changed(sql_reg: Service, tmp_path: Any) -> None:
+    reg = sql_reg
+    _fill(reg)
+    reg.update_version("vision/det:3", notes="changed", metrics={"map50": 0.95, "extra_metric": 2.0},
+                       tags={"k": None, "new": "t"}, params={"lr": 0.5}, dataset={"name": "other"}, label="three",
+                       changelog=["a"], parent="other/base:1")
+    reg.update_version("vision/det:1", parent=None, description="")
+    reg.unpin("vision/det:3")
+    reg.unarchive("vision/det:4")
+    reg.mark_best("vision/det:4")
+    run = reg.start_run("vision/det", params={"epochs": 1})
+    run.log_epoch(0, loss=1.0)
+    (tmp_path / "w.pt").write_bytes(b"run weights")
+    run.log_file(tmp_path / "w.pt")
+    run.log_metrics(map50=0.3)
+    run.finish()
+    reg.update_model("vision/det", rename="detector")
+    reg.set_alias("vision/detector:2", "production")
+    kept = _kept_and_computed(reg)
+    assert kept and all(listing == computed for _, listing, computed in kept), [
+        i for i, listing, computed in kept if listing != computed]
+    objects = list(reg.iter_versions(model="vision/detector"))
+    page = search_versions_json(reg, model="vision/detector", limit=100)
+    assert VERSIONS.validate_json(page.items) == objects  # the renamed model's names, the moved alias
+
+
+def test_a_version_without_its_listing_is_written_when_listed(sql_reg: Service) -> None:
+    from sqlalchemy import update
+
+    from modelreg.metadata.sql.schema import versions
+
+    _fill(sql_reg)
+    with sql_reg.ctx.meta.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(update(versions).values(listing=None))  # rows written by something else (a bulk copy)
+    assert all(listing is None for _, listing, _ in _kept_and_computed(sql_reg))
+    page = list_versions_json(sql_reg, "vision/det")
+    assert VERSIONS.validate_json(page.items) == list(sql_reg.iter_versions(model="vision/det"))
+
+
+def test_a_cell_the_store_did_not_write_fails_and_never_shifts_a_field(sql_reg: Service) -> None:
+    from sqlalchemy import text
+
+    engine = sql_reg.ctx.meta.engine  # type: ignore[attr-defined]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL refuses text that is not JSON in a JSON column")
+    _fill(sql_reg)
+    with engine.begin() as conn:  # two values in one cell, as if the next field had been written into it
+        conn.execute(text("UPDATE versions SET params = :bad, listing = NULL WHERE number = 3"),
+                     {"bad": '{"a": 1}, "archived": true, "x": {}'})
+    with pytest.raises(StorageError, match="malformed JSON"):
+        list_versions_json(sql_reg, "vision/det")
+
+
+def test_migrating_an_older_registry_writes_every_listing(tmp_path: Any) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    import modelreg
+    from modelreg.metadata.sql.migrate import ALEMBIC_INI
+
+    home = tmp_path / "home"
+    reg = cast(Service, modelreg.connect(home=home))
+    _fill(reg)
+    engine = reg.ctx.meta.engine  # type: ignore[attr-defined]
+    config = Config(str(ALEMBIC_INI))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010")  # as a registry of the release before
+    reg.close()
+    reg = cast(Service, modelreg.connect(home=home))  # opening it migrates
+    try:
+        kept = _kept_and_computed(reg)
+        assert len(kept) == 6 and all(listing == computed for _, listing, computed in kept)
+    finally:
+        reg.close()

@@ -497,7 +497,8 @@ class PageJson:
     def to_json(self) -> bytes:
         """The page's JSON, as ``Page[T]`` writes it."""
         cursor = b"null" if self.next_cursor is None else json.dumps(self.next_cursor).encode()
-        return b'{"items":' + self.items + b',"next_cursor":' + cursor + b',"total":' + str(self.total).encode() + b"}"
+        return b"".join((b'{"items":', self.items, b',"next_cursor":', cursor, b',"total":', str(self.total).encode(),
+                         b"}"))
 
 
 class MetricDiff(Frozen):

@@ -177,20 +177,23 @@ def _validate(kind: Any, data: bytes) -> Any:
 LARGE_REPLY = 64 * 1024
 
 
-def _pages_ahead(request: Callable[[str | None], httpx.Response], kind: Any) -> Iterator[Any]:
-    """The items of every page ``request(cursor)`` replies with. A thread asks for the pages, each as soon as
-    the reply before it came (its ``NEXT_CURSOR_HEADER`` names the next), while this one decodes: a long walk
-    costs about the slower of the server and the decoding instead of their sum. At most two replies wait;
-    stopping early waits for the request under way. A server that sends no header is walked page by page."""
+def _pages_ahead(request: Callable[[str | None, Callable[[], None]], httpx.Response], kind: Any) -> Iterator[Any]:
+    """The items of every page ``request(cursor, sent)`` replies with (``sent()``: called once the request is
+    written). A thread asks for each page as soon as the reply before it came (its ``NEXT_CURSOR_HEADER`` names
+    the next) while this one decodes, so a long walk costs about the slower of the server and the decoding
+    instead of their sum. Decoding holds the interpreter's lock for milliseconds: it waits until the next request
+    is written, or the server would wait for it. At most two replies wait; stopping early waits for the request
+    under way. A server that sends no header is walked page by page."""
     replies: queue.Queue[httpx.Response | BaseException] = queue.Queue(maxsize=2)
-    stop = threading.Event()
+    stop, sent = threading.Event(), threading.Event()
 
     def fetch() -> None:
         cursor: str | None = None
         try:
             while not stop.is_set():
-                response = request(cursor)
+                response = request(cursor, sent.set)
                 cursor = response.headers.get(NEXT_CURSOR_HEADER)
+                sent.clear()
                 replies.put(response)
                 if cursor is None:
                     return
@@ -204,13 +207,16 @@ def _pages_ahead(request: Callable[[str | None], httpx.Response], kind: Any) -> 
             got = replies.get()
             if isinstance(got, BaseException):
                 raise got
+            following = got.headers.get(NEXT_CURSOR_HEADER)
+            if following is not None:
+                sent.wait(SEND_WAIT_S)
             page = _validate(kind, got.content)
             yield from page.items
-            if got.headers.get(NEXT_CURSOR_HEADER) is None:
+            if following is None:
                 break
         cursor = page.next_cursor
         while cursor is not None:  # a server that does not name the next page in a header
-            page = _validate(kind, request(cursor).content)
+            page = _validate(kind, request(cursor, _nothing).content)
             yield from page.items
             cursor = page.next_cursor
     finally:
@@ -218,6 +224,22 @@ def _pages_ahead(request: Callable[[str | None], httpx.Response], kind: Any) -> 
         while fetcher.is_alive():  # unblock a reply waiting for room, then let the request under way end
             with contextlib.suppress(queue.Empty):
                 replies.get(timeout=0.05)
+
+
+SEND_WAIT_S = 0.25  # the longest a walk waits for its next request to be written before it decodes anyway
+
+
+def _nothing() -> None:
+    pass
+
+
+def _on_written(sent: Callable[[], None]) -> Callable[[str, dict[str, Any]], None]:
+    """An httpcore ``trace`` hook that calls ``sent`` once a request's body is written."""
+    def trace(event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent()
+
+    return trace
 
 
 def _jsonable(value: Any) -> Any:
@@ -356,8 +378,10 @@ class HttpRegistry:
 
     def _request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None,
                  content: Callable[[], Iterable[bytes]] | None = None, headers: Mapping[str, str] | None = None,
-                 idempotent: bool | None = None, timeout: float | None = None) -> httpx.Response:
-        """Send one request (retried when that is safe) and raise the registry error a failure carries."""
+                 idempotent: bool | None = None, timeout: float | None = None,
+                 sent: Callable[[], None] | None = None) -> httpx.Response:
+        """Send one request (retried when that is safe) and raise the registry error a failure carries;
+        ``sent()`` is called once the request is written."""
         safe = method in ("GET", "HEAD") if idempotent is None else idempotent
         data: bytes | None = None
         sent_headers = dict(headers or {})
@@ -370,7 +394,8 @@ class HttpRegistry:
                 response = self._http.request(method, path, params=_drop_none(params or {}) or None,
                                               content=content() if content is not None else data,
                                               headers=sent_headers,
-                                              timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout)
+                                              timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                                              extensions={"trace": _on_written(sent)} if sent else None)
             except httpx.TransportError as exc:
                 if last or not (safe or isinstance(exc, httpx.ConnectError)):
                     raise StorageError(f"the modelreg server at {self._base} could not be reached: {exc}",
@@ -688,9 +713,9 @@ class HttpRegistry:
         if extra:
             raise TypeError(f"iter_versions() got unexpected keyword arguments {extra}")
 
-        def request(cursor: str | None) -> httpx.Response:
+        def request(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
             body = {"query": query, **kwargs, "cursor": cursor}
-            return self._request("POST", "/versions/search", body=body, idempotent=True)
+            return self._request("POST", "/versions/search", body=body, idempotent=True, sent=sent)
 
         return _pages_ahead(request, Page[Version])
 

@@ -72,7 +72,7 @@ def version_columns(conn: Connection) -> list[ColumnElement[Any]]:
     it decodes a page's JSON in one ``json.loads`` instead of one call per cell."""
     dialect = conn.dialect.name
     return [(type_coerce(c, Text) if dialect == "sqlite" else cast(c, Text)).label(c.name) if c.name in _JSON_FIELDS
-            else c for c in versions.c]
+            else c for c in versions.c if c.name != "listing"]
 
 
 def load_versions(conn: Connection, rows: Sequence[Row[Any]], *, json_text: bool = False) -> list[Version]:

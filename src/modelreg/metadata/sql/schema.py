@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -143,6 +143,9 @@ versions = Table(
     Column("source", Json),
     Column("signature", Json),
     Column("extra", Json),
+    # The version's JSON as a listing sends it, less what other rows decide (``version_json``); NULL: not
+    # written yet (computed when read).
+    Column("listing", Text),
     UniqueConstraint("model_id", "number"),
     Index("ix_versions_model_id_created_at", "model_id", "created_at", "id"),
     Index("ix_versions_parent_id", "parent_id"),

@@ -217,8 +217,7 @@ class SearchTx(TxBase):
         rows, next_cursor, total = self._search_versions(columns, model_id=model_id, project=project, where=where,
                                                          sort=sort, cursor=cursor, limit=limit,
                                                          params=best_params(best))
-        items = "[" + ",".join(r.doc for r in rows) + "]"
-        return PageJson(items.encode(), next_cursor, total)
+        return PageJson(b"[" + b",".join([r.doc for r in rows]) + b"]", next_cursor, total)
 
     def _search_versions(self, columns: Sequence[Any], *, model_id: int | None, project: str | None,
                          where: Node | None, sort: Sort, cursor: list[Any] | None, limit: int,

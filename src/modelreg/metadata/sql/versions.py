@@ -31,6 +31,7 @@ from modelreg.metadata.sql import schema as db
 from modelreg.metadata.sql.rows import among, load_versions, version_keys
 from modelreg.metadata.sql.schema import aliases, models, projects, version_metrics, version_tags, versions
 from modelreg.metadata.sql.txbase import TxBase
+from modelreg.metadata.sql.version_json import refresh_listing
 from modelreg.metadata.values import epoch_stride, to_json_value
 from modelreg.types import Artifact, Epoch, Version, VersionKey
 
@@ -67,6 +68,7 @@ class VersionsTx(TxBase):
             if pairs:
                 conn.execute(table.insert(), [{"version_id": version_id, "model_id": draft.model_id, "key": k,
                                                "value": v} for k, v in pairs.items()])
+        refresh_listing(conn, versions.c.id == version_id)
         conn.execute(update(models).where(models.c.id == draft.model_id).values(
             version_count=models.c.version_count + 1,
             latest_number=case((models.c.latest_number < draft.number, draft.number),
@@ -135,6 +137,7 @@ class VersionsTx(TxBase):
             else:
                 values[name] = value
         conn.execute(update(versions).where(versions.c.id == version_id).values(updated_at=now, **values))
+        refresh_listing(conn, versions.c.id == version_id)
         return self._version(version_id)
 
     def delete_version(self, *, version_id: int) -> list[str]:
@@ -188,6 +191,7 @@ class VersionsTx(TxBase):
             missing = sorted(digests - known)[0]
             raise InvalidState(f"blob {missing} has no row", hint="call claim_blobs first", digest=missing)
         conn.execute(table.insert(), [{"version_id": version_id, **a.model_dump()} for a in artifacts])
+        refresh_listing(conn, versions.c.id == version_id)
 
     def _lock_blob_rows(self, sizes: Mapping[str, int]) -> dict[str, str]:
         """Create (as ``live``) the rows that are missing, lock every row; return digest -> state.
