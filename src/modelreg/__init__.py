@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         Job,
         JobError,
         Lineage,
+        MetricPoint,
         Model,
         Page,
         Policies,
@@ -130,6 +131,7 @@ __all__ = [
     "Lineage",
     "LiveModel",
     "LiveResult",
+    "MetricPoint",
     "Model",
     "ModelNotFound",
     "ModelregError",
@@ -172,8 +174,8 @@ _ERRORS = ("AliasNotFound", "AlreadyExists", "ArtifactNotFound", "BlobNotFound",
            "UnsupportedOperator", "UntrustedSource", "VersionInUse", "VersionNotFound")
 _TYPES = ("AliasInfo", "AliasMove", "Artifact", "ClassMetric", "Comparison", "Epoch", "Evaluation", "Event",
           "Export", "Feedback", "FeedbackExport", "FsckReport", "GcReport", "ImportReport", "InferenceBatch",
-          "InferencePage", "InferenceRecord", "InferenceStats", "Job", "JobError", "Lineage", "Model", "Page",
-          "Policies", "Project", "PromotionPlan", "Version")
+          "InferencePage", "InferenceRecord", "InferenceStats", "Job", "JobError", "Lineage", "MetricPoint", "Model",
+          "Page", "Policies", "Project", "PromotionPlan", "Version")
 _LAZY: dict[str, str] = {
     "connect": "modelreg.client",
     "Settings": "modelreg.config",

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         InferenceStatus,
         Job,
         Lineage,
+        MetricPoint,
         Model,
         ModelOverview,
         Page,
@@ -202,6 +203,11 @@ class Registry(Protocol):
 
     def iter_versions(self, query: str | None = None, **kwargs: Any) -> Iterator[Version]:
         """Every version matching, walking all pages."""
+        ...
+
+    def metric_trend(self, model: str, metric: str, *, limit: int = 1000,
+                     include_archived: bool = True) -> list[MetricPoint]:
+        """A metric across the model's versions: the newest ``limit`` versions that have it, oldest first."""
         ...
 
     def update_version(self, ref: str, **fields: Unpack[VersionFields]) -> Version:

@@ -403,6 +403,13 @@ class Evaluation(Frozen):
     created_by: str = ""
 
 
+class MetricPoint(Frozen):
+    """One version's value of a metric (``metric_trend``: a chart across versions)."""
+
+    number: int
+    value: float
+
+
 class Epoch(Frozen):
     epoch: int
     metrics: dict[str, float] = Field(default_factory=dict)

@@ -95,6 +95,7 @@ from modelreg.types import (
     InferenceStatus,
     Job,
     Lineage,
+    MetricPoint,
     Model,
     ModelOverview,
     Page,
@@ -706,6 +707,12 @@ class HttpRegistry:
         body = {"query": query, "model": model, "project": project, "filter": filter, "sort": sort, "limit": limit,
                 "cursor": cursor}
         return cast(Page[Version], self._send(Page[Version], "POST", "/versions/search", body, idempotent=True))
+
+    def metric_trend(self, model: str, metric: str, *, limit: int = 1000,
+                     include_archived: bool = True) -> list[MetricPoint]:
+        """A metric across the model's versions: the newest ``limit`` versions that have it, oldest first."""
+        return cast(list[MetricPoint], self._get(list[MetricPoint], self._model_path(model) + "/trend", metric=metric,
+                                                 limit=limit, include_archived=include_archived))
 
     def iter_versions(self, query: str | None = None, **kwargs: Any) -> Iterator[Version]:
         """Every version matching, walking all pages (the next one is asked for while this one is decoded)."""

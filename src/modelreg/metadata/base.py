@@ -32,7 +32,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, TypeAdapter
 
 from modelreg.errors import AlreadyExists, InvalidInput
-from modelreg.filters import And, Compare, Field, Node, Sort
+from modelreg.filters import And, Compare, Field, Node, Sort, decode_cursor
 from modelreg.metadata.values import to_json_value
 from modelreg.types import (
     JOB_STATUSES,
@@ -48,6 +48,7 @@ from modelreg.types import (
     InferenceRetention,
     InferenceStats,
     Job,
+    MetricPoint,
     Model,
     Page,
     PageJson,
@@ -284,6 +285,21 @@ class MetadataTx(ABC):
         items = [v.model_copy(update={"is_best": True}) if best is not None and v.number == best[1] else v
                  for v in page.items]
         return PageJson(_versions_adapter().dump_json(items), page.next_cursor, page.total)
+
+    def metric_trend(self, *, model_id: int, metric: str, limit: int, where: Node | None) -> list[MetricPoint]:
+        """``metric`` of the model's newest ``limit`` versions that match ``where`` and have it, oldest first.
+        The SQL store reads the numbers alone, newest first along its (model, number) index."""
+        sort = Sort(Field("column", "number", "num"), descending=True)
+        points: list[MetricPoint] = []
+        cursor: list[Any] | None = None
+        while len(points) < limit:
+            page = self.search_versions(model_id=model_id, project=None, where=where, sort=sort, cursor=cursor,
+                                        limit=1000)
+            points += [MetricPoint(number=v.number, value=v.metrics[metric]) for v in page.items if metric in v.metrics]
+            if page.next_cursor is None:
+                break
+            cursor = decode_cursor(page.next_cursor)
+        return points[:limit][::-1]
 
     def first_version(self, *, model_id: int, where: Node | None, sort: Sort) -> Version | None:
         """The first of a model's versions matching ``where`` in ``sort`` order (ties on id as in

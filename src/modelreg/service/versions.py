@@ -44,6 +44,7 @@ from modelreg.types import (
     Artifact,
     Epoch,
     EventAction,
+    MetricPoint,
     Model,
     Page,
     PageJson,
@@ -56,6 +57,7 @@ from modelreg.types import (
 )
 
 P = TypeVar("P")
+MAX_TREND = 10_000  # versions in one metric_trend
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,18 @@ class VersionsMixin(ServiceBase):
             return page(tx, CheckedSearch(scope, best))
 
         return self.ctx.read(run)
+
+    @operation("viewer", "reading a metric across versions")
+    def metric_trend(self, model: str, metric: str, *, limit: int = 1000,
+                     include_archived: bool = True) -> list[MetricPoint]:
+        """A metric across the model's versions: the newest ``limit`` versions that have it, oldest first (up to
+        10,000; a chart of a model's progress)."""
+        check_metrics({metric: 0.0}, where="metric")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_TREND:
+            raise InvalidInput(f"limit {limit!r} must be between 1 and {MAX_TREND}", field="limit")
+        where = where_of(None if include_archived else "not archived", None, version_fields)
+        return self.ctx.read(lambda tx: tx.metric_trend(model_id=self._model(tx, model).id, metric=metric,
+                                                        limit=limit, where=where))
 
     @operation("viewer", "searching versions")
     def iter_versions(self, query: str | None = None, **kwargs: Any) -> Iterator[Version]:

@@ -46,7 +46,7 @@ from modelreg.metadata.sql.schema import aliases, events, models, projects, vers
 from modelreg.metadata.sql.txbase import TxBase
 from modelreg.metadata.sql.version_json import best_params, version_json
 from modelreg.metadata.values import check_cursor, cursor_value
-from modelreg.types import Event, Model, Page, PageJson, Version
+from modelreg.types import Event, MetricPoint, Model, Page, PageJson, Version
 
 
 @dataclass
@@ -243,6 +243,16 @@ class SearchTx(TxBase):
         else:
             total = self._count(plan)
         return rows, next_cursor, total
+
+    def metric_trend(self, *, model_id: int, metric: str, limit: int, where: Node | None) -> list[MetricPoint]:
+        side = version_metrics.alias("trend")
+        query = (select(versions.c.number, side.c.value)
+                 .select_from(versions.join(side, and_(side.c.version_id == versions.c.id, side.c.key == metric)))
+                 .where(versions.c.model_id == model_id,
+                        *([compile_filter(where, VERSIONS)] if where is not None else []))
+                 .order_by(versions.c.number.desc()).limit(_limit(limit)))
+        rows = self.conn.execute(query).all()
+        return [MetricPoint(number=r.number, value=r.value) for r in reversed(rows)]
 
     def first_version(self, *, model_id: int, where: Node | None, sort: Sort) -> Version | None:
         """The first row of the search, without its count."""

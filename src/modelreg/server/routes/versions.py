@@ -22,7 +22,7 @@ from modelreg.server.wire import (
 )
 from modelreg.service import Service
 from modelreg.service.versions import list_versions_json
-from modelreg.types import Page, Version
+from modelreg.types import MetricPoint, Page, Version
 
 router = APIRouter(tags=["versions"])
 MODEL = "/projects/{project}/models/{model}"
@@ -55,6 +55,13 @@ def list_versions(reg: Registry, project: str = ProjectPath, model: str = ModelP
                   cursor: str | None = None, include_archived: bool = True) -> object:
     return reply_page(list_versions_json(reg, ref_text(project, model), limit=limit, cursor=cursor,
                                          include_archived=include_archived))
+
+
+@router.get(MODEL + "/trend", response_model=list[MetricPoint],
+            summary="A metric across the model's versions: the newest `limit` that have it, oldest first")
+def metric_trend(reg: Registry, metric: str, project: str = ProjectPath, model: str = ModelPath, limit: int = 1000,
+                 include_archived: bool = True) -> object:
+    return reply(reg.metric_trend(ref_text(project, model), metric, limit=limit, include_archived=include_archived))
 
 
 @router.get(VERSION, response_model=Version, summary="Get a version (a number, latest, best, @alias or -)")
