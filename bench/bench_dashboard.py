@@ -797,7 +797,11 @@ def render(args: argparse.Namespace, backends: list[Backend], facts: dict[str, s
         "(10 per-class rows, params, dataset…), about four times the JSON. A real `modelreg serve` process "
         "(uvicorn, 1 worker) serves the registry on loopback; the SDK's HTTP client (`modelreg.connect(url)`) "
         "walks a model on one kept-alive connection, in this process. p50 of n walks after 2 warm-ups, better "
-        f"of {args.rounds} rounds.", "",
+        f"of {args.rounds} rounds. The server sends each page as the database wrote it (every version's JSON is "
+        "kept in `versions.listing` when it changes, the names, parent, aliases and best flag added at the "
+        "read); `iter_versions` asks for the next page while it decodes one (the next cursor is in a header), "
+        "so a walk costs about the server's time plus the last page's decoding; `list_versions` page by page "
+        "asks and decodes in turn.", "",
         markdown_table(list_header, list_rows) if list_rows else "(not measured)", "",
         "Where a walk's time goes: each part alone, in a fresh process, on the same registry:", "",
         markdown_table(part_header, part_rows) if part_rows else "", "",
