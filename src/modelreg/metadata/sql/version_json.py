@@ -44,6 +44,8 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.types import NullType
 
 from modelreg.metadata.base import VERSION_DOCUMENT_FIELDS, VERSION_PAIR_FIELDS, VERSION_SCALAR_FIELDS
 from modelreg.metadata.sql.schema import UtcDateTime, aliases, artifacts, models, projects, versions
@@ -67,7 +69,29 @@ def best_params(best: tuple[int, int] | None) -> dict[str, int]:
 def version_json(conn: Connection) -> ColumnElement[bytes]:
     """The JSON of each row of ``versions`` as ``Version`` writes it, UTF-8 encoded by the database (the reply's
     bytes, never decoded to ``str`` on the way); execute it with ``best_params``."""
-    return _version_json(conn.dialect.name)
+    return _Prebuilt(_version_json(conn.dialect.name))
+
+
+class _Prebuilt(ColumnElement[bytes]):
+    """A large expression that never changes, under a constant cache key: SQLAlchemy otherwise walks all of it
+    to compute the key of every statement that holds it (a millisecond a page). Its only parameters are bound by
+    name at execution (``best_params``). The driver's bytes come back as they are (no result processing)."""
+
+    inherit_cache = True
+    _traverse_internals: list[Any] = []  # noqa: RUF012  # nothing to walk: the key is constant (``_gen_cache_key``)
+
+    def __init__(self, inner: ColumnElement[Any]) -> None:
+        self.inner = inner
+        self.type = NullType()  # type: ignore[assignment]  # no result processing: the driver's bytes
+
+    def _gen_cache_key(self, anon_map: Any, bindparams: list[Any]) -> tuple[Any, ...]:
+        return (self.__class__, id(self.inner))  # one per database kind, built once (``_version_json``)
+
+
+@compiles(_Prebuilt)
+def _compile_prebuilt(element: _Prebuilt, compiler: Any, **kw: Any) -> str:
+    text: str = compiler.process(element.inner, **kw)
+    return text
 
 
 # What ``versions.listing`` holds: a change to this list (a new field of ``Version``) needs a migration that
