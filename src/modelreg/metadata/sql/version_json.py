@@ -298,8 +298,9 @@ class _Sqlite(_Dialect):
         return type_coerce(value, Text)
 
     def merged(self, first: ColumnElement[Any], second: ColumnElement[Any]) -> ColumnElement[str]:
-        return _concat([func.substr(first, 1, func.length(first) - 1), _sql_text(","),
-                        func.substr(second, 2)])
+        # as bytes: length() and substr() of text count characters, reading every byte; of a blob they do not
+        raw = cast(first, LargeBinary)
+        return _concat([func.substr(raw, 1, func.length(raw) - 1), _sql_text(","), func.substr(second, 2)])
 
     def null(self) -> ColumnElement[Any]:
         return _sql_text("null")
