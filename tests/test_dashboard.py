@@ -12,6 +12,7 @@ without the ``playwright`` package the module is skipped, unless ``CI`` is set: 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -252,6 +253,18 @@ def flash(page: Page) -> str:
     return page.locator("p.flash").inner_text()
 
 
+def lineage_nodes(page: Page) -> dict[str, int]:
+    """The versions the lineage graph draws: reference -> depth (-1 the parent, 0 the page's version, 1 a child)."""
+    nodes = page.locator("#lineage .node")
+    return {str(n.get_attribute("data-ref")): int(n.get_attribute("data-depth") or "") for n in nodes.all()}
+
+
+def lineage_edges(page: Page) -> set[tuple[str, str]]:
+    """The lines of the lineage graph: (parent, child)."""
+    return {(str(e.get_attribute("data-parent")), str(e.get_attribute("data-child")))
+            for e in page.locator("#lineage .edges path").all()}
+
+
 # ---------------------------------------------------------------- 1. models
 
 
@@ -340,6 +353,24 @@ def test_model_page_lists_versions_newest_first_with_aliases(page: Page, dash: D
     assert "recall" in page.locator("#versions thead th").all_text_contents()
 
 
+def test_the_model_chart_draws_versions_beyond_the_page(page: Page, dash: Dash) -> None:
+    dash.reg.create_model("vision/many", best_metric="map50")
+    for i in range(1, 56):  # more than a page of 50
+        dash.reg.register_version("vision/many", files={"w.pt": b"%d" % i}, metrics={"map50": i / 100})
+    dash.reg.archive("vision/many:2")
+    page.goto(dash.url("/m/vision/many"))
+    assert len(rows(page, "#versions")) == 50  # v55..v6 listed; v5..v1 on the next page
+    island = json.loads(page.locator("figure.chart[data-chart=versions] script").inner_text())
+    assert island["x"] == [n for n in range(1, 56) if n != 2]  # every version but the archived one
+    assert island["series"]["map50"] == [n / 100 for n in island["x"]]
+    caption = page.locator("figure.chart[data-chart=versions] figcaption").inner_text()
+    assert "54 versions" in caption and "archived ones left out" in caption
+    assert page.locator("figure.chart[data-chart=versions] .uplot canvas").count() == 1  # drawn by uPlot
+    page.goto(dash.url("/m/vision/many?archived=true"))
+    island = json.loads(page.locator("figure.chart[data-chart=versions] script").inner_text())
+    assert island["x"] == list(range(1, 56))
+
+
 def test_compare_ticked_versions_colours_the_differences(page: Page, dash: Dash) -> None:
     page.goto(dash.url("/m/vision/fire-detector"))
     page.get_by_label("compare v2").check()
@@ -374,6 +405,44 @@ def test_compare_ticked_versions_colours_the_differences(page: Page, dash: Dash)
     assert page.locator("figure.chart[data-chart=overlay] canvas").count() >= 1
 
 
+def test_compare_adds_a_version_of_another_model_and_project(page: Page, dash: Dash) -> None:
+    page.goto(dash.url(f"/compare?ref={FIRE}:2&ref={FIRE}:5"))
+    page.get_by_label("Add a version").fill("retail/shelf-classifier:2")
+    page.get_by_role("button", name="Add", exact=True).click()
+    assert page.url == dash.url("/compare?ref=vision%2Ffire-detector%3A2&ref=vision%2Ffire-detector%3A5"
+                                "&ref=retail%2Fshelf-classifier%3A2")
+    assert page.locator("h1").inner_text() == "Compare 3 versions"
+    header = [" ".join(h.split()) for h in page.locator("table.compare").nth(0).locator("thead th").all_inner_texts()]
+    assert header[1:] == ["vision/fire-detector v2 ×", "vision/fire-detector v5 ×", "retail/shelf-classifier v2 ×"]
+    accuracy = [r for r in rows(page, page.locator("table.compare").nth(0)) if r.startswith("accuracy")]
+    assert accuracy == ["accuracy ↑ - - 0.9000"]
+    assert page.get_by_label("Add a version").input_value() == ""
+    # An alias of a version already compared adds nothing.
+    page.get_by_label("Add a version").fill("retail/shelf-classifier@production")
+    page.get_by_role("button", name="Add", exact=True).click()
+    assert page.locator("h1").inner_text() == "Compare 3 versions"
+    # References that name nothing are shown by the form, with what was typed; the comparison stays.
+    for typed, says in (("retail/shelf-classifier:9", "retail/shelf-classifier has no version v9"),
+                        ("nowhere/fire-detector:1", "project 'nowhere' does not exist"),
+                        ("fire detector!", "")):
+        page.get_by_label("Add a version").fill(typed)
+        with page.expect_response(re.compile(r"/compare\?")) as answer:
+            page.get_by_role("button", name="Add", exact=True).click()
+        assert answer.value.status == 200, typed
+        error = page.locator("#add-error[role=alert]")
+        assert error.is_visible() and says in error.inner_text(), (typed, error.inner_text())
+        assert page.get_by_label("Add a version").input_value() == typed
+        assert page.get_by_label("Add a version").get_attribute("aria-invalid") == "true"
+        assert page.locator("h1").inner_text() == "Compare 3 versions"
+    # × leaves a version out again.
+    page.get_by_role("link", name="leave vision/fire-detector v5 out").click()
+    assert page.locator("h1").inner_text() == "Compare 2 versions"
+    assert page.locator("table.compare").nth(0).locator("a.remove").count() == 0  # two is the least
+    # The other tables say which model each column is of: the numbers alone would not.
+    ap = page.locator("table.compare").nth(1)
+    assert ap.locator("thead th").all_inner_texts()[1:] == ["vision/fire-detector v2", "retail/shelf-classifier v2"]
+
+
 def test_roll_back_goes_through_its_plan(page: Page, dash: Dash) -> None:
     page.goto(dash.url("/m/vision/fire-detector"))
     page.get_by_role("link", name="Roll back to v1").click()
@@ -387,6 +456,74 @@ def test_roll_back_goes_through_its_plan(page: Page, dash: Dash) -> None:
     assert version_row(page, 1).startswith("✓ v1")
     assert any("rolled production back: v3 → v1" in t for t in page.locator("ol.timeline li").all_inner_texts())
     assert dash.production() == 1
+
+
+def test_the_alias_timeline_shows_every_move(page: Page, dash: Dash) -> None:
+    """58 moves: the model page lists the newest 20, its aliases page every one, 50 a page, newest first."""
+    for i in range(54):  # canary: nothing → v1, then back and forth between v2 and v1 …
+        dash.reg.set_alias(f"{FIRE}:{1 + i % 2 if i else 1}", "canary")
+    page.goto(dash.url("/m/vision/fire-detector"))
+    assert len(page.locator("ol.timeline li").all()) == 20
+    assert "the newest 20 of 57 moves" in page.locator("#timeline-h").inner_text()
+    assert "moved canary: v1 → v2" in " ".join(page.locator("ol.timeline li").first.inner_text().split())
+    # production's last move (v1 → v3) is far down the timeline: its roll back stays in the Aliases table.
+    production = page.locator("section[aria-labelledby=aliases-h] tbody tr", has_text="production")
+    assert production.get_by_role("link", name="Roll back to v1").count() == 1
+    dash.reg.delete_alias(FIRE, "canary")  # … and removed: the model page forgets its moves, the timeline not
+    moves = 3 + 54 + 1  # production nothing → v1 → v3, staging nothing → v4, and canary's
+    page.reload()
+    assert len(page.locator("ol.timeline li").all()) == 3
+    page.get_by_role("link", name="Every move →").click()
+    assert page.url == dash.url("/m/vision/fire-detector/aliases")
+    assert page.title() == "fire-detector · alias moves · modelreg"
+    assert page.locator("nav.tabs a[aria-current=page]").inner_text() == "Alias moves"
+    assert f"1–50 of {moves}" in page.locator("#moves-summary").inner_text()
+    assert "removed since (canary)" in page.locator("#moves-summary").inner_text()
+    first = rows(page, "#moves")
+    assert len(first) == 50
+    newest = page.locator("#moves tbody tr").first
+    assert newest.locator("td").nth(0).inner_text().endswith(" UTC")
+    assert [c.strip() for c in newest.locator("th, td").all_inner_texts()[1:]] == [
+        "canary removed", "v2", "nothing", "delete", "alice", ""]
+    assert newest.get_by_role("link", name="v2").get_attribute("href") == "/v/vision/fire-detector/2"
+    second = page.locator("#moves tbody tr").nth(1)
+    assert [c.strip() for c in second.locator("th, td").all_inner_texts()[1:5]] == ["canary removed", "v1", "v2",
+                                                                                    "set"]
+    assert page.get_by_role("link", name=re.compile("Roll back")).count() == 0  # not on this page's moves
+    page.get_by_role("link", name="Older moves →").click()
+    assert f"51–{moves} of {moves}" in page.locator("#moves-summary").inner_text()
+    older = rows(page, "#moves")
+    assert len(older) == moves - 50
+    # The two pages hold every move once, newest first, as the SDK lists them.
+    made = sorted((m for a in ("production", "staging", "canary") for m in dash.reg.alias_history(FIRE, a)),
+                  key=lambda m: m.id, reverse=True)
+    shown = [r.replace(" removed", "").split()[3:7] for r in first + older]  # after the date, time and UTC
+    number = lambda n: "nothing" if n is None else f"v{n}"  # noqa: E731
+    assert shown == [[m.alias, number(m.from_number), number(m.to_number), m.kind] for m in made]
+    oldest = [" ".join(c.split()) for c in page.locator("#moves tbody tr").last.locator("th, td").all_inner_texts()]
+    assert oldest[1:6] == ["production", "nothing", "v1", "set", "alice"]
+    assert page.get_by_role("link", name="Older moves →").count() == 0
+    # The latest move of production is here, with its roll back; it goes through the plan as on the model page.
+    production = page.locator("#moves tbody tr", has=page.get_by_role("link", name="Roll back to v1"))
+    assert [c.strip() for c in production.locator("th, td").all_inner_texts()[1:5]] == ["production", "v1", "v3",
+                                                                                        "set"]
+    page.get_by_role("link", name="← Newer moves").click()
+    assert rows(page, "#moves") == first
+    page.goto(dash.url("/m/vision/fire-detector/aliases?before=50"))
+    page.get_by_role("link", name="Roll back to v1").click()
+    assert "production moves from v3 to v1." in " ".join(page.locator("section.plan").inner_text().split())
+    page.get_by_role("button", name="Confirm").click()
+    assert dash.production() == 1
+    page.goto(dash.url("/m/vision/fire-detector/aliases"))
+    assert [c.strip() for c in page.locator("#moves tbody tr").first.locator("th, td").all_inner_texts()[1:5]] == [
+        "production", "v3", "v1", "rollback"]
+    # A position that is not one is the error page; a model with one move has one page.
+    response = page.goto(dash.url("/m/vision/fire-detector/aliases?before=abc"))
+    assert response is not None and response.status == 422
+    assert "is not a move of the timeline" in page.locator("h1").inner_text()
+    page.goto(dash.url("/m/vision/smoke-seg/aliases"))
+    assert rows(page, "#moves")[0].split()[-4:] == ["nothing", "v1", "set", "alice"]
+    assert page.locator("p.pager").count() == 0
 
 
 # ---------------------------------------------------------------- 3. a version
@@ -423,10 +560,90 @@ def test_version_page_shows_metrics_classes_curves_files_and_events(page: Page, 
     events = rows(page, "section[aria-labelledby=events-h] table")
     assert any("version.registered" in e and "alice" in e for e in events), events
     # Lineage: v5 was fine-tuned from v4; each page links the other.
-    assert page.locator("ol.lineage li").all_inner_texts() == ["vision/fire-detector:v4", "vision/fire-detector:v5"]
-    page.locator("ol.lineage").get_by_role("link", name="vision/fire-detector:v4").click()
+    assert lineage_nodes(page) == {"vision/fire-detector:v4": -1, "vision/fire-detector:v5": 0}
+    page.get_by_role("link", name="vision/fire-detector:v4, parent of v5").click()
     assert page.url == dash.url("/v/vision/fire-detector/4")
-    assert page.locator("ol.lineage li").all_inner_texts() == ["vision/fire-detector:v4", "vision/fire-detector:v5"]
+    assert lineage_nodes(page) == {"vision/fire-detector:v4": 0, "vision/fire-detector:v5": 1}
+
+
+def test_lineage_is_a_graph_of_parents_and_descendants(page: Page, dash: Dash) -> None:
+    """v5 (from v4) has two children in other models, one in another project; one of them has a child."""
+    dash.reg.register_version("vision/smoke-seg", files={"weights/best.pt": b"seg 3"}, parent=f"{FIRE}:5")
+    dash.reg.register_version("retail/shelf-classifier", files={"model.pkl": b"shelf 3"}, parent=f"{FIRE}:5")
+    dash.reg.register_version("vision/smoke-seg", files={"weights/best.pt": b"seg 4"}, parent="vision/smoke-seg:3")
+    page.goto(dash.url("/v/vision/fire-detector/5"))
+    graph = page.get_by_role("group", name="Lineage of vision/fire-detector:v5")
+    assert graph.count() == 1
+    assert lineage_nodes(page) == {"vision/fire-detector:v4": -1, "vision/fire-detector:v5": 0,
+                                   "vision/smoke-seg:v3": 1, "retail/shelf-classifier:v3": 1, "vision/smoke-seg:v4": 2}
+    assert lineage_edges(page) == {("vision/fire-detector:v4", "vision/fire-detector:v5"),
+                                   ("vision/fire-detector:v5", "vision/smoke-seg:v3"),
+                                   ("vision/fire-detector:v5", "retail/shelf-classifier:v3"),
+                                   ("vision/smoke-seg:v3", "vision/smoke-seg:v4")}
+    # Drawn as it reads: the parent above, the version highlighted, its two children side by side below it (the
+    # version centred over them), the grandchild under its own parent.
+    box = {ref: page.locator(f'#lineage .node[data-ref="{ref}"] rect').bounding_box() for ref in lineage_nodes(page)}
+    parent, me = box["vision/fire-detector:v4"], box["vision/fire-detector:v5"]
+    seg, shelf, grandchild = (box[r] for r in ("vision/smoke-seg:v3", "retail/shelf-classifier:v3",
+                                                "vision/smoke-seg:v4"))
+    assert parent and me and seg and shelf and grandchild
+    assert parent["y"] < me["y"] < seg["y"] == shelf["y"] < grandchild["y"]
+    assert seg["x"] + seg["width"] <= shelf["x"]  # no overlap
+    middle = lambda b: b["x"] + b["width"] / 2  # noqa: E731
+    assert middle(seg) < middle(me) < middle(shelf) and abs(middle(grandchild) - middle(seg)) < 1
+    me_fill = page.locator("#lineage .node.self rect").evaluate("e => getComputedStyle(e).fill")
+    assert me_fill != page.locator('#lineage a.node[data-ref="vision/smoke-seg:v3"] rect').evaluate(
+        "e => getComputedStyle(e).fill")
+    # Each node is a link, named with its relation, that the keyboard reaches; the other project's is spelled out.
+    assert graph.get_by_role("link").count() == 4
+    assert page.locator('#lineage a.node[data-ref="retail/shelf-classifier:v3"] text.model').text_content() == (
+        "retail/shelf-clas…")
+    child = page.get_by_role("link", name="vision/smoke-seg:v3, child of v5")
+    child.focus()
+    assert page.evaluate("document.activeElement.getAttribute('data-ref')") == "vision/smoke-seg:v3"
+    page.keyboard.press("Enter")
+    page.wait_for_url(dash.url("/v/vision/smoke-seg/3"))
+    # A chain across two models: the detector's versions are its ancestors now, nearest first above it.
+    assert lineage_nodes(page) == {"vision/fire-detector:v4": -2, "vision/fire-detector:v5": -1,
+                                   "vision/smoke-seg:v3": 0, "vision/smoke-seg:v4": 1}
+    assert page.get_by_role("link", name="vision/fire-detector:v4, parent of fire-detector v5").count() == 1
+    assert page.locator("#lineage-more").count() == 0  # everything is drawn
+    # A version with no lineage says so, and draws nothing.
+    page.goto(dash.url("/v/vision/smoke-seg/1"))
+    assert page.locator("#lineage").count() == 0
+    assert page.locator("#lineage-none").inner_text() == "No parent and no descendants."
+
+
+def test_the_lineage_graph_is_capped_and_says_how_many_more(browser: Browser, dash: Dash,
+                                                            requests_seen: Requests) -> None:
+    """smoke-seg v1 has 10 children, the first of them a chain of 35: 40 versions are drawn, the rest counted."""
+    seg = "vision/smoke-seg"
+    dash.reg.create_model("vision/tuned")
+    for i in range(10):
+        dash.reg.register_version("vision/tuned", files={"w": b"child %d" % i}, parent=f"{seg}:1")
+    dash.reg.create_model("vision/chain")
+    for i in range(35):
+        dash.reg.register_version("vision/chain", files={"w": b"link %d" % i},
+                                  parent="vision/tuned:1" if i == 0 else f"vision/chain:{i}")
+    context = _context(browser, requests_seen, color_scheme="dark")
+    page = context.new_page()
+    try:
+        page.goto(dash.url("/v/vision/smoke-seg/1"))
+        drawn = lineage_nodes(page)
+        assert len(drawn) == 40 and drawn["vision/smoke-seg:v1"] == 0
+        assert sorted(r for r, d in drawn.items() if d == 1) == [f"vision/tuned:v{n}" for n in range(1, 8)]
+        assert max(drawn.values()) == 33  # the chain, down to its 32nd link
+        assert page.locator("#lineage text.note").all_text_contents() == ["+3 more"]
+        assert " ".join(page.locator("#lineage-more").inner_text().split()) == (
+            "40 of 46 versions are drawn: 6 more descendants are not. Open a version to see the lineage around it.")
+        assert "0 ancestors, 45 descendants" in page.locator(".lineage-graph figcaption").inner_text()
+        # The dark theme's colours: light text on a dark box.
+        colours = page.locator('#lineage a.node[data-ref="vision/tuned:v1"]').evaluate(
+            "a => [getComputedStyle(a.querySelector('rect')).fill, getComputedStyle(a.querySelector('.model')).fill]")
+        assert colours == ["rgb(23, 28, 34)", "rgb(154, 164, 174)"]  # --soft, --muted of the dark theme
+    finally:
+        context.close()
+    assert requests_seen.external(dash.base) == []
 
 
 def test_unknown_pages_show_the_error_page(page: Page, dash: Dash) -> None:
@@ -853,7 +1070,8 @@ def test_no_page_of_the_dashboard_asks_another_host(page: Page, dash: Dash, requ
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
     page.on("pageerror", lambda error: failed.append(f"script error: {error}"))
-    for path in ("/", "/?project=vision", "/m/vision/fire-detector", "/v/vision/fire-detector/3",
+    for path in ("/", "/?project=vision", "/m/vision/fire-detector", "/m/vision/fire-detector/aliases",
+                 "/v/vision/fire-detector/3",
                  "/v/vision/fire-detector/3/jobs", f"/compare?ref={FIRE}:1&ref={FIRE}:5", "/activity", "/projects",
                  f"/plan/activate?ref={FIRE}:5", "/signin", "/docs"):
         response = page.goto(dash.url(path))
@@ -877,6 +1095,7 @@ def test_the_dashboard_works_without_javascript(browser: Browser, dash: Dash, re
         assert version_row(page, 3).startswith("✓ v3")
         page.get_by_role("link", name="v5", exact=True).first.click()
         assert page.url == dash.url("/v/vision/fire-detector/5")
+        assert lineage_nodes(page) == {"vision/fire-detector:v4": -1, "vision/fire-detector:v5": 0}  # inline SVG
         assert page.locator("dl.metrics").inner_text().split()[:2] == ["mAP", "0.8800"]
         assert rows(page, "#classes")[0].startswith("fire")
         assert "turn on JavaScript" in page.locator("figure.chart[data-chart=curves]").inner_text()
@@ -890,6 +1109,15 @@ def test_the_dashboard_works_without_javascript(browser: Browser, dash: Dash, re
         page.get_by_label("compare v5").check()
         page.get_by_role("button", name="Compare ticked").click()
         assert page.locator("h1").inner_text() == "Compare 2 versions"
+        page.get_by_label("Add a version").fill("vision/smoke-seg:1")
+        page.get_by_role("button", name="Add", exact=True).click()
+        assert page.locator("h1").inner_text() == "Compare 3 versions"
+        page.goto(dash.url("/v/vision/fire-detector/5"))
+        page.get_by_role("link", name="vision/fire-detector:v4, parent of v5").click()
+        assert page.url == dash.url("/v/vision/fire-detector/4")
+        page.goto(dash.url("/m/vision/fire-detector"))
+        page.get_by_role("link", name="Every move →").click()
+        assert len(rows(page, "#moves")) == 4
     finally:
         context.close()
     assert requests_seen.external(dash.base) == []
@@ -905,7 +1133,8 @@ def test_every_route_of_the_dashboard_is_walked_here() -> None:
                     for module in (ui, pages, actions, inferences) for r in module.router.routes)
     assert routes == [
         "GET /", "GET /activity", "GET /compare", "GET /file/{project}/{model}/{number}/{path:path}", "GET /go",
-        "GET /i/{request_id:path}", "GET /m/{project}/{model}", "GET /m/{project}/{model}/inferences",
+        "GET /i/{request_id:path}", "GET /m/{project}/{model}", "GET /m/{project}/{model}/aliases",
+        "GET /m/{project}/{model}/inferences",
         "GET /plan/{kind}", "GET /projects", "GET /signin", "GET /v/{project}/{model}/{number}",
         "GET /v/{project}/{model}/{number}/jobs", "POST /do/{action}", "POST /feedback", "POST /plan/{kind}",
         "POST /policies/{project}/{model}", "POST /signin", "POST /signout"]

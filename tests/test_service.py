@@ -373,6 +373,27 @@ def test_compare_history_lineage_report(reg: Service) -> None:
     assert md.startswith("# default/m:v2") and "| map50 | 0.9000 |" in md
 
 
+def test_lineage_says_whose_child_each_descendant_is(reg: Service) -> None:
+    """m:1 has two children (m:2, other/n:1); m:2 has one (m:3): breadth first, one edge per descendant."""
+    reg.create_project("other")
+    reg.register_version("m", files={"w": b"1"})
+    reg.register_version("m", files={"w": b"2"}, parent="m:1")
+    reg.register_version("other/n", files={"w": b"3"}, parent="m:1")
+    reg.register_version("m", files={"w": b"4"}, parent="m:2")
+    lineage = reg.lineage("m:1")
+    assert [str(d) for d in lineage.descendants] == ["default/m:v2", "other/n:v1", "default/m:v3"]
+    assert [(str(e.parent), str(e.child)) for e in lineage.edges] == [
+        ("default/m:v1", "default/m:v2"), ("default/m:v1", "other/n:v1"), ("default/m:v2", "default/m:v3")]
+    assert [e.child for e in lineage.edges] == lineage.descendants
+    leaf = reg.lineage("m:3")
+    assert leaf.descendants == [] and leaf.edges == []
+    assert [str(a) for a in leaf.ancestors] == ["default/m:v2", "default/m:v1"]
+    # A reply of a server that predates edges still parses.
+    old = {"version": "default/m:v1", "ancestors": [], "descendants": [{"project": "default", "model": "m",
+                                                                        "number": 2}]}
+    assert modelreg.Lineage.model_validate(old).edges == []
+
+
 def test_pull_and_resolve(reg: Service, tmp_path: Path) -> None:
     reg.register_version("m", files={"model.pth": b"weights", "encoders.pkl": b"enc"}, metrics={"loss": 1.0})
     out = reg.pull("m@production", tmp_path / "prod")

@@ -555,10 +555,20 @@ class PromotionPlan(Frozen):
     applied: bool = False
 
 
+class LineageEdge(Frozen):
+    """One link of a lineage: ``child`` was derived from ``parent`` (its ``parent`` field)."""
+
+    parent: VersionKey
+    child: VersionKey
+
+
 class Lineage(Frozen):
     version: str
     ancestors: list[VersionKey]  # parent first, root last
     descendants: list[VersionKey]  # breadth first
+    # Whose child each descendant is: one edge per descendant, in the order of ``descendants`` (a reply of a
+    # server that predates the field has none).
+    edges: list[LineageEdge] = Field(default_factory=list)
 
 
 class GcReport(Frozen):

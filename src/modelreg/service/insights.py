@@ -24,6 +24,7 @@ from modelreg.types import (
     Evaluation,
     Event,
     Lineage,
+    LineageEdge,
     MetricDiff,
     Page,
     ParamDiff,
@@ -69,7 +70,8 @@ class InsightsMixin(ServiceBase):
 
     @operation("viewer", "reading lineage")
     def lineage(self, ref: str) -> Lineage:
-        """Ancestors (parent first) and descendants (breadth first) of a version, across models."""
+        """Ancestors (parent first) and descendants (breadth first) of a version, across models, with whose child
+        each descendant is (``edges``)."""
         def run(tx: MetadataTx) -> Lineage:
             _, version = self._version(tx, as_ref(ref))
             ancestors: list[VersionKey] = []
@@ -83,17 +85,20 @@ class InsightsMixin(ServiceBase):
                 seen.add(parent.id)
                 current = parent
             descendants: list[VersionKey] = []
-            queue = deque([version.id])
+            edges: list[LineageEdge] = []
+            queue = deque([(version.id, version.key)])
             visited = {version.id}
             while queue:
-                for child in tx.children(version_id=queue.popleft()):
+                parent_id, parent_key = queue.popleft()
+                for child in tx.children(version_id=parent_id):
                     child_version = self._key_version(tx, child)
                     if child_version is None or child_version.id in visited:
                         continue
                     visited.add(child_version.id)
                     descendants.append(child)
-                    queue.append(child_version.id)
-            return Lineage(version=version.ref, ancestors=ancestors, descendants=descendants)
+                    edges.append(LineageEdge(parent=parent_key, child=child))
+                    queue.append((child_version.id, child))
+            return Lineage(version=version.ref, ancestors=ancestors, descendants=descendants, edges=edges)
 
         return self.ctx.read(run)
 

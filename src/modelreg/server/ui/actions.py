@@ -9,7 +9,7 @@ on ``/plan``; its Confirm button posts the same request for real. Every POST car
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -184,7 +184,3 @@ async def go(ref: str, ui: Ui = Depends(ui_of)) -> Response:
     if version is not None:
         return ui.redirect(version_url(version))
     return ui.redirect(model_url(parsed.project or "default", parsed.model))
-
-
-def compare_url(refs: list[str]) -> str:
-    return "/compare?" + urlencode([("ref", r) for r in refs])
