@@ -35,11 +35,13 @@ from modelreg.server import create_app
 CHROMIUM = "/usr/bin/chromium"
 WIDTH = 1280
 DETECTOR = "embereye/fire-detector"
-# (page name, path, how much of the page: None for all of it, else the height in pixels)
-PAGES: list[tuple[str, str, int | None]] = [
+# (page name, path, how much of the page: None for all of it, the height in pixels, or a CSS selector of one part)
+PAGES: list[tuple[str, str, int | str | None]] = [
     ("models", "/", None),
     ("model", f"/m/{DETECTOR}", 1500),
     ("version", f"/v/{DETECTOR}/5", 1700),
+    ("lineage", f"/v/{DETECTOR}/5", "section[aria-labelledby=lineage-h]"),
+    ("aliases", f"/m/{DETECTOR}/aliases", None),
     ("inferences", f"/m/{DETECTOR}/inferences", 1100),
     ("inference", "/i/cam12-000002", None),
     ("compare", f"/compare?ref={DETECTOR}:3&ref={DETECTOR}:5&ref={DETECTOR}:6", 1500),
@@ -81,16 +83,18 @@ def build_demo(reg: Registry, lead: Registry) -> None:
             dataset={"name": "embereye-frames", "version": f"2025.{number}", "train_count": 8820,
                      "val_count": 1267, "classes": ["fire", "smoke", "person"]},
             training={"duration_s": 1800 + 420 * number, "hardware": "1x L4"},
-            notes=note, tags={"team": "vision", "camera": "tower"})
+            notes=note, tags={"team": "vision", "camera": "tower"},
+            parent=f"{DETECTOR}:{number - 1}" if number > 1 else None)  # each run fine-tunes the one before
     lead.activate(f"{DETECTOR}:3")
     lead.activate(f"{DETECTOR}:5")
     reg.set_alias(f"{DETECTOR}:6", "staging")
     lead.update_model(DETECTOR, promotion_gate="metrics.map50 >= 0.8 and delta.class_ap.min >= -0.02")
     lead.pin(f"{DETECTOR}:3")
     reg.create_model("embereye/smoke-segmenter", task="segmentation", baseline="yolov8n-seg", best_metric="iou")
-    for number in (1, 2):
+    for number in (1, 2):  # the segmenter started from the detector's v5 weights
         reg.register_version("embereye/smoke-segmenter", files={"weights/best.pt": b"seg %d" % number * 2048},
-                             metrics={"iou": 0.55 + number / 20, "dice": 0.66 + number / 25})
+                             metrics={"iou": 0.55 + number / 20, "dice": 0.66 + number / 25},
+                             parent=f"{DETECTOR}:5" if number == 1 else "embereye/smoke-segmenter:1")
     reg.create_model("retail/shelf-classifier", task="classification", baseline="resnet50", best_metric="accuracy")
     for number in (1, 2, 3):
         reg.register_version("retail/shelf-classifier", files={"model.pt": b"shelf %d" % number * 2048},
@@ -145,8 +149,10 @@ def serving(settings: Settings) -> Iterator[str]:
         app.state.server.close()
 
 
-def shoot(page: Page, path: Path, height: int | None) -> None:
-    if height is None:
+def shoot(page: Page, path: Path, height: int | str | None) -> None:
+    if isinstance(height, str):
+        page.locator(height).screenshot(path=path)
+    elif height is None:
         page.screenshot(path=path, full_page=True)
     else:
         full = page.evaluate("document.documentElement.scrollHeight")
