@@ -67,12 +67,17 @@ def version_keys(conn: Connection, ids: Collection[int]) -> dict[int, VersionKey
     return {r.id: VersionKey(project=r.project, model=r.name, number=r.number) for r in conn.execute(query)}
 
 
+# A version's columns as the object path reads them: all but ``listing`` (its JSON for listings, read by
+# ``version_json`` alone).
+VERSION_ROW = tuple(c for c in versions.c if c.name != "listing")
+
+
 def version_columns(conn: Connection) -> list[ColumnElement[Any]]:
     """The columns of ``versions`` with the JSON ones read as their text, for ``load_versions(json_text=True)``:
     it decodes a page's JSON in one ``json.loads`` instead of one call per cell."""
     dialect = conn.dialect.name
     return [(type_coerce(c, Text) if dialect == "sqlite" else cast(c, Text)).label(c.name) if c.name in _JSON_FIELDS
-            else c for c in versions.c if c.name != "listing"]
+            else c for c in VERSION_ROW]
 
 
 def load_versions(conn: Connection, rows: Sequence[Row[Any]], *, json_text: bool = False) -> list[Version]:

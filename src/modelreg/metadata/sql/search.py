@@ -165,6 +165,11 @@ def _plan(target: Target, base: FromClause, scope: list[ColumnElement[bool]], wh
 
 
 class SearchTx(TxBase):
+    def _all(self, query: Any, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
+        """Every row of ``query`` by one ``fetchall`` (iterating a result fetches a row per call)."""
+        rows: Sequence[Row[Any]] = self.conn.execute(query, params).all()
+        return rows
+
     def _keyset(self, columns: Sequence[Any], plan: _Plan, sort: Sort, cursor: list[Any] | None,
                 limit: int, params: Mapping[str, Any] | None = None) -> tuple[list[Row[Any]], str | None]:
         start = check_cursor(cursor, sort.field)
@@ -179,14 +184,14 @@ class SearchTx(TxBase):
                      .limit(want))
             if start is not None:
                 query = query.where(_after(key.value, key.id, start, sort.descending))
-            rows.extend(self.conn.execute(query, params))
+            rows.extend(self._all(query, params))
         if key.missing is not None and len(rows) < want:
             target_id = plan.target.id
             query = (select(*columns, null().label("sort_value")).select_from(plan.joined())
                      .where(*plan.where, key.missing).order_by(direction(target_id)).limit(want - len(rows)))
             if start is not None and start[0] is None:
                 query = query.where(target_id < start[1] if sort.descending else target_id > start[1])
-            rows.extend(self.conn.execute(query, params))
+            rows.extend(self._all(query, params))
         if len(rows) <= limit:
             return rows, None
         last = rows[limit - 1]

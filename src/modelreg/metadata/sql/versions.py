@@ -28,7 +28,7 @@ from modelreg.metadata.base import (
     VersionDraft,
 )
 from modelreg.metadata.sql import schema as db
-from modelreg.metadata.sql.rows import among, load_versions, version_keys
+from modelreg.metadata.sql.rows import VERSION_ROW, among, load_versions, version_keys
 from modelreg.metadata.sql.schema import aliases, models, projects, version_metrics, version_tags, versions
 from modelreg.metadata.sql.txbase import TxBase
 from modelreg.metadata.sql.version_json import refresh_listing
@@ -95,12 +95,12 @@ class VersionsTx(TxBase):
         return found
 
     def get_version(self, *, model_id: int, number: int) -> Version | None:
-        rows = self.conn.execute(select(versions).where(versions.c.model_id == model_id,
+        rows = self.conn.execute(select(*VERSION_ROW).where(versions.c.model_id == model_id,
                                                         versions.c.number == number)).all()
         return load_versions(self.conn, rows)[0] if rows else None
 
     def get_version_by_id(self, *, version_id: int) -> Version | None:
-        rows = self.conn.execute(select(versions).where(versions.c.id == version_id)).all()
+        rows = self.conn.execute(select(*VERSION_ROW).where(versions.c.id == version_id)).all()
         return load_versions(self.conn, rows)[0] if rows else None
 
     def _check_label(self, model_id: int, label: str, version_id: int | None) -> None:
@@ -112,7 +112,7 @@ class VersionsTx(TxBase):
                                 version=other.number)
 
     def get_version_by_label(self, *, model_id: int, label: str) -> Version | None:
-        rows = self.conn.execute(select(versions).where(versions.c.model_id == model_id,
+        rows = self.conn.execute(select(*VERSION_ROW).where(versions.c.model_id == model_id,
                                                         versions.c.label == label)).all()
         return load_versions(self.conn, rows)[0] if rows else None
 
