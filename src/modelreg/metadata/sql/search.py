@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, FromClause, Row, and_, bindparam, func, literal, not_, null, or_, select
 from sqlalchemy.sql.selectable import NamedFromClause, ScalarSelect
 
@@ -149,6 +150,11 @@ def _best_number_of_model(descending: bool) -> ScalarSelect[Any]:
             .correlate(models).scalar_subquery())
 
 
+@functools.cache
+def _points() -> TypeAdapter[list[MetricPoint]]:
+    return TypeAdapter(list[MetricPoint])
+
+
 def _limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput(f"limit is {limit!r}; it must be a positive integer", field="limit")
@@ -258,7 +264,7 @@ class SearchTx(TxBase):
                         *([compile_filter(where, VERSIONS)] if where is not None else []))
                  .order_by(versions.c.number.desc()).limit(_limit(limit)))
         rows = self.conn.execute(query).all()
-        return [MetricPoint(number=r.number, value=r.value) for r in reversed(rows)]
+        return _points().validate_python([{"number": r[0], "value": r[1]} for r in reversed(rows)])
 
     def first_version(self, *, model_id: int, where: Node | None, sort: Sort) -> Version | None:
         """The first row of the search, without its count."""

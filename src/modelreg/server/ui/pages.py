@@ -56,7 +56,7 @@ PAGE = 50
 MAX_METRIC_COLUMNS = 8
 COLUMNS_COOKIE = "modelreg_columns"
 JOBS_SHOWN = 10  # the newest jobs of a version its page lists
-CHART_POINTS = 1000  # the newest versions the model's chart draws (metric_trend), whatever page is shown
+CHART_POINTS = 500  # the newest versions the model's chart draws (metric_trend), whatever page is shown
 CHART_SERIES = 3  # metric columns drawn on it, the model's metric first
 MOVES_SHOWN = 20  # the newest alias moves a model's page lists; its aliases page lists every one
 # A job's state, shown with the colours of the version states that mean the same (done as ready …).
