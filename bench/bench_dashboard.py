@@ -507,7 +507,8 @@ def listing_cases(reg: Any, url: str) -> list[tuple[str, Callable[[], int], floa
 
     return [
         (f"`iter_versions(model=…, limit=1000)`: {LISTED:,} versions, 5 pages", client_iter, LIST_TARGET_S),
-        (f"`list_versions(…, limit=1000)` page by page: {LISTED:,} versions", client_pages, LIST_TARGET_S),
+        (f"`list_versions(…, limit=1000)` page by page, asking and decoding in turn: {LISTED:,} versions",
+         client_pages, None),
         ("the same 5 pages with plain httpx + `json` (no SDK, no `Version` objects)", rest_json, None),
         (f"`iter_versions(model=…)` with its default pages of 50 ({LISTED // 50} requests)", client_default, None),
         (f"`iter_versions(model=…, limit=1000)` of `{LISTING_FULL}` (every version with 10 per-class rows, "
