@@ -20,9 +20,10 @@ import pytest
 from pydantic import TypeAdapter
 
 from modelreg import collector
-from modelreg.client.http import _pages_ahead
+from modelreg.client import pages
+from modelreg.client.pages import THREAD_NAME, pages_ahead
 from modelreg.errors import NotFound, StorageError
-from modelreg.filters import NEXT_CURSOR_HEADER
+from modelreg.filters import NEXT_CURSOR_HEADER, READ_AHEAD_HEADER
 from modelreg.service import Service
 from modelreg.service.versions import list_versions_json, search_versions_json
 from modelreg.types import Page, PageJson, Version
@@ -173,11 +174,17 @@ def test_the_sdk_walks_every_page_of_a_server(http_registry: Any) -> None:
     walk = http_registry.iter_versions(model="det", limit=2)
     assert next(walk).number == 7
     walk.close()  # stopping early leaves no thread asking for pages
-    assert not [t for t in threading.enumerate() if t.name == "modelreg-pages" and t.is_alive()]
+    _no_walk_left()
     with pytest.raises(TypeError, match="unexpected keyword"):
         list(http_registry.iter_versions(model="det", cursor="x"))
     with pytest.raises(NotFound):
         list(http_registry.iter_versions(model="nothing"))
+
+
+def _no_walk_left() -> None:
+    for thread in [t for t in threading.enumerate() if t.name == THREAD_NAME]:
+        thread.join(10)
+        assert not thread.is_alive(), "a walk's thread still runs after the walk stopped"
 
 
 def _reply(items: list[int], cursor: str | None, header: bool = True) -> httpx.Response:
@@ -189,6 +196,10 @@ def _reply(items: list[int], cursor: str | None, header: bool = True) -> httpx.R
 PAGES = {None: ([1, 2], "b"), "b": ([3, 4], "c"), "c": ([5], None)}
 
 
+def _int_page(body: bytes) -> Page[int]:
+    return Page[int].model_validate_json(body)
+
+
 def test_the_walk_asks_ahead_and_falls_back_without_the_header() -> None:
     asked: list[str | None] = []
 
@@ -198,25 +209,22 @@ def test_the_walk_asks_ahead_and_falls_back_without_the_header() -> None:
         items, following = PAGES[cursor]
         return _reply(items, following)
 
-    assert list(_pages_ahead(request, Page[int])) == [1, 2, 3, 4, 5]
+    assert list(pages_ahead(request, _int_page)) == [1, 2, 3, 4, 5]
     assert asked == [None, "b", "c"]
 
     def old_server(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
         items, following = PAGES[cursor]
         return _reply(items, following, header=False)
 
-    assert list(_pages_ahead(old_server, Page[int])) == [1, 2, 3, 4, 5]
+    assert list(pages_ahead(old_server, _int_page)) == [1, 2, 3, 4, 5]
 
 
-def test_a_page_is_decoded_once_the_next_request_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelreg.client import http
-
+def test_a_page_is_decoded_once_the_next_request_is_written() -> None:
     order: list[str] = []
-    original = http._validate
 
-    def decode(kind: Any, data: bytes) -> Any:
+    def decode(body: bytes) -> Page[int]:
         order.append("decode")
-        return original(kind, data)
+        return _int_page(body)
 
     def request(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
         if cursor is not None:
@@ -226,9 +234,30 @@ def test_a_page_is_decoded_once_the_next_request_is_written(monkeypatch: pytest.
         items, following = PAGES[cursor]
         return _reply(items, following)
 
-    monkeypatch.setattr(http, "_validate", decode)
-    assert list(_pages_ahead(request, Page[int])) == [1, 2, 3, 4, 5]
+    assert list(pages_ahead(request, decode)) == [1, 2, 3, 4, 5]
     assert order == ["wrote b", "decode", "wrote c", "decode", "decode"]
+
+
+def test_a_slow_reader_never_waits_for_a_request_already_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server answers at once, the caller reads slowly: the asking thread has asked for every page before
+    the caller decodes the second; waiting for a request already written would stall (here: for ever)."""
+    monkeypatch.setattr(pages, "SEND_WAIT_S", 3600.0)
+
+    def request(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:  # a transport with no trace
+        items, following = PAGES[cursor]
+        return _reply(items, following)
+
+    got: list[int] = []
+
+    def walk() -> None:
+        for item in pages_ahead(request, _int_page):
+            threading.Event().wait(0.05)
+            got.append(item)
+
+    walker = threading.Thread(target=walk, daemon=True)
+    walker.start()
+    walker.join(30)
+    assert not walker.is_alive() and got == [1, 2, 3, 4, 5]
 
 
 def test_a_failed_page_is_raised_where_the_walk_reaches_it() -> None:
@@ -240,7 +269,7 @@ def test_a_failed_page_is_raised_where_the_walk_reaches_it() -> None:
 
     got: list[int] = []
     with pytest.raises(StorageError, match="went away"):
-        for item in _pages_ahead(request, Page[int]):
+        for item in pages_ahead(request, _int_page):
             got.append(item)
     assert got == [1, 2, 3, 4]
 
@@ -254,11 +283,11 @@ def test_stopping_early_ends_the_thread_even_with_replies_waiting() -> None:
             released.wait(5)
         return _reply([number], str(number + 1))
 
-    walk: Iterator[int] = _pages_ahead(endless, Page[int])
+    walk: Iterator[int] = pages_ahead(endless, _int_page)
     assert next(walk) == 0
     released.set()
     walk.close()  # type: ignore[attr-defined]
-    assert not [t for t in threading.enumerate() if t.name == "modelreg-pages" and t.is_alive()]
+    _no_walk_left()  # it asks for nothing more and ends after the request under way
 
 
 def test_the_collector_is_paused_inside_and_restored_after() -> None:
@@ -320,18 +349,35 @@ def test_a_large_reply_is_decoded_with_the_collector_paused(monkeypatch: pytest.
 
 # ---- the JSON kept in versions.listing
 
-# The fields ``versions.listing`` held when the column was made (migration 0011). When ``Version`` changes,
-# rows written before hold stale JSON: add a migration that recomputes the column (``refresh_listing``), then
-# update this list.
-LISTED_AT_0011 = ("id", "number", "updated_at", "status", "archived", "pinned", "created_at", "created_by", "label",
-                  "description", "notes", "limitations", "error", "metrics", "tags", "changelog", "class_metrics",
-                  "params", "dataset", "training", "source", "signature", "extra", "artifacts")
+def _migration(name: str) -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    import modelreg.metadata.sql as sql
+
+    path = next((Path(sql.__file__).parent / "migrations" / "versions").glob(f"{name}_*.py"))
+    spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_the_kept_fields_are_those_of_the_last_migration() -> None:
-    from modelreg.metadata.sql.version_json import JOINED_FIELDS, OWN_FIELDS
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_the_listing_is_written_as_the_last_migration_froze_it(dialect: str) -> None:
+    """Migration 0011 wrote every listing with SQL frozen from ``own_json``: while they agree, every stored
+    listing is what the store writes today. When ``Version`` changes they part: add a migration that writes
+    the column again with the new SQL (frozen the same way), and compare with that one here."""
+    from sqlalchemy import update
+    from sqlalchemy.dialects import postgresql, sqlite
 
-    assert sorted(OWN_FIELDS) == sorted(LISTED_AT_0011), "add a migration that recomputes versions.listing"
+    from modelreg.metadata.sql.schema import versions
+    from modelreg.metadata.sql.version_json import JOINED_FIELDS, OWN_FIELDS, own_json
+
+    engine_dialect = sqlite.dialect() if dialect == "sqlite" else postgresql.dialect()
+    now = update(versions).where(versions.c.listing.is_(None)).values(listing=own_json(dialect))
+    compiled = str(now.compile(dialect=engine_dialect, compile_kwargs={"literal_binds": True}))
+    assert compiled == _migration("0011").WRITE_LISTINGS[dialect], "add a migration that writes versions.listing"
     assert sorted(OWN_FIELDS + JOINED_FIELDS) == sorted(Version.model_fields)
 
 
@@ -430,3 +476,117 @@ def test_migrating_an_older_registry_writes_every_listing(tmp_path: Any) -> None
         assert len(kept) == 6 and all(listing == computed for _, listing, computed in kept)
     finally:
         reg.close()
+
+
+# ---- pages read ahead for a client that walks them all
+
+def _walk_with_read_ahead(api: httpx.Client, body: dict[str, Any], between: Callable[[], None] | None = None,
+                          ) -> list[int]:
+    seen: list[int] = []
+    cursor: str | None = None
+    while True:
+        reply = api.post("/versions/search", json={**body, "cursor": cursor},
+                         headers={READ_AHEAD_HEADER: "next"})
+        assert reply.status_code == 200, reply.text
+        page = reply.json()
+        seen += [v["number"] for v in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
+        if between is not None:
+            between()
+
+
+def test_a_page_read_ahead_is_served_only_while_nothing_changed(backend_api: httpx.Client,
+                                                                 backend_state: Any) -> None:
+    reg = backend_state.service()
+    _fill(reg)
+    body = {"model": "vision/det", "limit": 2}
+    assert _walk_with_read_ahead(backend_api, body) == [5, 4, 3, 2, 1]
+    changed: list[str] = []
+
+    def amend_v2_once() -> None:  # after the first page [5, 4]: the server has read [3, 2] ahead
+        if not changed:
+            reg.update_version("vision/det:2", notes="amended between two pages")
+            changed.append("v2")
+
+    notes: dict[int, str] = {}
+    cursor: str | None = None
+    while True:
+        page = backend_api.post("/versions/search", json={**body, "cursor": cursor},
+                                headers={READ_AHEAD_HEADER: "next"}).json()
+        notes.update({v["number"]: v["notes"] for v in page["items"]})
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        amend_v2_once()
+    assert notes[2] == "amended between two pages"  # the page read before the write is not served
+
+
+def test_a_page_read_ahead_for_one_principal_is_not_served_to_another(backend_api: httpx.Client,
+                                                                      backend_state: Any) -> None:
+    _fill(backend_state.service())
+    vision = as_token(backend_api, token(backend_state, "vision-viewer", "viewer", "vision"))
+    other = as_token(backend_api, token(backend_state, "other-viewer", "viewer", "other"))
+    first = vision.post("/versions/search", json={"model": "vision/det", "limit": 2},
+                        headers={READ_AHEAD_HEADER: "next"}).json()
+    cursor = first["next_cursor"]
+    stolen = other.post("/versions/search", json={"model": "vision/det", "limit": 2, "cursor": cursor},
+                        headers={READ_AHEAD_HEADER: "next"})
+    assert stolen.status_code in (403, 404), stolen.text  # read for its own principal, and refused
+    own = vision.post("/versions/search", json={"model": "vision/det", "limit": 2, "cursor": cursor},
+                      headers={READ_AHEAD_HEADER: "next"})
+    assert [v["number"] for v in own.json()["items"]] == [3, 2]
+
+
+def _json_page(numbers: list[int], cursor: str | None) -> PageJson:
+    return PageJson(json.dumps(numbers).encode(), cursor, 9)
+
+
+def test_the_read_ahead_serves_what_it_read_under_the_same_token() -> None:
+    from modelreg.server.read_ahead import MAX_ENTRIES, PageReadAhead
+
+    reads: list[str | None] = []  # the pages read for the request itself (not ahead, in the server's thread)
+    pages = {None: ([1, 2], "b"), "b": ([3, 4], "c"), "c": ([5], None)}
+
+    def read(cursor: str | None) -> PageJson:
+        if not threading.current_thread().name.startswith("modelreg-read-ahead"):
+            reads.append(cursor)
+        return _json_page(*pages[cursor])
+
+    ahead = PageReadAhead()
+    try:
+        assert ahead.page("walk", None, 1, read).items == b"[1, 2]"
+        assert ahead.page("walk", "b", 1, read).items == b"[3, 4]"  # read ahead, served
+        assert ahead.page("walk", "c", 2, read).items == b"[5]"  # a commit since: read again
+        assert reads == [None, "c"]
+        reads.clear()
+        ahead.page("walk", None, None, read)  # a store without a change token: never ahead
+        ahead.page("walk", "b", None, read)
+        assert reads == [None, "b"]
+        reads.clear()
+        ahead.page("other walk", None, 3, read)
+        assert ahead.page("walk", "b", 3, read).items == b"[3, 4]" and reads == [None, "b"]  # not its walk
+        for n in range(MAX_ENTRIES + 3):
+            ahead.page(f"walk {n}", None, 3, read)
+        assert len(ahead._entries) <= MAX_ENTRIES
+    finally:
+        ahead.close()
+
+
+def test_a_page_that_failed_ahead_is_read_again_and_fails_in_the_open() -> None:
+    from modelreg.server.read_ahead import PageReadAhead
+
+    failures = [StorageError("the database went away", hint="start it again")]
+
+    def read(cursor: str | None) -> PageJson:
+        if cursor == "b" and failures:
+            raise failures.pop()
+        return _json_page([1], "b" if cursor is None else None)
+
+    ahead = PageReadAhead()
+    try:
+        ahead.page("walk", None, 1, read)
+        assert ahead.page("walk", "b", 1, read).items == b"[1]"  # the read ahead failed: read again, fine now
+    finally:
+        ahead.close()

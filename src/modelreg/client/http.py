@@ -19,13 +19,10 @@ are streamed to a temporary file beside the target while hashed, verified, fsync
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import queue
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +39,7 @@ from pydantic_core import to_jsonable_python
 from modelreg import __version__, collector
 from modelreg.blobs.base import BlobInfo, Progress, check_digest
 from modelreg.blobs.local import copy_verified_to_path, pump, reader_of, size_hint, verifying_stream
+from modelreg.client.pages import on_written, pages_ahead
 from modelreg.config import Settings
 from modelreg.errors import (
     BlobNotFound,
@@ -55,7 +53,7 @@ from modelreg.errors import (
     error_from_dict,
 )
 from modelreg.export.job import ExportOptions
-from modelreg.filters import NEXT_CURSOR_HEADER, walk_pages
+from modelreg.filters import READ_AHEAD_HEADER, walk_pages
 from modelreg.local.cache import cached_folder, path_in_folder, server_cache_root
 from modelreg.local.export_names import export_file_name
 from modelreg.local.export_options import choose_export, given_options
@@ -176,71 +174,6 @@ def _validate(kind: Any, data: bytes) -> Any:
 
 
 LARGE_REPLY = 64 * 1024
-
-
-def _pages_ahead(request: Callable[[str | None, Callable[[], None]], httpx.Response], kind: Any) -> Iterator[Any]:
-    """The items of every page ``request(cursor, sent)`` replies with (``sent()``: called once the request is
-    written). A thread asks for each page as soon as the reply before it came (its ``NEXT_CURSOR_HEADER`` names
-    the next) while this one decodes, so a long walk costs about the slower of the server and the decoding
-    instead of their sum. Decoding holds the interpreter's lock for milliseconds: it waits until the next request
-    is written, or the server would wait for it. At most two replies wait; stopping early waits for the request
-    under way. A server that sends no header is walked page by page."""
-    replies: queue.Queue[httpx.Response | BaseException] = queue.Queue(maxsize=2)
-    stop, sent = threading.Event(), threading.Event()
-
-    def fetch() -> None:
-        cursor: str | None = None
-        try:
-            while not stop.is_set():
-                response = request(cursor, sent.set)
-                cursor = response.headers.get(NEXT_CURSOR_HEADER)
-                sent.clear()
-                replies.put(response)
-                if cursor is None:
-                    return
-        except BaseException as exc:  # handed to the walk, which raises it
-            replies.put(exc)
-
-    fetcher = threading.Thread(target=fetch, name="modelreg-pages", daemon=True)
-    fetcher.start()
-    try:
-        while True:
-            got = replies.get()
-            if isinstance(got, BaseException):
-                raise got
-            following = got.headers.get(NEXT_CURSOR_HEADER)
-            if following is not None:
-                sent.wait(SEND_WAIT_S)
-            page = _validate(kind, got.content)
-            yield from page.items
-            if following is None:
-                break
-        cursor = page.next_cursor
-        while cursor is not None:  # a server that does not name the next page in a header
-            page = _validate(kind, request(cursor, _nothing).content)
-            yield from page.items
-            cursor = page.next_cursor
-    finally:
-        stop.set()
-        while fetcher.is_alive():  # unblock a reply waiting for room, then let the request under way end
-            with contextlib.suppress(queue.Empty):
-                replies.get(timeout=0.05)
-
-
-SEND_WAIT_S = 0.25  # the longest a walk waits for its next request to be written before it decodes anyway
-
-
-def _nothing() -> None:
-    pass
-
-
-def _on_written(sent: Callable[[], None]) -> Callable[[str, dict[str, Any]], None]:
-    """An httpcore ``trace`` hook that calls ``sent`` once a request's body is written."""
-    def trace(event: str, info: dict[str, Any]) -> None:
-        if event.endswith("send_request_body.complete"):
-            sent()
-
-    return trace
 
 
 def _jsonable(value: Any) -> Any:
@@ -396,7 +329,7 @@ class HttpRegistry:
                                               content=content() if content is not None else data,
                                               headers=sent_headers,
                                               timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-                                              extensions={"trace": _on_written(sent)} if sent else None)
+                                              extensions={"trace": on_written(sent)} if sent else None)
             except httpx.TransportError as exc:
                 if last or not (safe or isinstance(exc, httpx.ConnectError)):
                     raise StorageError(f"the modelreg server at {self._base} could not be reached: {exc}",
@@ -722,9 +655,10 @@ class HttpRegistry:
 
         def request(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
             body = {"query": query, **kwargs, "cursor": cursor}
-            return self._request("POST", "/versions/search", body=body, idempotent=True, sent=sent)
+            return self._request("POST", "/versions/search", body=body, idempotent=True, sent=sent,
+                                 headers={READ_AHEAD_HEADER: "next"})
 
-        return _pages_ahead(request, Page[Version])
+        return pages_ahead(request, lambda data: _validate(Page[Version], data))
 
     # ---- amending
     def update_version(self, ref: str, **fields: Unpack[VersionFields]) -> Version:

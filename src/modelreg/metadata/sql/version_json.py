@@ -223,7 +223,8 @@ class _Dialect(ABC):
 
     @abstractmethod
     def time(self, column: Any) -> ColumnElement[Any]:
-        """ISO 8601 in UTC with a ``Z``, as pydantic writes an aware UTC time (microseconds always written)."""
+        """ISO 8601 in UTC with a ``Z``: the value pydantic writes for an aware UTC time (microseconds always
+        written, where pydantic leaves ``.000000`` out)."""
 
     @abstractmethod
     def document(self, column: Any, default: str) -> ColumnElement[Any]:
@@ -328,7 +329,8 @@ class _Sqlite(_Dialect):
         return func.json(func.coalesce(type_coerce(column, Text), _sql_text(default)))
 
     def array(self, rows: Any) -> ColumnElement[Any]:
-        # group_concat keeps the order of the subquery it reads
+        # group_concat keeps the order of the subquery it reads: SQLite does not promise it before 3.44's
+        # group_concat(… ORDER BY …), but does it; the tests check the order of files and aliases
         inner = rows.subquery()
         ordered = select(inner.c.item).order_by(inner.c.sort).subquery()
         joined = select(func.group_concat(ordered.c.item, _sql_text(","))).scalar_subquery()
