@@ -553,8 +553,6 @@ def parse_sort(text: str | None, resolve: FieldResolver, default: str) -> Sort:
 # A page's next cursor in a REST reply's headers too, so a client can ask for the next page while it still
 # decodes this one (the body's ``next_cursor`` is the same).
 NEXT_CURSOR_HEADER = "X-Modelreg-Next-Cursor"
-# Sent by a client that will ask for every page of a search: the server may read the next page ahead.
-READ_AHEAD_HEADER = "X-Modelreg-Read-Ahead"
 
 
 def encode_cursor(values: list[Any]) -> str:

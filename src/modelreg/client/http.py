@@ -53,7 +53,7 @@ from modelreg.errors import (
     error_from_dict,
 )
 from modelreg.export.job import ExportOptions
-from modelreg.filters import READ_AHEAD_HEADER, walk_pages
+from modelreg.filters import walk_pages
 from modelreg.local.cache import cached_folder, path_in_folder, server_cache_root
 from modelreg.local.export_names import export_file_name
 from modelreg.local.export_options import choose_export, given_options
@@ -655,8 +655,7 @@ class HttpRegistry:
 
         def request(cursor: str | None, sent: Callable[[], None]) -> httpx.Response:
             body = {"query": query, **kwargs, "cursor": cursor}
-            return self._request("POST", "/versions/search", body=body, idempotent=True, sent=sent,
-                                 headers={READ_AHEAD_HEADER: "next"})
+            return self._request("POST", "/versions/search", body=body, idempotent=True, sent=sent)
 
         return pages_ahead(request, lambda data: _validate(Page[Version], data))
 

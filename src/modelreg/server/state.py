@@ -16,7 +16,6 @@ import anyio
 from modelreg.blobs.base import BlobStore, open_blob_store
 from modelreg.config import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, Settings
 from modelreg.metadata.base import MetadataStore, open_metadata_store
-from modelreg.server.read_ahead import PageReadAhead
 from modelreg.service import Context, Service
 from modelreg.service.tokens import hash_secret
 from modelreg.types import Role, TokenInfo
@@ -161,7 +160,6 @@ class ServerState:
     allowed_hosts: tuple[str, ...] = ()  # Host names a token-less server answers besides loopback ones
     tokens: TokenCache = field(default_factory=TokenCache)
     reads: ReadCache = field(default_factory=ReadCache)
-    read_ahead: PageReadAhead = field(default_factory=PageReadAhead)
     _uploads: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
     def upload_limiter(self) -> anyio.CapacityLimiter:
@@ -177,7 +175,6 @@ class ServerState:
                                actor=actor or "", role=role, project_scope=project))
 
     def close(self) -> None:
-        self.read_ahead.close()
         if self.owned:
             self.meta.close()
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from modelreg.filters import READ_AHEAD_HEADER
-from modelreg.server.auth import Registry, State
+from modelreg.server.auth import Registry
 from modelreg.server.wire import ModelSearch, VersionSearch, reply, reply_page
 from modelreg.service.versions import search_versions_json
-from modelreg.types import Model, ModelOverview, Page, PageJson, Version
+from modelreg.types import Model, ModelOverview, Page, Version
 
 router = APIRouter(tags=["search"])
 Q = Query(None, description="A filter expression, e.g. `metrics.map50 >= 0.8 and not pinned`")
@@ -41,17 +40,7 @@ def search_versions(reg: Registry, q: str | None = Q, model: str | None = None, 
                                            cursor=cursor))
 
 
-@router.post("/versions/search", response_model=Page[Version], summary="Search versions with a structured filter",
-             description=f"With the header `{READ_AHEAD_HEADER}: next` (a client that walks every page), the "
-                         "server reads the next page while this one is sent, and serves it if nothing was "
-                         "committed since.")
-def search_versions_post(body: VersionSearch, reg: Registry, st: State, request: Request) -> object:
-    def read(cursor: str | None) -> PageJson:
-        return search_versions_json(reg, body.query, model=body.model, project=body.project, filter=body.filter,
-                                    sort=body.sort, limit=body.limit, cursor=cursor)
-
-    if request.headers.get(READ_AHEAD_HEADER) != "next":
-        return reply_page(read(body.cursor))
-    ctx = reg.ctx
-    walk = (ctx.actor, ctx.role, ctx.project_scope, body.model_dump_json(exclude={"cursor"}))
-    return reply_page(st.read_ahead.page(walk, body.cursor, st.meta.change_token(), read))
+@router.post("/versions/search", response_model=Page[Version], summary="Search versions with a structured filter")
+def search_versions_post(body: VersionSearch, reg: Registry) -> object:
+    return reply_page(search_versions_json(reg, body.query, model=body.model, project=body.project,
+                                           filter=body.filter, sort=body.sort, limit=body.limit, cursor=body.cursor))
