@@ -517,6 +517,17 @@ def listing_cases(reg: Any, url: str) -> list[tuple[str, Callable[[], int], floa
 
 
 def time_listing(url: str, requests: int, rounds: int) -> list[Listing]:
+    """The listing cases timed in a fresh process (as ``listing_parts``): the benchmark's own heap, hundreds of
+    thousands of objects from filling the registry, would otherwise be walked by every collection the client
+    makes, which a program that only lists does not carry."""
+    done = subprocess.run([sys.executable, __file__, "--listing-of", url, str(requests), str(rounds)],
+                          stdout=subprocess.PIPE, text=True, check=True)
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    return [Listing(r["label"], Stats(tuple(r["samples"])), r["target"], r["round"]) for r in rows]
+
+
+def measure_listing(url: str, requests: int, rounds: int) -> list[Listing]:
+    """``time_listing`` in the process it runs in (progress on stderr)."""
     reg = modelreg.connect(url)
     try:
         cases = listing_cases(reg, url)
@@ -535,7 +546,7 @@ def time_listing(url: str, requests: int, rounds: int) -> list[Listing]:
                 if label not in best or got.stats.median < best[label].stats.median:
                     best[label] = got
                 print(f"    round {r}: {label[:70]:70} p50 {ms(got.stats.median):>9}  p90 {ms(got.stats.p90):>9}",
-                      flush=True)
+                      file=sys.stderr, flush=True)
         return [best[label] for label, _, _ in cases]
     finally:
         reg.close()
@@ -797,9 +808,10 @@ def render(args: argparse.Namespace, backends: list[Backend], facts: dict[str, s
         f"`bench/bench_vs_mlflow.py`), and `{LISTING_FULL}`, whose versions hold everything the big model's do "
         "(10 per-class rows, params, dataset…), about four times the JSON. A real `modelreg serve` process "
         "(uvicorn, 1 worker) serves the registry on loopback; the SDK's HTTP client (`modelreg.connect(url)`) "
-        "walks a model on one kept-alive connection, in this process. p50 of n walks after 2 warm-ups, better "
-        f"of {args.rounds} rounds. The server sends each page as the database wrote it (every version's JSON is "
-        "kept in `versions.listing` when it changes, the names, parent, aliases and best flag added at the "
+        "walks a model on one kept-alive connection, in a fresh process (as the parts below). p50 of n walks "
+        f"after 2 warm-ups, better of {args.rounds} rounds. The server sends each page as the database wrote it "
+        "(every version's JSON is kept in `versions.listing` when it changes, the names, parent, aliases and best "
+        "flag added at the "
         "read); `iter_versions` asks for the next page while it decodes one (the next cursor is in a header), "
         "so a walk costs about the server's time plus the last page's decoding; `list_versions` page by page "
         "asks and decodes in turn.", "",
@@ -826,7 +838,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="times each set is measured; the better is shown")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--parts-of", nargs=2, metavar=("HOME", "MODEL"), help=argparse.SUPPRESS)
+    parser.add_argument("--listing-of", nargs=3, metavar=("URL", "REQUESTS", "ROUNDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.listing_of:  # the listing, in a fresh process (see time_listing)
+        url, requests, rounds = args.listing_of
+        timed = measure_listing(url, int(requests), int(rounds))
+        print(json.dumps([{"label": t.label, "samples": list(t.stats.samples), "target": t.target, "round": t.round}
+                          for t in timed]))
+        return
     if args.parts_of:  # the listing's parts, in a fresh process (see listing_parts)
         print(json.dumps(measure_parts(Path(args.parts_of[0]), args.parts_of[1])))
         return
